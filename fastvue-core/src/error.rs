@@ -1,0 +1,136 @@
+//! The one error type of fastvue-core; the server maps each variant to an HTTP status.
+use sea_orm::DbErr;
+use serde::Serialize;
+
+/// A problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field name as the client sent it (`email`, `permissions[2]`, ...).
+    pub field: String,
+    /// What is wrong, for a person to read.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a core service can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input failed validation; every bad field is listed.
+    #[error("validation failed: {}", summarize(.0))]
+    Validation(Vec<FieldError>),
+    /// The row does not exist (or the caller may not know it exists).
+    #[error("{entity} not found")]
+    NotFound {
+        /// What was looked for, e.g. `user`.
+        entity: &'static str,
+    },
+    /// A unique value is taken, or the write conflicts with the current state.
+    #[error("{message}")]
+    Conflict {
+        /// The field holding the conflicting value, when there is one.
+        field: Option<&'static str>,
+        /// What conflicts.
+        message: String,
+    },
+    /// The caller is not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Unknown user or wrong password (deliberately indistinguishable).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The database could not be reached or did not answer in time.
+    #[error("database unavailable")]
+    Unavailable(#[source] DbErr),
+    /// A bug or an unexpected database failure; details are logged, never shown to clients.
+    #[error("internal error")]
+    Internal(String),
+}
+
+fn summarize(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Shorthand for results of core services.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A validation error on a single field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// A unique conflict on `field`.
+    pub fn conflict(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return Error::Unavailable(err);
+        }
+        tracing::error!(error = %err, "unexpected database error");
+        Error::Internal(err.to_string())
+    }
+}
+
+fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) => {
+            matches!(
+                e.as_ref(),
+                sea_orm::sqlx::Error::Io(_)
+                    | sea_orm::sqlx::Error::PoolTimedOut
+                    | sea_orm::sqlx::Error::PoolClosed
+                    | sea_orm::sqlx::Error::WorkerCrashed
+            ) || is_admin_shutdown(e.as_ref())
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL answers `57P01 admin_shutdown` to a backend killed by `pg_terminate_backend`.
+fn is_admin_shutdown(e: &sea_orm::sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
+}
+
+/// Maps unique-constraint violations to [`Error::Conflict`] naming the field.
+///
+/// `rules` pairs a field with the needles that identify its constraint in the driver's
+/// message: the PostgreSQL constraint name and the SQLite `table.column` list.
+pub(crate) fn map_unique(err: DbErr, rules: &[(&'static str, &[&str])]) -> Error {
+    if let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
+        for (field, needles) in rules {
+            if needles.iter().any(|n| message.contains(n)) {
+                return Error::conflict(field, format!("{field} is already taken"));
+            }
+        }
+        return Error::Conflict {
+            field: None,
+            message: "a row with these values already exists".into(),
+        };
+    }
+    err.into()
+}

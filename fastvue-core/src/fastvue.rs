@@ -1,0 +1,168 @@
+//! [`Fastvue`]: the one handle embedders, the server and the CLI use.
+use std::sync::Arc;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use crate::config::Settings;
+use crate::error::Result;
+use crate::password::PasswordHasher;
+use crate::permission::l1::L1Cache;
+use crate::permission::{Affected, Authorizer, Change};
+use crate::seed::{self, BootstrapReport};
+use crate::service::{
+    assignments::Assignments, audit::AuditLogs, companies::Companies, groups::Groups,
+    permissions::Permissions, roles::Roles, users::Users,
+};
+
+/// What [`Fastvue::health`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthReport {
+    /// The database answered.
+    pub database: bool,
+    /// Redis answered; `None` when no REDIS_URL is configured.
+    pub redis: Option<bool>,
+}
+
+/// Cheap-to-clone handle owning the database pool, the permission cache and the Redis
+/// pool; it hands out the services. Build it once with [`Fastvue::connect`].
+#[derive(Clone, Debug)]
+pub struct Fastvue {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: DatabaseConnection,
+    settings: Settings,
+    hasher: PasswordHasher,
+    authorizer: Authorizer,
+}
+
+impl Fastvue {
+    /// Connects to the database of `settings`, applies pending migrations and sets up
+    /// the permission cache. Does not seed: call [`Fastvue::bootstrap`] for that.
+    pub async fn connect(settings: Settings) -> Result<Self> {
+        let db = crate::db::connect(&settings).await?;
+        crate::db::migrate(&db).await?;
+        Self::with_database(settings, db)
+    }
+
+    /// Builds the handle over an existing, migrated connection.
+    pub fn with_database(settings: Settings, db: DatabaseConnection) -> Result<Self> {
+        let a = &settings.argon2;
+        let hasher = PasswordHasher::new(a.memory_kib, a.iterations, a.parallelism)?;
+        let cache = &settings.cache;
+        let l1 = L1Cache::new(cache.permission_max_entries, cache.permission_ttl);
+        let authorizer = Authorizer::new(db.clone(), cache.enabled, l1);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                settings,
+                hasher,
+                authorizer,
+            }),
+        })
+    }
+
+    /// Seeds system permissions and roles, the default company and the first superuser
+    /// (idempotent; run at every start).
+    pub async fn bootstrap(&self) -> Result<BootstrapReport> {
+        seed::bootstrap(self).await
+    }
+
+    /// The database pool.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    /// The settings this handle was built from.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The password hasher (argon2id with the configured cost).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// Permission checks and cache invalidation.
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.inner.authorizer
+    }
+
+    /// User administration.
+    pub fn users(&self) -> Users<'_> {
+        Users { fv: self }
+    }
+
+    /// Company administration.
+    pub fn companies(&self) -> Companies<'_> {
+        Companies { fv: self }
+    }
+
+    /// Role administration.
+    pub fn roles(&self) -> Roles<'_> {
+        Roles { fv: self }
+    }
+
+    /// Permission administration.
+    pub fn permissions(&self) -> Permissions<'_> {
+        Permissions { fv: self }
+    }
+
+    /// Group administration.
+    pub fn groups(&self) -> Groups<'_> {
+        Groups { fv: self }
+    }
+
+    /// Role assignments.
+    pub fn assignments(&self) -> Assignments<'_> {
+        Assignments { fv: self }
+    }
+
+    /// The audit trail.
+    pub fn audit_logs(&self) -> AuditLogs<'_> {
+        AuditLogs { fv: self }
+    }
+
+    /// Whether the database and (when configured) Redis answer.
+    pub async fn health(&self) -> HealthReport {
+        HealthReport {
+            database: self.inner.db.execute_unprepared("SELECT 1").await.is_ok(),
+            redis: None,
+        }
+    }
+
+    /// Drops the cached sets a committed write affected, in every tier and process. If
+    /// the affected set cannot be computed (database trouble right after the commit),
+    /// everything is dropped: a slower next check beats a stale answer.
+    pub(crate) async fn permissions_changed(&self, change: Change) {
+        let affected = match crate::permission::resolve(self.db(), change).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, ?change, "cannot resolve permission change; dropping all cached sets");
+                Affected {
+                    all: true,
+                    ..Affected::default()
+                }
+            }
+        };
+        self.apply_invalidation(affected).await;
+    }
+
+    /// Resolves a change inside a transaction (before rows it needs are deleted).
+    pub(crate) async fn resolve_change<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        change: Change,
+    ) -> Result<Affected> {
+        crate::permission::resolve(conn, change).await
+    }
+
+    /// Applies a resolved change after its transaction committed.
+    pub(crate) async fn apply_invalidation(&self, affected: Affected) {
+        if !affected.is_empty() {
+            self.inner.authorizer.apply(&affected).await;
+        }
+    }
+}

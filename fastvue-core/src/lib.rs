@@ -1,0 +1,20 @@
+//! fastvue-core: the multi-tenant RBAC engine behind fastvue-rs.
+//!
+//! Build one [`Fastvue`] handle from [`config::Settings`] and use its services
+//! (`users()`, `companies()`, `roles()`, `permissions()`, `groups()`, `assignments()`,
+//! `audit_logs()`) and its [`permission::Authorizer`]. The server and the CLI use
+//! exactly this handle, so an embedding service gets identical behaviour.
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod error;
+mod fastvue;
+pub mod pagination;
+pub mod password;
+pub mod permission;
+pub mod seed;
+pub mod service;
+
+pub use error::{Error, Result};
+pub use fastvue::{Fastvue, HealthReport};

@@ -1,0 +1,228 @@
+//! The authorizer: permission checks through the two-tier cache, and exact invalidation.
+use std::sync::Arc;
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde::Serialize;
+
+use super::catalog::{Catalog, intern_id};
+use super::change::Affected;
+use super::l1::{CacheKey, Invalidation, L1Cache};
+use super::query::{self, GrantPath};
+use super::set::PermissionSet;
+use crate::entity::{company, permission, user};
+use crate::error::{Error, Result};
+
+/// Why a user holds (or does not hold) a permission in a company.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The user asked about.
+    pub user_id: i64,
+    /// The company asked about.
+    pub company_id: i64,
+    /// The permission asked about.
+    pub permission: String,
+    /// The outcome: whether any grant path is effective.
+    pub granted: bool,
+    /// Every grant path (superuser, roles, groups). Empty when not granted.
+    pub grants: Vec<GrantPath>,
+    /// Why nothing is granted despite paths, when that is the case (inactive user,
+    /// company or permission, unknown permission).
+    pub blocked_by: Option<&'static str>,
+}
+
+/// Answers permission checks. Cheap to share: it lives inside [`crate::Fastvue`].
+#[derive(Debug)]
+pub struct Authorizer {
+    db: DatabaseConnection,
+    enabled: bool,
+    l1: Arc<L1Cache>,
+    catalog: Catalog,
+}
+
+impl Authorizer {
+    pub(crate) fn new(db: DatabaseConnection, enabled: bool, l1: Arc<L1Cache>) -> Self {
+        Self {
+            db,
+            enabled,
+            l1,
+            catalog: Catalog::default(),
+        }
+    }
+
+    /// The in-process tier.
+    pub fn l1(&self) -> &L1Cache {
+        &self.l1
+    }
+
+    /// The codename catalogue.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The effective permission set of `user_id` in `company_id`.
+    pub async fn permissions(&self, user_id: i64, company_id: i64) -> Result<Arc<PermissionSet>> {
+        let key = CacheKey::new(user_id, company_id);
+        if !self.enabled {
+            return self.load(key).await;
+        }
+        if let Some(set) = self.l1.get(key) {
+            return Ok(set);
+        }
+        let ticket = self.l1.begin_fill(key);
+        let set = self.load(key).await?;
+        self.l1.complete_fill(ticket, set.clone());
+        Ok(set)
+    }
+
+    /// The effective permissions as sorted codenames.
+    pub async fn codenames(&self, user_id: i64, company_id: i64) -> Result<Vec<Arc<str>>> {
+        let set = self.permissions(user_id, company_id).await?;
+        let mut names = self.catalog.codenames(set.ids());
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// Whether the user holds `codename` in the company. Allocation-free on a cache hit.
+    pub async fn has(&self, user_id: i64, company_id: i64, codename: &str) -> Result<bool> {
+        let key = CacheKey::new(user_id, company_id);
+        if self.enabled
+            && let Some(id) = self.catalog.id(codename)
+            && let Some(held) = self.l1.contains(key, id)
+        {
+            return Ok(held);
+        }
+        let set = self.permissions(user_id, company_id).await?;
+        // Every id of a loaded set is in the catalogue, so an unknown codename is not held.
+        Ok(self.catalog.id(codename).is_some_and(|id| set.contains(id)))
+    }
+
+    /// Whether the user holds every one of `codenames`.
+    pub async fn has_all(&self, user_id: i64, company_id: i64, codenames: &[&str]) -> Result<bool> {
+        let set = self.permissions(user_id, company_id).await?;
+        Ok(codenames
+            .iter()
+            .all(|c| self.catalog.id(c).is_some_and(|id| set.contains(id))))
+    }
+
+    /// Whether the user holds at least one of `codenames`.
+    pub async fn has_any(&self, user_id: i64, company_id: i64, codenames: &[&str]) -> Result<bool> {
+        let set = self.permissions(user_id, company_id).await?;
+        Ok(codenames
+            .iter()
+            .any(|c| self.catalog.id(c).is_some_and(|id| set.contains(id))))
+    }
+
+    /// Every path by which the user holds `codename` in the company (always read from the
+    /// database, never cached).
+    pub async fn explain(
+        &self,
+        user_id: i64,
+        company_id: i64,
+        codename: &str,
+    ) -> Result<Explanation> {
+        let user = user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound { entity: "user" })?;
+        let company = company::Entity::find_by_id(company_id)
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound { entity: "company" })?;
+        let perm = permission::Entity::find()
+            .filter(permission::Column::Codename.eq(codename))
+            .one(&self.db)
+            .await?;
+        let mut grants = Vec::new();
+        if user.is_superuser {
+            grants.push(GrantPath::Superuser);
+        }
+        grants.extend(query::grant_paths(&self.db, user_id, company_id, codename).await?);
+        let blocked_by = match &perm {
+            None => Some("unknown permission"),
+            Some(p) if !p.is_active => Some("permission inactive"),
+            _ if !user.is_active || user.deleted_at.is_some() => Some("user inactive"),
+            _ if !company.is_active || company.deleted_at.is_some() => Some("company inactive"),
+            _ => None,
+        };
+        let granted = blocked_by.is_none() && !grants.is_empty();
+        Ok(Explanation {
+            user_id,
+            company_id,
+            permission: codename.to_owned(),
+            granted,
+            grants,
+            blocked_by,
+        })
+    }
+
+    /// Drops every cached set of a user (in one company, or all of them); returns how many.
+    pub async fn invalidate_user(&self, user_id: i64, company_id: Option<i64>) -> u64 {
+        let affected = match company_id {
+            Some(c) => Affected {
+                keys: vec![(user_id, c)],
+                ..Affected::default()
+            },
+            None => Affected {
+                users: vec![user_id],
+                ..Affected::default()
+            },
+        };
+        self.apply(&affected).await
+    }
+
+    /// Drops the cached sets of every holder of a role; returns how many.
+    pub async fn invalidate_role(&self, role_id: i64) -> Result<u64> {
+        let affected = super::change::resolve(&self.db, super::Change::Role(role_id)).await?;
+        Ok(self.apply(&affected).await)
+    }
+
+    /// Drops the cached sets of every member of a group; returns how many.
+    pub async fn invalidate_group(&self, group_id: i64) -> Result<u64> {
+        let affected = super::change::resolve(&self.db, super::Change::Group(group_id)).await?;
+        Ok(self.apply(&affected).await)
+    }
+
+    /// Drops every cached set in a company; returns how many.
+    pub async fn invalidate_company(&self, company_id: i64) -> u64 {
+        self.apply(&Affected {
+            companies: vec![company_id],
+            ..Affected::default()
+        })
+        .await
+    }
+
+    /// Drops every cached set; returns how many.
+    pub async fn invalidate_all(&self) -> u64 {
+        self.apply(&Affected {
+            all: true,
+            ..Affected::default()
+        })
+        .await
+    }
+
+    /// Drops what `affected` names from every tier and tells the other processes.
+    pub(crate) async fn apply(&self, affected: &Affected) -> u64 {
+        let mut dropped = 0;
+        for scope in affected.scopes() {
+            dropped += self.l1.invalidate(&scope);
+            self.propagate(&scope).await;
+        }
+        dropped
+    }
+
+    async fn propagate(&self, _scope: &Invalidation) {}
+
+    /// Reads the set from the database (one statement) and interns it.
+    async fn load(&self, key: CacheKey) -> Result<Arc<PermissionSet>> {
+        let grants = query::effective_permissions(&self.db, key.user_id, key.company_id).await?;
+        let interned: Vec<(u32, &str)> = grants
+            .iter()
+            .filter_map(|(id, name)| intern_id(*id).map(|i| (i, name.as_str())))
+            .collect();
+        self.catalog.learn(interned.iter().copied());
+        Ok(self
+            .l1
+            .interner()
+            .intern(PermissionSet::new(interned.iter().map(|(id, _)| *id))))
+    }
+}

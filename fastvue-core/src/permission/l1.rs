@@ -1,0 +1,1168 @@
+//! The in-process permission cache (L1).
+//!
+//! # Layout
+//!
+//! * **Hit path**: 128 shards, each a `RwLock<HashMap<user_id, Box<[Slot]>>>`
+//!   (foldhash). A slot is `{company_id, Arc<PermissionSet>, expires_at}`,
+//!   the slots of a user sorted by company. [`L1Cache::get`] /
+//!   [`L1Cache::contains`] = one shard read lock + one hash probe + a scan of
+//!   a few slots + an expiry check against a *coarse clock* (an `AtomicU32`
+//!   of seconds, advanced by a background ticker thread). No `Instant::now`,
+//!   no moka, no allocation, no contended atomic besides the shard lock word.
+//! * **Bounds**: a `moka::sync::Cache<user_id, slot_count>` indexes the
+//!   *users*, weighted by their slot count, with `max_capacity` =
+//!   `max_entries` and `time_to_live` = `ttl`. Its eviction listener drops
+//!   the user's slots from the shards when moka evicts for `Size` or
+//!   `Expired`. moka therefore costs about 360 B per *user* (not per entry)
+//!   and its bookkeeping runs on fills and invalidations only. Its eviction
+//!   policy is LRU over fills: hits never reach moka, so a frequency sketch
+//!   would only see fills and would reject newcomers; plain LRU admits every
+//!   fill and evicts the user filled longest ago. The per-slot `expires_at`
+//!   enforces each entry's TTL to the second.
+//! * **Race-free fills**: see [`L1Cache::begin_fill`] and
+//!   [`L1Cache::complete_fill`], and the comment on `complete_fill`'s body for
+//!   the argument.
+//!
+//! The ticker (one thread per cache, holding only a `Weak`) also runs moka's
+//! pending maintenance about once a second and publishes the hit / miss
+//! counters and the entry gauge to the `metrics` recorder. It stops when the
+//! cache is dropped.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant};
+
+use moka::notification::RemovalCause;
+use moka::policy::EvictionPolicy;
+
+use super::metrics as m;
+use super::set::{PermissionSet, SetInterner};
+
+/// Key of a cached permission set: one user in one company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey {
+    /// The user.
+    pub user_id: i64,
+    /// The company (tenant) the permissions apply in.
+    pub company_id: i64,
+}
+
+impl CacheKey {
+    /// A key for `user_id` in `company_id`.
+    pub const fn new(user_id: i64, company_id: i64) -> Self {
+        Self {
+            user_id,
+            company_id,
+        }
+    }
+}
+
+/// The scope of an invalidation, shared by the L1, the Redis tier and the
+/// invalidation bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Exactly these (user, company) keys.
+    Keys(Vec<CacheKey>),
+    /// Every key of one user.
+    User(i64),
+    /// Every key of one company.
+    Company(i64),
+    /// Everything.
+    All,
+}
+
+impl Invalidation {
+    /// The scope's metric / wire label: `keys`, `user`, `company` or `all`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Keys(_) => "keys",
+            Self::User(_) => "user",
+            Self::Company(_) => "company",
+            Self::All => "all",
+        }
+    }
+}
+
+/// Proof that a fill began: the invalidation generations that could affect
+/// `key`, as they were when [`L1Cache::begin_fill`] ran. Take it **before**
+/// reading the value (from L2 or the database); hand it to
+/// [`L1Cache::complete_fill`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FillTicket {
+    key: CacheKey,
+    epoch: u64,
+    user_gen: u64,
+    company_gen: u64,
+    key_gen: u64,
+}
+
+impl FillTicket {
+    /// The key this ticket is for.
+    pub fn key(&self) -> CacheKey {
+        self.key
+    }
+}
+
+/// Hit / miss / size counters of an [`L1Cache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct L1Stats {
+    /// Lookups answered from the cache (approximate under more than 64
+    /// threads: the counters are per-thread stripes updated without a
+    /// read-modify-write).
+    pub hits: u64,
+    /// Lookups that found nothing, or only an expired entry.
+    pub misses: u64,
+    /// Entries (user, company slots) currently held, expired ones included
+    /// until they are evicted or replaced.
+    pub entries: u64,
+    /// Users currently indexed by moka (approximate, as moka reports it).
+    pub users: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Constants
+
+const SHARD_BITS: u32 = 7;
+const SHARDS: usize = 1 << SHARD_BITS;
+const GEN_STRIPES: usize = 4096;
+const SYNC_STRIPES: usize = 256;
+const COUNTER_STRIPES: usize = 64;
+/// Slots lists at most this long are scanned linearly; longer ones are
+/// binary searched.
+const LINEAR_SCAN_MAX: usize = 16;
+const TICK: Duration = Duration::from_millis(250);
+const MAINTENANCE_EVERY_TICKS: u32 = 4;
+
+#[inline]
+fn mix(x: u64, k: u64) -> u64 {
+    let y = (x ^ (x >> 32)).wrapping_mul(k);
+    y ^ (y >> 29)
+}
+
+#[inline]
+fn shard_index(user_id: i64) -> usize {
+    (((user_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> (64 - SHARD_BITS)) as usize
+}
+
+#[inline]
+fn stripe(x: u64, k: u64, n: usize) -> usize {
+    (mix(x, k) as usize) & (n - 1)
+}
+
+// ---------------------------------------------------------------------------
+// The fast map
+
+#[derive(Clone)]
+struct Slot {
+    company_id: i64,
+    set: Arc<PermissionSet>,
+    /// Coarse-clock second at which the slot stops answering.
+    expires_at: u32,
+}
+
+type UserMap = HashMap<i64, Box<[Slot]>, foldhash::fast::RandomState>;
+
+#[repr(align(128))]
+struct Shard(RwLock<UserMap>);
+
+impl Shard {
+    fn read(&self) -> RwLockReadGuard<'_, UserMap> {
+        // A panic while holding the lock cannot leave the map half-updated
+        // (every mutation replaces a whole boxed slice), so ignore poisoning.
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write(&self) -> RwLockWriteGuard<'_, UserMap> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[inline]
+fn find_slot(slots: &[Slot], company_id: i64) -> Option<&Slot> {
+    if slots.len() <= LINEAR_SCAN_MAX {
+        slots.iter().find(|s| s.company_id == company_id)
+    } else {
+        slots
+            .binary_search_by_key(&company_id, |s| s.company_id)
+            .ok()
+            .map(|i| &slots[i])
+    }
+}
+
+/// The shards plus the entry counter: shared with moka's eviction listener.
+struct Store {
+    shards: Box<[Shard]>,
+    entries: AtomicI64,
+}
+
+impl Store {
+    fn shard(&self, user_id: i64) -> &Shard {
+        &self.shards[shard_index(user_id)]
+    }
+
+    fn slot_count(&self, user_id: i64) -> u32 {
+        self.shard(user_id)
+            .read()
+            .get(&user_id)
+            .map_or(0, |s| s.len() as u32)
+    }
+
+    fn remove_user(&self, user_id: i64) -> u64 {
+        let removed = self.shard(user_id).write().remove(&user_id);
+        let n = removed.as_ref().map_or(0, |s| s.len() as u64);
+        self.entries.fetch_sub(n as i64, Ordering::Relaxed);
+        n
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Generations
+
+struct Generations {
+    epoch: AtomicU64,
+    users: Box<[AtomicU64]>,
+    companies: Box<[AtomicU64]>,
+    keys: Box<[AtomicU64]>,
+}
+
+const K_USER: u64 = 0x9E37_79B9_7F4A_7C15;
+const K_COMPANY: u64 = 0xC2B2_AE3D_27D4_EB4F;
+const K_KEY: u64 = 0x1656_67B1_9E37_79F9;
+
+impl Generations {
+    fn new() -> Self {
+        let stripes = || (0..GEN_STRIPES).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            epoch: AtomicU64::new(0),
+            users: stripes(),
+            companies: stripes(),
+            keys: stripes(),
+        }
+    }
+
+    fn user(&self, user_id: i64) -> &AtomicU64 {
+        &self.users[stripe(user_id as u64, K_USER, GEN_STRIPES)]
+    }
+    fn company(&self, company_id: i64) -> &AtomicU64 {
+        &self.companies[stripe(company_id as u64, K_COMPANY, GEN_STRIPES)]
+    }
+    fn key(&self, key: CacheKey) -> &AtomicU64 {
+        let x = (key.user_id as u64) ^ (key.company_id as u64).rotate_left(29);
+        &self.keys[stripe(x, K_KEY, GEN_STRIPES)]
+    }
+
+    fn ticket(&self, key: CacheKey) -> FillTicket {
+        FillTicket {
+            key,
+            epoch: self.epoch.load(Ordering::SeqCst),
+            user_gen: self.user(key.user_id).load(Ordering::SeqCst),
+            company_gen: self.company(key.company_id).load(Ordering::SeqCst),
+            key_gen: self.key(key).load(Ordering::SeqCst),
+        }
+    }
+
+    fn unchanged(&self, t: &FillTicket) -> bool {
+        *t == self.ticket(t.key)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Hit / miss counters: per-thread stripes, written with a plain load + store
+// (no lock-prefixed instruction on the hit path). Two threads share a stripe
+// only beyond COUNTER_STRIPES threads, where an increment may rarely be lost.
+
+#[repr(align(128))]
+#[derive(Default)]
+struct CounterStripe {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+static NEXT_THREAD_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_STRIPE: usize =
+        NEXT_THREAD_STRIPE.fetch_add(1, Ordering::Relaxed) % COUNTER_STRIPES;
+}
+
+#[inline]
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+// ---------------------------------------------------------------------------
+// The cache
+
+/// The in-process permission cache. See the [module docs](self).
+///
+/// Built with [`L1Cache::new`], which returns an `Arc` (the background
+/// ticker holds a `Weak` to it and stops when the last `Arc` is dropped).
+pub struct L1Cache {
+    store: Arc<Store>,
+    index: moka::sync::Cache<i64, u32>,
+    generations: Generations,
+    /// Serialises the moka update of a user (see `sync_index`).
+    sync_locks: Box<[Mutex<()>]>,
+    interner: SetInterner,
+    counters: Box<[CounterStripe]>,
+    /// Coarse clock: seconds since `started`, plus `clock_offset`.
+    clock: AtomicU32,
+    clock_offset: AtomicU32,
+    started: Instant,
+    ttl_secs: u32,
+    max_entries: u64,
+    published_hits: AtomicU64,
+    published_misses: AtomicU64,
+    ticker: OnceLock<std::thread::Thread>,
+    #[cfg(test)]
+    fill_hook: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+}
+
+impl L1Cache {
+    /// A cache holding at most `max_entries` (user, company) entries, each
+    /// for `ttl` (rounded down to whole seconds, at least one second).
+    ///
+    /// Spawns the cache's ticker thread (named `fastvue-l1-ticker`).
+    ///
+    /// # Panics
+    ///
+    /// If the operating system refuses to spawn the ticker thread.
+    pub fn new(max_entries: u64, ttl: Duration) -> Arc<Self> {
+        let ttl_secs = ttl.as_secs().clamp(1, u64::from(u32::MAX / 2)) as u32;
+        let store = Arc::new(Store {
+            shards: (0..SHARDS)
+                .map(|_| Shard(RwLock::new(UserMap::default())))
+                .collect(),
+            entries: AtomicI64::new(0),
+        });
+        let listener_store = Arc::clone(&store);
+        let index = moka::sync::Cache::builder()
+            .name("fastvue-permission-l1-users")
+            .max_capacity(max_entries)
+            .weigher(|_user: &i64, slots: &u32| *slots)
+            .time_to_live(Duration::from_secs(u64::from(ttl_secs)))
+            .eviction_policy(EvictionPolicy::lru())
+            .eviction_listener(move |user: Arc<i64>, _slots: u32, cause: RemovalCause| {
+                // Replaced: a newer count for the same user, nothing to drop.
+                // Explicit: our own invalidation already removed the slots.
+                if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
+                    listener_store.remove_user(*user);
+                }
+            })
+            .build();
+        let cache = Arc::new(Self {
+            store,
+            index,
+            generations: Generations::new(),
+            sync_locks: (0..SYNC_STRIPES).map(|_| Mutex::new(())).collect(),
+            interner: SetInterner::new(),
+            counters: (0..COUNTER_STRIPES)
+                .map(|_| CounterStripe::default())
+                .collect(),
+            clock: AtomicU32::new(0),
+            clock_offset: AtomicU32::new(0),
+            started: Instant::now(),
+            ttl_secs,
+            max_entries,
+            published_hits: AtomicU64::new(0),
+            published_misses: AtomicU64::new(0),
+            ticker: OnceLock::new(),
+            #[cfg(test)]
+            fill_hook: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&cache);
+        let handle = std::thread::Builder::new()
+            .name("fastvue-l1-ticker".into())
+            .spawn(move || ticker_loop(weak))
+            .expect("spawn the permission cache ticker thread");
+        let _ = cache.ticker.set(handle.thread().clone());
+        cache
+    }
+
+    /// The configured capacity in entries.
+    pub fn max_entries(&self) -> u64 {
+        self.max_entries
+    }
+
+    /// The configured time-to-live of an entry.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(u64::from(self.ttl_secs))
+    }
+
+    /// The interner that deduplicates the sets this cache stores. Sets
+    /// passed to [`complete_fill`](Self::complete_fill) are interned through
+    /// it automatically; use it to intern sets built elsewhere.
+    pub fn interner(&self) -> &SetInterner {
+        &self.interner
+    }
+
+    // --- hit path ---------------------------------------------------------
+
+    #[inline]
+    fn counter(&self) -> &CounterStripe {
+        let i = THREAD_STRIPE.with(|s| *s);
+        &self.counters[i]
+    }
+
+    /// Runs `f` on the live entry of `key` under the shard's read lock.
+    #[inline]
+    fn with_live<R>(&self, key: CacheKey, f: impl FnOnce(&Slot) -> R) -> Option<R> {
+        let now = self.clock.load(Ordering::Relaxed);
+        let map = self.store.shard(key.user_id).read();
+        let found = map
+            .get(&key.user_id)
+            .and_then(|slots| find_slot(slots, key.company_id))
+            .filter(|slot| now < slot.expires_at)
+            .map(f);
+        drop(map);
+        let c = self.counter();
+        bump(if found.is_some() { &c.hits } else { &c.misses });
+        found
+    }
+
+    /// The cached set of `key`, if present and not expired.
+    #[inline]
+    pub fn get(&self, key: CacheKey) -> Option<Arc<PermissionSet>> {
+        self.with_live(key, |slot| Arc::clone(&slot.set))
+    }
+
+    /// Whether the cached set of `key` holds `permission_id`; `None` on a
+    /// miss. Answers under the read lock without touching the `Arc`'s
+    /// reference count: the cheapest check.
+    #[inline]
+    pub fn contains(&self, key: CacheKey, permission_id: u32) -> Option<bool> {
+        self.with_live(key, |slot| slot.set.contains(permission_id))
+    }
+
+    /// Runs `f` on the cached set of `key` under the read lock (no `Arc`
+    /// clone); `None` on a miss. Keep `f` short: it blocks writers of the
+    /// shard.
+    #[inline]
+    pub fn with_set<R>(&self, key: CacheKey, f: impl FnOnce(&PermissionSet) -> R) -> Option<R> {
+        self.with_live(key, |slot| f(&slot.set))
+    }
+
+    // --- fill path --------------------------------------------------------
+
+    /// Starts a fill of `key`: captures the invalidation generations that
+    /// could affect it. Call it **before** reading the value from L2 or the
+    /// database, then pass the ticket to [`complete_fill`](Self::complete_fill).
+    pub fn begin_fill(&self, key: CacheKey) -> FillTicket {
+        self.generations.ticket(key)
+    }
+
+    /// Stores `set` for the ticket's key unless an invalidation that could
+    /// affect the key (same key, user, company — or a colliding stripe — or
+    /// everything) started since [`begin_fill`](Self::begin_fill). Returns
+    /// whether the set was stored. The set is interned first, so identical
+    /// sets share memory.
+    ///
+    /// `true` does not promise the entry is still there afterwards: an
+    /// invalidation that started after the check removes it.
+    pub fn complete_fill(&self, ticket: FillTicket, set: Arc<PermissionSet>) -> bool {
+        let key = ticket.key;
+        let set = self.interner.intern_arc(set);
+        let shard = self.store.shard(key.user_id);
+        // Why checking under the shard's write lock is race-free (and why
+        // no re-check after the insert is needed):
+        //
+        // An invalidation first bumps a generation (G), then takes the write
+        // lock of every shard it cleans and removes the matching slots (R).
+        // This fill takes the same write lock, compares the generations (C)
+        // and inserts (S) before releasing it. The two critical sections are
+        // ordered by the lock:
+        //  * fill first: S happens-before R, so R sees the slot and removes
+        //    it; whatever C read, nothing stale survives the invalidation.
+        //  * invalidation first: G is sequenced before R's unlock, which
+        //    synchronises with the fill's lock, so G happens-before C and C
+        //    must observe the bumped generation: nothing is stored.
+        // Hence once an invalidation has returned, no fill that began before
+        // it can be visible, not even for an instant (the "check, insert,
+        // re-check" variant leaves a window between S and the re-check in
+        // which a reader on the invalidating thread could see the stale set).
+        let mut map = shard.write();
+        if !self.generations.unchanged(&ticket) {
+            drop(map);
+            m::stale_fill(m::TIER_L1);
+            return false;
+        }
+        #[cfg(test)]
+        if let Some(hook) = self.fill_hook.lock().unwrap().as_ref() {
+            hook();
+        }
+        let now = self.clock.load(Ordering::Relaxed);
+        let new_slot = Slot {
+            company_id: key.company_id,
+            set,
+            expires_at: now.saturating_add(self.ttl_secs),
+        };
+        let old = map.get(&key.user_id);
+        let old_len = old.map_or(0, |s| s.len());
+        // Rebuild the user's slice: keep live slots of other companies,
+        // sorted by company, and put the new slot in place.
+        let mut slots: Vec<Slot> = Vec::with_capacity(old_len + 1);
+        if let Some(old) = old {
+            slots.extend(
+                old.iter()
+                    .filter(|s| s.company_id != key.company_id && now < s.expires_at)
+                    .cloned(),
+            );
+        }
+        let pos = slots.partition_point(|s| s.company_id < key.company_id);
+        slots.insert(pos, new_slot);
+        let new_len = slots.len();
+        let old_slots = map.insert(key.user_id, slots.into_boxed_slice());
+        self.store
+            .entries
+            .fetch_add(new_len as i64 - old_len as i64, Ordering::Relaxed);
+        drop(map);
+        drop(old_slots);
+        self.sync_index(key.user_id);
+        m::fill(m::TIER_L1);
+        true
+    }
+
+    /// Brings moka's record of `user_id` (its slot count, used as the
+    /// weight) in line with the shards. Serialised per user stripe and
+    /// reading the count inside the critical section, so the last update
+    /// always writes the latest count. Never called with a shard lock held
+    /// (moka may run its eviction listener, which takes shard locks, on
+    /// this thread).
+    fn sync_index(&self, user_id: i64) {
+        let _guard = self.sync_locks[stripe(user_id as u64, K_USER, SYNC_STRIPES)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let count = self.store.slot_count(user_id);
+        if count == 0 {
+            self.index.invalidate(&user_id);
+        } else {
+            self.index.insert(user_id, count);
+        }
+    }
+
+    // --- invalidation -----------------------------------------------------
+
+    /// Drops the entry of `key`. Returns the number of entries dropped (0 or 1).
+    pub fn invalidate_key(&self, key: CacheKey) -> u64 {
+        self.invalidate_keys_with(&[key], "local")
+    }
+
+    /// Drops the entries of `keys`. Returns the number of entries dropped.
+    pub fn invalidate_keys(&self, keys: &[CacheKey]) -> u64 {
+        self.invalidate_keys_with(keys, "local")
+    }
+
+    /// Drops every entry of `user_id`. Returns the number of entries dropped.
+    pub fn invalidate_user(&self, user_id: i64) -> u64 {
+        self.invalidate_user_with(user_id, "local")
+    }
+
+    /// Drops every entry of `company_id` (scans the whole cache: rare
+    /// operation). Returns the number of entries dropped.
+    pub fn invalidate_company(&self, company_id: i64) -> u64 {
+        self.invalidate_company_with(company_id, "local")
+    }
+
+    /// Drops everything. Returns the number of entries dropped.
+    pub fn invalidate_all(&self) -> u64 {
+        self.invalidate_all_with("local")
+    }
+
+    /// Applies an [`Invalidation`]; returns the number of entries dropped.
+    pub fn invalidate(&self, scope: &Invalidation) -> u64 {
+        self.apply(scope, "local")
+    }
+
+    /// Applies `scope`, labelling the metric with `source`.
+    pub(crate) fn apply(&self, scope: &Invalidation, source: &'static str) -> u64 {
+        match scope {
+            Invalidation::Keys(keys) => self.invalidate_keys_with(keys, source),
+            Invalidation::User(u) => self.invalidate_user_with(*u, source),
+            Invalidation::Company(c) => self.invalidate_company_with(*c, source),
+            Invalidation::All => self.invalidate_all_with(source),
+        }
+    }
+
+    fn invalidate_keys_with(&self, keys: &[CacheKey], source: &'static str) -> u64 {
+        // Generations first, then removal (see complete_fill).
+        for &key in keys {
+            self.generations.key(key).fetch_add(1, Ordering::SeqCst);
+        }
+        let mut dropped = 0;
+        for &key in keys {
+            let mut map = self.store.shard(key.user_id).write();
+            let Some(slots) = map.get_mut(&key.user_id) else {
+                continue;
+            };
+            if !slots.iter().any(|s| s.company_id == key.company_id) {
+                continue;
+            }
+            let kept: Box<[Slot]> = slots
+                .iter()
+                .filter(|s| s.company_id != key.company_id)
+                .cloned()
+                .collect();
+            let old = if kept.is_empty() {
+                map.remove(&key.user_id)
+            } else {
+                Some(std::mem::replace(slots, kept))
+            };
+            drop(map);
+            drop(old);
+            dropped += 1;
+            self.store.entries.fetch_sub(1, Ordering::Relaxed);
+            self.sync_index(key.user_id);
+        }
+        m::invalidation("keys", source);
+        dropped
+    }
+
+    fn invalidate_user_with(&self, user_id: i64, source: &'static str) -> u64 {
+        self.generations
+            .user(user_id)
+            .fetch_add(1, Ordering::SeqCst);
+        let dropped = self.store.remove_user(user_id);
+        if dropped > 0 {
+            self.sync_index(user_id);
+        }
+        m::invalidation("user", source);
+        dropped
+    }
+
+    fn invalidate_company_with(&self, company_id: i64, source: &'static str) -> u64 {
+        self.generations
+            .company(company_id)
+            .fetch_add(1, Ordering::SeqCst);
+        let mut dropped = 0u64;
+        let mut touched = Vec::new();
+        for shard in self.store.shards.iter() {
+            let mut map = shard.write();
+            map.retain(|&user_id, slots| {
+                if !slots.iter().any(|s| s.company_id == company_id) {
+                    return true;
+                }
+                touched.push(user_id);
+                dropped += 1;
+                *slots = slots
+                    .iter()
+                    .filter(|s| s.company_id != company_id)
+                    .cloned()
+                    .collect();
+                !slots.is_empty()
+            });
+        }
+        self.store
+            .entries
+            .fetch_sub(dropped as i64, Ordering::Relaxed);
+        for user_id in touched {
+            self.sync_index(user_id);
+        }
+        m::invalidation("company", source);
+        dropped
+    }
+
+    fn invalidate_all_with(&self, source: &'static str) -> u64 {
+        self.generations.epoch.fetch_add(1, Ordering::SeqCst);
+        // moka first: an entry a concurrent (post-bump) fill registers after
+        // this line survives, so no user ends up in the shards unindexed.
+        self.index.invalidate_all();
+        let mut dropped = 0u64;
+        for shard in self.store.shards.iter() {
+            let old = std::mem::take(&mut *shard.write());
+            let n: u64 = old.values().map(|s| s.len() as u64).sum();
+            dropped += n;
+            self.store.entries.fetch_sub(n as i64, Ordering::Relaxed);
+            drop(old); // outside the lock
+        }
+        m::invalidation("all", source);
+        dropped
+    }
+
+    // --- housekeeping -----------------------------------------------------
+
+    /// Entries (user, company slots) currently held.
+    pub fn entry_count(&self) -> u64 {
+        self.store.entries.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Hit / miss counters and sizes.
+    pub fn stats(&self) -> L1Stats {
+        let (hits, misses) = self.counters.iter().fold((0, 0), |(h, mi), c| {
+            (
+                h + c.hits.load(Ordering::Relaxed),
+                mi + c.misses.load(Ordering::Relaxed),
+            )
+        });
+        L1Stats {
+            hits,
+            misses,
+            entries: self.entry_count(),
+            users: self.index.entry_count(),
+        }
+    }
+
+    /// Runs moka's pending maintenance now (evictions for size and TTL).
+    /// The ticker does this about once a second; tests call it directly.
+    pub fn run_pending_tasks(&self) {
+        self.index.run_pending_tasks();
+    }
+
+    /// Moves the coarse clock forward by `secs` seconds, expiring entries
+    /// early. Meant for tests (of this crate and of embedders) that check
+    /// TTL behaviour without sleeping; moka's own TTL is not affected.
+    pub fn advance_clock_for_testing(&self, secs: u32) {
+        self.clock_offset.fetch_add(secs, Ordering::SeqCst);
+        self.refresh_clock();
+    }
+
+    fn refresh_clock(&self) {
+        let now = (self
+            .started
+            .elapsed()
+            .as_secs()
+            .min(u64::from(u32::MAX / 2)) as u32)
+            .saturating_add(self.clock_offset.load(Ordering::SeqCst));
+        self.clock.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn publish_metrics(&self) {
+        let stats = self.stats();
+        let dh = stats
+            .hits
+            .saturating_sub(self.published_hits.swap(stats.hits, Ordering::Relaxed));
+        let dm = stats
+            .misses
+            .saturating_sub(self.published_misses.swap(stats.misses, Ordering::Relaxed));
+        if dh > 0 {
+            metrics::counter!(m::HITS_TOTAL, "tier" => m::TIER_L1).increment(dh);
+        }
+        if dm > 0 {
+            metrics::counter!(m::MISSES_TOTAL, "tier" => m::TIER_L1).increment(dm);
+        }
+        metrics::gauge!(m::L1_ENTRIES).set(stats.entries as f64);
+    }
+
+    #[cfg(test)]
+    fn set_fill_hook(&self, hook: Option<Box<dyn Fn() + Send + Sync>>) {
+        *self.fill_hook.lock().unwrap() = hook;
+    }
+}
+
+fn ticker_loop(weak: Weak<L1Cache>) {
+    let mut ticks = 0u32;
+    loop {
+        std::thread::park_timeout(TICK);
+        let Some(cache) = weak.upgrade() else {
+            return;
+        };
+        cache.refresh_clock();
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(MAINTENANCE_EVERY_TICKS) {
+            cache.run_pending_tasks();
+            cache.publish_metrics();
+        }
+    }
+}
+
+impl Drop for L1Cache {
+    fn drop(&mut self) {
+        // Wake the ticker so it notices the cache is gone right away.
+        if let Some(thread) = self.ticker.get() {
+            thread.unpark();
+        }
+    }
+}
+
+impl fmt::Debug for L1Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("L1Cache")
+            .field("max_entries", &self.max_entries)
+            .field("ttl_secs", &self.ttl_secs)
+            .field("entries", &self.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn set(ids: &[u32]) -> Arc<PermissionSet> {
+        Arc::new(PermissionSet::new(ids.iter().copied()))
+    }
+
+    fn fill(cache: &L1Cache, key: CacheKey, ids: &[u32]) -> bool {
+        let t = cache.begin_fill(key);
+        cache.complete_fill(t, set(ids))
+    }
+
+    fn k(u: i64, c: i64) -> CacheKey {
+        CacheKey::new(u, c)
+    }
+
+    #[test]
+    fn hit_and_miss() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        assert!(cache.get(k(1, 1)).is_none());
+        assert_eq!(cache.contains(k(1, 1), 3), None);
+        assert!(fill(&cache, k(1, 1), &[3, 1, 2]));
+        assert!(fill(&cache, k(1, 2), &[9]));
+        let got = cache.get(k(1, 1)).unwrap();
+        assert_eq!(got.ids(), &[1, 2, 3]);
+        assert_eq!(cache.contains(k(1, 1), 3), Some(true));
+        assert_eq!(cache.contains(k(1, 1), 9), Some(false));
+        assert_eq!(cache.contains(k(1, 2), 9), Some(true));
+        assert_eq!(cache.with_set(k(1, 2), |s| s.len()), Some(1));
+        assert!(cache.get(k(2, 1)).is_none());
+        assert!(cache.get(k(1, 3)).is_none());
+        assert_eq!(cache.entry_count(), 2);
+        let stats = cache.stats();
+        assert_eq!(stats.hits, 5);
+        assert_eq!(stats.misses, 4);
+        // Refilling a key replaces it.
+        assert!(fill(&cache, k(1, 1), &[7]));
+        assert_eq!(cache.get(k(1, 1)).unwrap().ids(), &[7]);
+        assert_eq!(cache.entry_count(), 2);
+    }
+
+    #[test]
+    fn identical_sets_are_shared() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        fill(&cache, k(1, 1), &[1, 2, 3]);
+        fill(&cache, k(2, 5), &[3, 2, 1]);
+        let a = cache.get(k(1, 1)).unwrap();
+        let b = cache.get(k(2, 5)).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn many_companies_per_user_sorted_lookup() {
+        let cache = L1Cache::new(10_000, Duration::from_secs(60));
+        // Insert in a scrambled order, more than LINEAR_SCAN_MAX companies.
+        for i in 0..100i64 {
+            let c = (i * 37) % 100;
+            assert!(fill(&cache, k(7, c), &[c as u32]));
+        }
+        for c in 0..100i64 {
+            assert_eq!(cache.contains(k(7, c), c as u32), Some(true), "company {c}");
+        }
+        assert!(cache.get(k(7, 100)).is_none());
+        assert_eq!(cache.entry_count(), 100);
+    }
+
+    #[test]
+    fn ttl_expiry_uses_the_coarse_clock() {
+        let cache = L1Cache::new(1000, Duration::from_secs(10));
+        fill(&cache, k(1, 1), &[1]);
+        cache.advance_clock_for_testing(5);
+        fill(&cache, k(1, 2), &[2]);
+        assert!(cache.get(k(1, 1)).is_some());
+        cache.advance_clock_for_testing(5);
+        // k(1,1) is 10 s old: expired. k(1,2) is 5 s old.
+        assert!(cache.get(k(1, 1)).is_none());
+        assert_eq!(cache.contains(k(1, 1), 1), None);
+        assert!(cache.get(k(1, 2)).is_some());
+        cache.advance_clock_for_testing(5);
+        assert!(cache.get(k(1, 2)).is_none());
+        // A refill after expiry works, and prunes the expired slots.
+        assert!(fill(&cache, k(1, 3), &[3]));
+        assert_eq!(cache.entry_count(), 1);
+        assert!(cache.get(k(1, 3)).is_some());
+    }
+
+    #[test]
+    fn capacity_bound_holds() {
+        let max = 100;
+        let cache = L1Cache::new(max, Duration::from_secs(600));
+        for u in 0..150i64 {
+            fill(&cache, k(u, 1), &[1]);
+            fill(&cache, k(u, 2), &[2]);
+        }
+        cache.run_pending_tasks();
+        cache.run_pending_tasks();
+        let n = cache.entry_count();
+        assert!(n <= max, "entry_count {n} > {max}");
+        assert!(n >= max / 2, "evicted far too much: {n}");
+        // The most recently filled users survive (LRU over fills).
+        assert!(cache.get(k(149, 1)).is_some());
+        assert!(cache.get(k(149, 2)).is_some());
+        assert!(cache.get(k(0, 1)).is_none());
+        // Fast map and moka agree.
+        let slots: u64 = cache
+            .store
+            .shards
+            .iter()
+            .map(|s| s.read().values().map(|v| v.len() as u64).sum::<u64>())
+            .sum();
+        assert_eq!(slots, n);
+        assert!(cache.index.weighted_size() <= max);
+    }
+
+    #[test]
+    fn a_user_bigger_than_the_cache_is_not_kept() {
+        let cache = L1Cache::new(3, Duration::from_secs(600));
+        for c in 0..5 {
+            fill(&cache, k(1, c), &[1]);
+        }
+        cache.run_pending_tasks();
+        assert!(cache.entry_count() <= 3);
+    }
+
+    fn populate(cache: &L1Cache) {
+        // users 1..=3, companies 10..=12: 9 entries.
+        for u in 1..=3 {
+            for c in 10..=12 {
+                assert!(fill(cache, k(u, c), &[u as u32, c as u32]));
+            }
+        }
+        assert_eq!(cache.entry_count(), 9);
+    }
+
+    fn present(cache: &L1Cache) -> Vec<(i64, i64)> {
+        let mut v = Vec::new();
+        for u in 1..=3 {
+            for c in 10..=12 {
+                if cache.get(k(u, c)).is_some() {
+                    v.push((u, c));
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn invalidate_key_and_keys() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        populate(&cache);
+        assert_eq!(cache.invalidate_key(k(1, 10)), 1);
+        assert_eq!(cache.invalidate_key(k(1, 10)), 0);
+        assert_eq!(cache.invalidate_key(k(9, 9)), 0);
+        assert_eq!(
+            cache.invalidate_keys(&[k(2, 11), k(3, 12), k(3, 99), k(2, 11)]),
+            2
+        );
+        assert_eq!(cache.entry_count(), 6);
+        let p = present(&cache);
+        assert!(!p.contains(&(1, 10)) && !p.contains(&(2, 11)) && !p.contains(&(3, 12)));
+        assert_eq!(p.len(), 6);
+        // Removing a user's last slot drops the user from moka too.
+        assert_eq!(cache.invalidate_keys(&[k(1, 11), k(1, 12)]), 2);
+        cache.run_pending_tasks();
+        assert!(!cache.index.contains_key(&1));
+        assert_eq!(cache.index.get(&2), Some(2));
+    }
+
+    #[test]
+    fn invalidate_user() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        populate(&cache);
+        assert_eq!(cache.invalidate_user(2), 3);
+        assert_eq!(cache.invalidate_user(2), 0);
+        let p = present(&cache);
+        assert_eq!(p.len(), 6);
+        assert!(p.iter().all(|&(u, _)| u != 2));
+        assert_eq!(cache.entry_count(), 6);
+    }
+
+    #[test]
+    fn invalidate_company() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        populate(&cache);
+        fill(&cache, k(4, 11), &[1]); // a user whose only slot goes
+        assert_eq!(cache.invalidate_company(11), 4);
+        assert_eq!(cache.invalidate_company(11), 0);
+        let p = present(&cache);
+        assert_eq!(p.len(), 6);
+        assert!(p.iter().all(|&(_, c)| c != 11));
+        assert!(cache.get(k(4, 11)).is_none());
+        assert_eq!(cache.entry_count(), 6);
+        cache.run_pending_tasks();
+        assert!(!cache.index.contains_key(&4));
+        assert_eq!(cache.index.get(&1), Some(2));
+    }
+
+    #[test]
+    fn invalidate_all() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        populate(&cache);
+        assert_eq!(cache.invalidate_all(), 9);
+        assert_eq!(cache.invalidate_all(), 0);
+        assert!(present(&cache).is_empty());
+        assert_eq!(cache.entry_count(), 0);
+        // The cache is usable afterwards.
+        assert!(fill(&cache, k(1, 10), &[1]));
+        cache.run_pending_tasks();
+        assert!(cache.get(k(1, 10)).is_some());
+        assert_eq!(cache.index.get(&1), Some(1));
+    }
+
+    #[test]
+    fn invalidate_by_scope_enum() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        populate(&cache);
+        assert_eq!(cache.invalidate(&Invalidation::Keys(vec![k(1, 10)])), 1);
+        assert_eq!(cache.invalidate(&Invalidation::User(2)), 3);
+        // users 1 and 3 still have company 12
+        assert_eq!(cache.invalidate(&Invalidation::Company(12)), 2);
+        assert_eq!(cache.invalidate(&Invalidation::All), 3);
+    }
+
+    /// begin_fill, invalidation, complete_fill: the stale set is refused.
+    #[test]
+    fn fill_racing_an_invalidation_is_not_stored() {
+        type Inv = fn(&L1Cache) -> u64;
+        let scopes: [(&str, Inv); 5] = [
+            ("key", |c| c.invalidate_key(k(1, 10))),
+            ("keys", |c| c.invalidate_keys(&[k(1, 10)])),
+            ("user", |c| c.invalidate_user(1)),
+            ("company", |c| c.invalidate_company(10)),
+            ("all", |c| c.invalidate_all()),
+        ];
+        for (name, invalidate) in scopes {
+            let cache = L1Cache::new(1000, Duration::from_secs(60));
+            let ticket = cache.begin_fill(k(1, 10));
+            // ... the slow database read happens here; meanwhile a write
+            // commits and invalidates:
+            let _ = invalidate(&cache);
+            assert!(
+                !cache.complete_fill(ticket, set(&[1, 2])),
+                "{name}: stale fill stored"
+            );
+            assert!(cache.get(k(1, 10)).is_none(), "{name}: stale set served");
+            assert_eq!(cache.entry_count(), 0, "{name}");
+            // A fill that begins after the invalidation is stored.
+            assert!(fill(&cache, k(1, 10), &[1]), "{name}: fresh fill refused");
+            assert!(cache.get(k(1, 10)).is_some());
+        }
+    }
+
+    /// Unrelated invalidations do not block a fill.
+    #[test]
+    fn unrelated_invalidation_does_not_block_fill() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        let ticket = cache.begin_fill(k(1, 10));
+        cache.invalidate_user(2);
+        cache.invalidate_company(11);
+        cache.invalidate_key(k(2, 10));
+        // (a stripe collision would only cause a harmless refusal; these
+        // ids do not collide)
+        assert!(cache.complete_fill(ticket, set(&[1])));
+        assert!(cache.get(k(1, 10)).is_some());
+    }
+
+    /// The interleaving "generation check passed, then an invalidation
+    /// lands, then the insert": the invalidation bumps its generation while
+    /// the fill sits between check and insert (held there by a hook); it
+    /// then blocks on the shard lock and removes the slot right after the
+    /// insert. Whatever the interleaving, the stale set is never served
+    /// once the invalidation has returned.
+    #[test]
+    fn invalidation_between_check_and_insert_removes_the_stale_set() {
+        type Inv = fn(&L1Cache) -> u64;
+        let scopes: [(&str, Inv); 4] = [
+            ("key", |c| c.invalidate_key(k(1, 10))),
+            ("user", |c| c.invalidate_user(1)),
+            ("company", |c| c.invalidate_company(10)),
+            ("all", |c| c.invalidate_all()),
+        ];
+        for (name, invalidate) in scopes {
+            let cache = L1Cache::new(1000, Duration::from_secs(60));
+            let before = cache.begin_fill(k(1, 10));
+            let (checked_tx, checked_rx) = mpsc::channel::<()>();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            let go_rx = Mutex::new(go_rx);
+            cache.set_fill_hook(Some(Box::new(move || {
+                checked_tx.send(()).unwrap();
+                go_rx.lock().unwrap().recv().unwrap();
+            })));
+            std::thread::scope(|s| {
+                let filler = s.spawn(|| cache.complete_fill(before, set(&[1, 2])));
+                checked_rx.recv().unwrap(); // check passed, lock held
+                let invalidator = s.spawn(|| invalidate(&cache));
+                // Wait until the invalidation has bumped its generation
+                // (it then blocks on the shard lock held by the filler).
+                while cache.generations.unchanged(&before) {
+                    std::thread::yield_now();
+                }
+                go_tx.send(()).unwrap(); // let the insert happen
+                assert!(filler.join().unwrap(), "{name}: fill had passed its check");
+                let dropped = invalidator.join().unwrap();
+                assert_eq!(
+                    dropped, 1,
+                    "{name}: invalidation must drop the racing insert"
+                );
+            });
+            cache.set_fill_hook(None);
+            assert!(cache.get(k(1, 10)).is_none(), "{name}: stale set served");
+            assert_eq!(cache.entry_count(), 0, "{name}");
+        }
+    }
+
+    #[test]
+    fn ticker_stops_when_cache_dropped() {
+        let cache = L1Cache::new(10, Duration::from_secs(60));
+        let weak = Arc::downgrade(&cache);
+        drop(cache);
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn ticker_advances_clock() {
+        let cache = L1Cache::new(10, Duration::from_secs(60));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while cache.clock.load(Ordering::Relaxed) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "ticker did not advance the clock"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn concurrent_fills_and_invalidations_keep_index_consistent() {
+        let cache = L1Cache::new(50, Duration::from_secs(600));
+        std::thread::scope(|s| {
+            for t in 0..4i64 {
+                let cache = &cache;
+                s.spawn(move || {
+                    for i in 0..2000i64 {
+                        let u = (i * 7 + t) % 40;
+                        let c = i % 5;
+                        match i % 11 {
+                            0 => {
+                                cache.invalidate_user(u);
+                            }
+                            1 if t == 0 => {
+                                cache.invalidate_company(c);
+                            }
+                            _ => {
+                                fill(cache, k(u, c), &[c as u32]);
+                            }
+                        }
+                        let _ = cache.get(k(u, c));
+                    }
+                });
+            }
+        });
+        cache.run_pending_tasks();
+        cache.run_pending_tasks();
+        let slots: u64 = cache
+            .store
+            .shards
+            .iter()
+            .map(|s| s.read().values().map(|v| v.len() as u64).sum::<u64>())
+            .sum();
+        assert_eq!(slots, cache.entry_count());
+        assert!(cache.entry_count() <= 50, "{}", cache.entry_count());
+        // Every user in the shards is indexed by moka with its slot count
+        // (no orphan escapes the capacity bound).
+        for shard in cache.store.shards.iter() {
+            for (user, v) in shard.read().iter() {
+                assert_eq!(cache.index.get(user), Some(v.len() as u32), "user {user}");
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Permission engine: sets, the two-tier cache and the authorizer.
+pub mod authorizer;
+pub mod bus;
+pub mod catalog;
+pub mod change;
+pub mod l1;
+pub mod l2;
+pub mod metrics;
+pub(crate) mod query;
+pub mod set;
+pub mod tiered;
+
+pub use authorizer::{Authorizer, Explanation};
+pub use change::{Affected, Change, resolve};
+pub use query::GrantPath;
+pub use set::PermissionSet;

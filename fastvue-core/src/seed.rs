@@ -1,0 +1,267 @@
+//! System permissions and roles, and the idempotent bootstrap run at every start.
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+
+use crate::Fastvue;
+use crate::entity::{company, permission, role, role_permission, user};
+use crate::error::{Error, Result};
+use crate::password::random_secret;
+use crate::service::audit::AuditContext;
+use crate::service::users::NewUser;
+
+/// Resources that get `read`, `create`, `update` and `delete` system permissions.
+pub const CRUD_RESOURCES: [&str; 5] = ["user", "company", "role", "permission", "group"];
+
+/// Every system permission codename, seeded at start.
+pub fn system_permissions() -> Vec<String> {
+    let mut all: Vec<String> = CRUD_RESOURCES
+        .iter()
+        .flat_map(|r| ["read", "create", "update", "delete"].map(|a| format!("{r}.{a}")))
+        .collect();
+    all.extend(["role.assign", "audit.read", "cache.manage"].map(String::from));
+    all
+}
+
+/// A role seeded into every new company.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleTemplate {
+    /// Codename, unique within the company.
+    pub codename: &'static str,
+    /// Display name.
+    pub name: &'static str,
+    grants: fn(&str) -> bool,
+}
+
+impl RoleTemplate {
+    /// Whether this role holds the system permission `codename`.
+    pub fn grants(&self, codename: &str) -> bool {
+        (self.grants)(codename)
+    }
+}
+
+/// `admin` (all), `manager` (read all, user.create/update, role.assign), `viewer` (all `*.read`).
+pub const COMPANY_ROLES: [RoleTemplate; 3] = [
+    RoleTemplate {
+        codename: "admin",
+        name: "Administrator",
+        grants: |_| true,
+    },
+    RoleTemplate {
+        codename: "manager",
+        name: "Manager",
+        grants: |c| {
+            c.ends_with(".read") || matches!(c, "user.create" | "user.update" | "role.assign")
+        },
+    },
+    RoleTemplate {
+        codename: "viewer",
+        name: "Viewer",
+        grants: |c| c.ends_with(".read"),
+    },
+];
+
+/// Code of the company created at first start.
+pub const DEFAULT_COMPANY_CODE: &str = "DEFAULT";
+
+/// What bootstrap did that an operator must know.
+#[derive(Debug, Default)]
+pub struct BootstrapReport {
+    /// Set when bootstrap created the first superuser with a generated password: print it
+    /// once on the console (never to a log).
+    pub generated_admin: Option<(String, String)>,
+    /// Whether the superuser from FASTVUE_ADMIN_EMAIL was created by this run.
+    pub created_admin: bool,
+}
+
+/// Inserts the system permissions that are missing (safe to run concurrently).
+pub(crate) async fn ensure_system_permissions<C: ConnectionTrait>(db: &C) -> Result<()> {
+    let now = Utc::now();
+    let rows = system_permissions().into_iter().map(|codename| {
+        let (resource, action) = codename.split_once('.').unwrap_or((codename.as_str(), ""));
+        permission::ActiveModel {
+            name: Set(format!("Can {action} {resource}")),
+            resource: Set(resource.to_owned()),
+            action: Set(action.to_owned()),
+            category: Set(Some(resource.to_owned())),
+            description: Set(None),
+            is_system: Set(true),
+            is_active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+            codename: Set(codename),
+            ..Default::default()
+        }
+    });
+    permission::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(permission::Column::Codename)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Creates the roles of [`COMPANY_ROLES`] that `company_id` lacks, with their system permissions.
+pub(crate) async fn ensure_company_roles<C: ConnectionTrait>(
+    db: &C,
+    company_id: i64,
+) -> Result<()> {
+    let perms = permission::Entity::find()
+        .filter(permission::Column::IsSystem.eq(true))
+        .all(db)
+        .await?;
+    let now = Utc::now();
+    for template in COMPANY_ROLES {
+        let exists = role::Entity::find()
+            .filter(role::Column::CompanyId.eq(company_id))
+            .filter(role::Column::Codename.eq(template.codename))
+            .count(db)
+            .await?
+            > 0;
+        if exists {
+            continue;
+        }
+        let r = role::ActiveModel {
+            name: Set(template.name.to_owned()),
+            codename: Set(template.codename.to_owned()),
+            description: Set(None),
+            company_id: Set(Some(company_id)),
+            is_system: Set(true),
+            is_active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        let links: Vec<_> = perms
+            .iter()
+            .filter(|p| template.grants(&p.codename))
+            .map(|p| role_permission::ActiveModel {
+                role_id: Set(r.id),
+                permission_id: Set(p.id),
+            })
+            .collect();
+        if !links.is_empty() {
+            role_permission::Entity::insert_many(links)
+                .exec_without_returning(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Idempotent start-up seeding: system permissions, the default company and its roles,
+/// and a first superuser (from FASTVUE_ADMIN_EMAIL/FASTVUE_ADMIN_PASSWORD, or with a
+/// generated password when the database has no user at all).
+pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
+    let db = fv.db();
+    let txn = db.begin().await?;
+    ensure_system_permissions(&txn).await?;
+    let now = Utc::now();
+    company::Entity::insert(company::ActiveModel {
+        name: Set("Default".to_owned()),
+        code: Set(DEFAULT_COMPANY_CODE.to_owned()),
+        parent_id: Set(None),
+        is_active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(company::Column::Code)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    let default_company = company::Entity::find()
+        .filter(company::Column::Code.eq(DEFAULT_COMPANY_CODE))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::Internal("default company missing after seeding".into()))?;
+    ensure_company_roles(&txn, default_company.id).await?;
+    txn.commit().await?;
+
+    let mut report = BootstrapReport::default();
+    let settings = fv.settings();
+    let ctx = AuditContext::system();
+    if let Some(email) = settings.admin_email.clone() {
+        let exists = user::Entity::find()
+            .filter(user::Column::Email.eq(email.trim().to_lowercase()))
+            .count(db)
+            .await?
+            > 0;
+        if !exists {
+            let password = settings
+                .admin_password
+                .as_ref()
+                .map(|p| p.expose().to_owned());
+            let generated = password.is_none();
+            let password = password.unwrap_or_else(random_secret);
+            let username = email.split('@').next().unwrap_or("admin").to_owned();
+            let admin =
+                create_superuser(fv, &ctx, &email, &username, &password, default_company.id)
+                    .await?;
+            report.created_admin = true;
+            if generated {
+                report.generated_admin = Some((admin.username, password));
+            }
+        }
+    } else if user::Entity::find().count(db).await? == 0 {
+        let password = random_secret();
+        let admin = create_superuser(
+            fv,
+            &ctx,
+            "admin@fastvue.local",
+            "admin",
+            &password,
+            default_company.id,
+        )
+        .await?;
+        report.created_admin = true;
+        report.generated_admin = Some((admin.username, password));
+    }
+    Ok(report)
+}
+
+async fn create_superuser(
+    fv: &Fastvue,
+    ctx: &AuditContext,
+    email: &str,
+    username: &str,
+    password: &str,
+    company_id: i64,
+) -> Result<user::Model> {
+    let created = fv
+        .users()
+        .create(
+            ctx,
+            NewUser {
+                email: email.to_owned(),
+                username: username.to_owned(),
+                password: Some(password.to_owned()),
+                full_name: Some("Administrator".to_owned()),
+                is_active: Some(true),
+                is_superuser: Some(true),
+                current_company_id: Some(company_id),
+            },
+        )
+        .await;
+    match created {
+        // Another replica bootstrapping at the same moment created it first.
+        Err(Error::Conflict { .. }) => fv
+            .users()
+            .find_by_login(email)
+            .await?
+            .ok_or_else(|| Error::Internal("superuser vanished during bootstrap".into())),
+        other => other,
+    }
+}

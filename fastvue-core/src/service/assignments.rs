@@ -1,0 +1,221 @@
+//! Role assignments: which user holds which role in which company.
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::Fastvue;
+use crate::entity::{company, role, user_company_role};
+use crate::error::{Error, Result, map_unique};
+use crate::permission::Change;
+use crate::service::audit::{self, AuditContext, Entry, snapshot};
+
+const UNIQUE: &[(&str, &[&str])] = &[(
+    "role_id",
+    &[
+        "uq_ucr_user_company_role",
+        "user_company_roles.user_id, user_company_roles.company_id",
+    ],
+)];
+
+/// Input for assigning a role to a user in a company.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAssignment {
+    /// The company the role is held in.
+    pub company_id: i64,
+    /// The role: a role of that company or a global template.
+    pub role_id: i64,
+    /// Marks the user's default assignment.
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// An assignment with its role and company names, for listing a user's roles.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignmentView {
+    /// The assignment.
+    #[serde(flatten)]
+    pub assignment: user_company_role::Model,
+    /// The role's codename.
+    pub role_codename: String,
+    /// The role's name.
+    pub role_name: String,
+    /// The company's name.
+    pub company_name: String,
+}
+
+/// Role assignment administration.
+#[derive(Debug, Clone, Copy)]
+pub struct Assignments<'a> {
+    pub(crate) fv: &'a Fastvue,
+}
+
+impl Assignments<'_> {
+    /// Assigns a role. The role must belong to that company or be a global template.
+    pub async fn assign(
+        &self,
+        ctx: &AuditContext,
+        user_id: i64,
+        input: NewAssignment,
+    ) -> Result<user_company_role::Model> {
+        let txn = self.fv.db().begin().await?;
+        crate::service::users::find(&txn, user_id).await?;
+        company::Entity::find_by_id(input.company_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::invalid("company_id", "no such company"))?;
+        let r = role::Entity::find_by_id(input.role_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::invalid("role_id", "no such role"))?;
+        if r.company_id.is_some_and(|c| c != input.company_id) {
+            return Err(Error::invalid(
+                "role_id",
+                "the role belongs to another company",
+            ));
+        }
+        let model = user_company_role::ActiveModel {
+            user_id: Set(user_id),
+            company_id: Set(input.company_id),
+            role_id: Set(input.role_id),
+            is_default: Set(input.is_default),
+            is_active: Set(true),
+            assigned_at: Set(Utc::now()),
+            assigned_by: Set(ctx.actor_id),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| map_unique(e, UNIQUE))?;
+        audit::record(
+            &txn,
+            ctx,
+            Entry {
+                action: "assign_role",
+                entity_type: "user",
+                entity_id: Some(user_id),
+                company_id: Some(input.company_id),
+                old_values: None,
+                new_values: snapshot(&model),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.fv
+            .permissions_changed(Change::Key {
+                user_id,
+                company_id: input.company_id,
+            })
+            .await;
+        Ok(model)
+    }
+
+    /// The assignment with this id, which must belong to `user_id`.
+    pub async fn get(&self, user_id: i64, assignment_id: i64) -> Result<user_company_role::Model> {
+        user_company_role::Entity::find_by_id(assignment_id)
+            .filter(user_company_role::Column::UserId.eq(user_id))
+            .one(self.fv.db())
+            .await?
+            .ok_or(Error::NotFound {
+                entity: "assignment",
+            })
+    }
+
+    /// Removes an assignment of `user_id`.
+    pub async fn unassign(
+        &self,
+        ctx: &AuditContext,
+        user_id: i64,
+        assignment_id: i64,
+    ) -> Result<()> {
+        let txn = self.fv.db().begin().await?;
+        let old = user_company_role::Entity::find_by_id(assignment_id)
+            .filter(user_company_role::Column::UserId.eq(user_id))
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound {
+                entity: "assignment",
+            })?;
+        old.clone().delete(&txn).await?;
+        audit::record(
+            &txn,
+            ctx,
+            Entry {
+                action: "unassign_role",
+                entity_type: "user",
+                entity_id: Some(user_id),
+                company_id: Some(old.company_id),
+                old_values: snapshot(&old),
+                new_values: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.fv
+            .permissions_changed(Change::Key {
+                user_id,
+                company_id: old.company_id,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// A user's assignments with role and company names; optionally in one company only.
+    pub async fn of_user(
+        &self,
+        user_id: i64,
+        company_id: Option<i64>,
+    ) -> Result<Vec<AssignmentView>> {
+        let db = self.fv.db();
+        crate::service::users::find(db, user_id).await?;
+        let mut q = user_company_role::Entity::find()
+            .filter(user_company_role::Column::UserId.eq(user_id))
+            .order_by_asc(user_company_role::Column::CompanyId)
+            .order_by_asc(user_company_role::Column::Id);
+        if let Some(c) = company_id {
+            q = q.filter(user_company_role::Column::CompanyId.eq(c));
+        }
+        let rows = q.all(db).await?;
+        let role_ids: Vec<i64> = rows.iter().map(|a| a.role_id).collect();
+        let company_ids: Vec<i64> = rows.iter().map(|a| a.company_id).collect();
+        let roles = role::Entity::find()
+            .filter(role::Column::Id.is_in(role_ids))
+            .all(db)
+            .await?;
+        let companies = company::Entity::find()
+            .filter(company::Column::Id.is_in(company_ids))
+            .all(db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|a| {
+                let r = roles.iter().find(|r| r.id == a.role_id)?;
+                let c = companies.iter().find(|c| c.id == a.company_id)?;
+                Some(AssignmentView {
+                    role_codename: r.codename.clone(),
+                    role_name: r.name.clone(),
+                    company_name: c.name.clone(),
+                    assignment: a,
+                })
+            })
+            .collect())
+    }
+
+    /// Ids of the companies where the user holds an active assignment.
+    pub async fn companies_of(&self, user_id: i64) -> Result<Vec<i64>> {
+        let mut ids: Vec<i64> = user_company_role::Entity::find()
+            .filter(user_company_role::Column::UserId.eq(user_id))
+            .filter(user_company_role::Column::IsActive.eq(true))
+            .all(self.fv.db())
+            .await?
+            .into_iter()
+            .map(|a| a.company_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+}

@@ -1,0 +1,134 @@
+//! The audit trail: every administrative write records who changed what.
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde::Serialize;
+
+use crate::Fastvue;
+use crate::entity::audit_log;
+use crate::error::Result;
+use crate::pagination::{Page, PageRequest};
+
+/// Who is making a change, and from where; attached to every write for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditContext {
+    /// The acting user; `None` for the system (seeding, CLI without a user).
+    pub actor_id: Option<i64>,
+    /// Client IP address.
+    pub ip_address: Option<String>,
+    /// Request id of the HTTP request.
+    pub request_id: Option<String>,
+}
+
+impl AuditContext {
+    /// The system acting on its own (bootstrap, migrations, CLI).
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// A user acting.
+    pub fn user(actor_id: i64) -> Self {
+        Self {
+            actor_id: Some(actor_id),
+            ..Self::default()
+        }
+    }
+}
+
+/// What one audit row says.
+#[derive(Debug)]
+pub(crate) struct Entry<'a> {
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: Option<i64>,
+    pub company_id: Option<i64>,
+    pub old_values: Option<serde_json::Value>,
+    pub new_values: Option<serde_json::Value>,
+}
+
+/// Serializes a row for the audit trail (password hashes are never serialized).
+pub(crate) fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(value).ok()
+}
+
+/// Writes one audit row on `conn` (the transaction of the write it describes).
+pub(crate) async fn record<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &AuditContext,
+    entry: Entry<'_>,
+) -> Result<()> {
+    audit_log::ActiveModel {
+        actor_id: Set(ctx.actor_id),
+        company_id: Set(entry.company_id),
+        action: Set(entry.action.to_owned()),
+        entity_type: Set(entry.entity_type.to_owned()),
+        entity_id: Set(entry.entity_id),
+        old_values: Set(entry.old_values),
+        new_values: Set(entry.new_values),
+        ip_address: Set(ctx.ip_address.clone()),
+        request_id: Set(ctx.request_id.clone()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// Filters for listing the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only rows about this kind of entity.
+    pub entity_type: Option<String>,
+    /// Only rows about this entity id.
+    pub entity_id: Option<i64>,
+    /// Only rows by this actor.
+    pub actor_id: Option<i64>,
+    /// Only rows of this company.
+    pub company_id: Option<i64>,
+    /// Only rows of these companies (visibility scope of a non-superuser).
+    pub company_ids: Option<Vec<i64>>,
+}
+
+/// Reads the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditLogs<'a> {
+    pub(crate) fv: &'a Fastvue,
+}
+
+impl AuditLogs<'_> {
+    /// Lists audit rows, newest first.
+    pub async fn list(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<audit_log::Model>> {
+        let mut q = audit_log::Entity::find();
+        if let Some(t) = &filter.entity_type {
+            q = q.filter(audit_log::Column::EntityType.eq(t.as_str()));
+        }
+        if let Some(id) = filter.entity_id {
+            q = q.filter(audit_log::Column::EntityId.eq(id));
+        }
+        if let Some(id) = filter.actor_id {
+            q = q.filter(audit_log::Column::ActorId.eq(id));
+        }
+        if let Some(id) = filter.company_id {
+            q = q.filter(audit_log::Column::CompanyId.eq(id));
+        }
+        if let Some(ids) = &filter.company_ids {
+            q = q.filter(audit_log::Column::CompanyId.is_in(ids.iter().copied()));
+        }
+        let db = self.fv.db();
+        let total = q.clone().count(db).await?;
+        let items = q
+            .order_by_desc(audit_log::Column::Id)
+            .offset(page.offset())
+            .limit(page.page_size())
+            .all(db)
+            .await?;
+        Ok(Page::new(items, total, page))
+    }
+}

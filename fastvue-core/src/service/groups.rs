@@ -1,0 +1,416 @@
+//! Groups: sets of users inside a company that grant permissions to their members.
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde::Deserialize;
+
+use crate::Fastvue;
+use crate::domain::{Checker, Name, Slug};
+use crate::entity::{group, group_permission, permission, user, user_group};
+use crate::error::{Error, Result, map_unique};
+use crate::pagination::{Page, PageRequest};
+use crate::permission::Change;
+use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::service::permissions::resolve_codenames;
+use crate::service::roles::codenames_json;
+use crate::service::search::contains_any;
+
+const UNIQUE: &[(&str, &[&str])] = &[(
+    "codename",
+    &[
+        "uq_groups_company_codename",
+        "groups.company_id, groups.codename",
+    ],
+)];
+
+/// Input for creating a group.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    /// Owning company.
+    pub company_id: i64,
+    /// Display name.
+    pub name: String,
+    /// Codename, unique within the company.
+    pub codename: String,
+    /// Longer description.
+    pub description: Option<String>,
+    /// Initial permission codenames.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// Changes to a group.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (an empty string clears it).
+    pub description: Option<String>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+}
+
+/// Filters for listing groups.
+#[derive(Debug, Clone, Default)]
+pub struct GroupFilter {
+    /// Only this company's groups.
+    pub company_id: Option<i64>,
+    /// Only these companies' groups (visibility scope of a non-superuser).
+    pub company_ids: Option<Vec<i64>>,
+    /// Substring of name or codename.
+    pub search: Option<String>,
+    /// Only active or inactive groups.
+    pub is_active: Option<bool>,
+}
+
+/// Group administration.
+#[derive(Debug, Clone, Copy)]
+pub struct Groups<'a> {
+    pub(crate) fv: &'a Fastvue,
+}
+
+impl Groups<'_> {
+    /// Creates a group with its initial permissions in one transaction.
+    pub async fn create(&self, ctx: &AuditContext, input: NewGroup) -> Result<group::Model> {
+        let mut c = Checker::default();
+        let name = c.check("name", Name::parse(&input.name, 100));
+        let codename = c.check("codename", Slug::parse(&input.codename));
+        let (Some(name), Some(codename)) = (name, codename) else {
+            return Err(c.into_error());
+        };
+        let txn = self.fv.db().begin().await?;
+        crate::service::companies::find(&txn, input.company_id)
+            .await
+            .map_err(|_| Error::invalid("company_id", "no such company"))?;
+        let perms = resolve_codenames(&txn, "permissions", &input.permissions).await?;
+        let now = Utc::now();
+        let model = group::ActiveModel {
+            company_id: Set(input.company_id),
+            name: Set(name.into_inner()),
+            codename: Set(codename.into_inner()),
+            description: Set(input.description.filter(|d| !d.trim().is_empty())),
+            is_active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| map_unique(e, UNIQUE))?;
+        link(&txn, model.id, &perms).await?;
+        audit::record(
+            &txn,
+            ctx,
+            Entry {
+                action: "create",
+                entity_type: "group",
+                entity_id: Some(model.id),
+                company_id: Some(model.company_id),
+                old_values: None,
+                new_values: snapshot(&model),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    /// The group with this id.
+    pub async fn get(&self, id: i64) -> Result<group::Model> {
+        find(self.fv.db(), id).await
+    }
+
+    /// Lists groups by name.
+    pub async fn list(
+        &self,
+        filter: &GroupFilter,
+        page: PageRequest,
+    ) -> Result<Page<group::Model>> {
+        let mut q = group::Entity::find();
+        if let Some(id) = filter.company_id {
+            q = q.filter(group::Column::CompanyId.eq(id));
+        }
+        if let Some(ids) = &filter.company_ids {
+            q = q.filter(group::Column::CompanyId.is_in(ids.iter().copied()));
+        }
+        if let Some(term) = filter.search.as_deref().filter(|t| !t.trim().is_empty()) {
+            q = q.filter(contains_any(
+                &[group::Column::Name, group::Column::Codename],
+                term,
+            ));
+        }
+        if let Some(active) = filter.is_active {
+            q = q.filter(group::Column::IsActive.eq(active));
+        }
+        let db = self.fv.db();
+        let total = q.clone().count(db).await?;
+        let items = q
+            .order_by_asc(group::Column::Name)
+            .order_by_asc(group::Column::Id)
+            .offset(page.offset())
+            .limit(page.page_size())
+            .all(db)
+            .await?;
+        Ok(Page::new(items, total, page))
+    }
+
+    /// The permissions the group grants.
+    pub async fn permissions(&self, id: i64) -> Result<Vec<permission::Model>> {
+        find(self.fv.db(), id).await?;
+        permissions_of(self.fv.db(), id).await
+    }
+
+    /// The group's members.
+    pub async fn members(&self, id: i64) -> Result<Vec<user::Model>> {
+        find(self.fv.db(), id).await?;
+        Ok(user::Entity::find()
+            .filter(
+                user::Column::Id.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(user_group::Column::UserId)
+                        .from(user_group::Entity)
+                        .and_where(user_group::Column::GroupId.eq(id))
+                        .and_where(user_group::Column::IsActive.eq(true))
+                        .to_owned(),
+                ),
+            )
+            .order_by_asc(user::Column::Id)
+            .all(self.fv.db())
+            .await?)
+    }
+
+    /// Applies a patch; (de)activation changes every member's permissions at once.
+    pub async fn update(
+        &self,
+        ctx: &AuditContext,
+        id: i64,
+        patch: GroupPatch,
+    ) -> Result<group::Model> {
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| Name::parse(n, 100))
+            .transpose()
+            .map_err(|m| Error::invalid("name", m))?;
+        let txn = self.fv.db().begin().await?;
+        let old = find(&txn, id).await?;
+        let mut am = old.clone().into_active_model();
+        if let Some(v) = name {
+            am.name = Set(v.into_inner());
+        }
+        if let Some(d) = patch.description {
+            am.description = Set(Some(d).filter(|d| !d.trim().is_empty()));
+        }
+        if let Some(v) = patch.is_active {
+            am.is_active = Set(v);
+        }
+        am.updated_at = Set(Utc::now());
+        let new = am.update(&txn).await?;
+        audit::record(
+            &txn,
+            ctx,
+            Entry {
+                action: "update",
+                entity_type: "group",
+                entity_id: Some(id),
+                company_id: Some(new.company_id),
+                old_values: snapshot(&old),
+                new_values: snapshot(&new),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        if old.is_active != new.is_active {
+            self.fv.permissions_changed(Change::Group(id)).await;
+        }
+        Ok(new)
+    }
+
+    /// Replaces the group's permission set; every member sees the new set at once.
+    pub async fn set_permissions(
+        &self,
+        ctx: &AuditContext,
+        id: i64,
+        codenames: &[String],
+    ) -> Result<Vec<permission::Model>> {
+        let txn = self.fv.db().begin().await?;
+        let g = find(&txn, id).await?;
+        let perms = resolve_codenames(&txn, "permissions", codenames).await?;
+        let before = permissions_of(&txn, id).await?;
+        group_permission::Entity::delete_many()
+            .filter(group_permission::Column::GroupId.eq(id))
+            .exec(&txn)
+            .await?;
+        link(&txn, id, &perms).await?;
+        audit::record(
+            &txn,
+            ctx,
+            Entry {
+                action: "set_permissions",
+                entity_type: "group",
+                entity_id: Some(id),
+                company_id: Some(g.company_id),
+                old_values: Some(codenames_json(&before)),
+                new_values: Some(codenames_json(&perms)),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.fv.permissions_changed(Change::Group(id)).await;
+        let mut perms = perms;
+        perms.sort_by(|a, b| a.codename.cmp(&b.codename));
+        Ok(perms)
+    }
+
+    /// Adds (or re-activates) a member.
+    pub async fn add_member(&self, ctx: &AuditContext, id: i64, user_id: i64) -> Result<()> {
+        let txn = self.fv.db().begin().await?;
+        let g = find(&txn, id).await?;
+        crate::service::users::find(&txn, user_id)
+            .await
+            .map_err(|_| Error::invalid("user_id", "no such user"))?;
+        user_group::Entity::insert(user_group::ActiveModel {
+            user_id: Set(user_id),
+            group_id: Set(id),
+            is_active: Set(true),
+            joined_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::columns([user_group::Column::UserId, user_group::Column::GroupId])
+                .update_column(user_group::Column::IsActive)
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            ctx,
+            Entry {
+                action: "add_member",
+                entity_type: "group",
+                entity_id: Some(id),
+                company_id: Some(g.company_id),
+                old_values: None,
+                new_values: Some(serde_json::json!({ "user_id": user_id })),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.fv
+            .permissions_changed(Change::Key {
+                user_id,
+                company_id: g.company_id,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Removes a member; 404 when the user is not one.
+    pub async fn remove_member(&self, ctx: &AuditContext, id: i64, user_id: i64) -> Result<()> {
+        let txn = self.fv.db().begin().await?;
+        let g = find(&txn, id).await?;
+        let removed = user_group::Entity::delete_many()
+            .filter(user_group::Column::GroupId.eq(id))
+            .filter(user_group::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        if removed.rows_affected == 0 {
+            return Err(Error::NotFound {
+                entity: "group member",
+            });
+        }
+        audit::record(
+            &txn,
+            ctx,
+            Entry {
+                action: "remove_member",
+                entity_type: "group",
+                entity_id: Some(id),
+                company_id: Some(g.company_id),
+                old_values: Some(serde_json::json!({ "user_id": user_id })),
+                new_values: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.fv
+            .permissions_changed(Change::Key {
+                user_id,
+                company_id: g.company_id,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Deletes a group with its memberships.
+    pub async fn delete(&self, ctx: &AuditContext, id: i64) -> Result<()> {
+        let txn = self.fv.db().begin().await?;
+        let old = find(&txn, id).await?;
+        let affected = self.fv.resolve_change(&txn, Change::Group(id)).await?;
+        old.clone().delete(&txn).await?;
+        audit::record(
+            &txn,
+            ctx,
+            Entry {
+                action: "delete",
+                entity_type: "group",
+                entity_id: Some(id),
+                company_id: Some(old.company_id),
+                old_values: snapshot(&old),
+                new_values: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.fv.apply_invalidation(affected).await;
+        Ok(())
+    }
+}
+
+pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<group::Model> {
+    group::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound { entity: "group" })
+}
+
+async fn permissions_of<C: ConnectionTrait>(
+    db: &C,
+    group_id: i64,
+) -> Result<Vec<permission::Model>> {
+    Ok(permission::Entity::find()
+        .filter(
+            permission::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(group_permission::Column::PermissionId)
+                    .from(group_permission::Entity)
+                    .and_where(group_permission::Column::GroupId.eq(group_id))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(permission::Column::Codename)
+        .all(db)
+        .await?)
+}
+
+async fn link<C: ConnectionTrait>(
+    db: &C,
+    group_id: i64,
+    perms: &[permission::Model],
+) -> Result<()> {
+    if perms.is_empty() {
+        return Ok(());
+    }
+    group_permission::Entity::insert_many(perms.iter().map(|p| group_permission::ActiveModel {
+        group_id: Set(group_id),
+        permission_id: Set(p.id),
+    }))
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}

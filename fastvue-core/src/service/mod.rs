@@ -1,0 +1,9 @@
+//! Core services: each is a thin borrow of [`crate::Fastvue`] with the operations of one resource.
+pub mod assignments;
+pub mod audit;
+pub mod companies;
+pub mod groups;
+pub mod permissions;
+pub mod roles;
+pub(crate) mod search;
+pub mod users;

@@ -1,0 +1,139 @@
+//! The one HTTP error type: every failure becomes the API.md error body.
+use fastvue_core::error::FieldError;
+use salvo::http::{StatusCode, header};
+use salvo::prelude::*;
+use serde::Serialize;
+
+use crate::request_id::RequestId;
+
+/// An error answered to a client as `{"error": {code, message, details, request_id}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    details: &'a [FieldError],
+    request_id: Option<&'a str>,
+}
+
+impl ApiError {
+    /// An error with a status, a machine code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    /// 404 for an unknown route or row.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Writes the error body and status.
+    pub fn write_to(&self, depot: &Depot, res: &mut Response) {
+        let request_id = depot
+            .get::<RequestId>(RequestId::KEY)
+            .ok()
+            .map(|r| r.0.as_str());
+        res.status_code(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            let _ = res.add_header(header::WWW_AUTHENTICATE, "Bearer", true);
+        }
+        res.render(Json(Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                details: &self.details,
+                request_id,
+            },
+        }));
+    }
+}
+
+impl From<fastvue_core::Error> for ApiError {
+    fn from(err: fastvue_core::Error) -> Self {
+        use fastvue_core::Error as E;
+        match err {
+            E::Validation(details) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "validation_error",
+                message: "the request is invalid".into(),
+                details,
+            },
+            E::NotFound { entity } => Self::not_found(format!("{entity} not found")),
+            E::Conflict { field, message } => Self {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                details: field
+                    .map(|f| vec![FieldError::new(f, message.clone())])
+                    .unwrap_or_default(),
+                message,
+            },
+            E::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid credentials",
+            ),
+            E::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "the database is unavailable",
+            ),
+            E::Internal(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl Writer for ApiError {
+    async fn write(self, _req: &mut Request, depot: &mut Depot, res: &mut Response) {
+        self.write_to(depot, res);
+    }
+}
+
+/// Catcher goal: turns salvo's bare status responses (unknown route, wrong method,
+/// oversized body) into the JSON error body.
+#[handler]
+pub async fn catch_status(depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+    if !status.is_client_error() && !status.is_server_error() {
+        return;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "method not allowed on this route")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::BAD_REQUEST => ("bad_request", "the request is malformed"),
+        s if s.is_server_error() => ("internal_error", "internal error"),
+        _ => ("error", "the request failed"),
+    };
+    ApiError::new(status, code, message).write_to(depot, res);
+    ctrl.skip_rest();
+}

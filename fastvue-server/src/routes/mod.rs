@@ -1,0 +1,2 @@
+//! HTTP routes.
+pub mod health;

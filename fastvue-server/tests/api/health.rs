@@ -1,0 +1,59 @@
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_reports_healthy_with_the_database_up_and_redis_disabled() {
+    let app = spawn_app().await;
+    let res = app.get("/health").await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["redis"], "disabled");
+    assert_eq!(body["environment"], "development");
+    assert!(body["version"].is_string());
+}
+
+#[tokio::test]
+async fn liveness_answers_200() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/health/live").await.status(), 200);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_echoes_a_sane_one() {
+    let app = spawn_app().await;
+    let generated = app.get("/health/live").await;
+    assert!(generated.headers().get("x-request-id").is_some());
+    let echoed = app
+        .client
+        .get(format!("{}/health/live", app.address))
+        .header("X-Request-ID", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42");
+    let hostile = app
+        .client
+        .get(format!("{}/health/live", app.address))
+        .header("X-Request-ID", "a\"b<script>")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(hostile.headers()["x-request-id"], "a\"b<script>");
+}
+
+#[tokio::test]
+async fn unknown_route_answers_the_json_error_body_with_the_request_id() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/no/such/route", app.address))
+        .header("X-Request-ID", "rid-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(body["error"]["request_id"], "rid-1");
+}

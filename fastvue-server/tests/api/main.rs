@@ -1,0 +1,3 @@
+//! HTTP API tests: one binary, one module per area, each test against its own server.
+mod health;
+mod helpers;

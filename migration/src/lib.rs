@@ -1,0 +1,34 @@
+//! Schema migrations for fastvue-rs (sea-orm-migration).
+//!
+//! The schema is documented in `docs/schema.md`; this crate is its source of
+//! truth. Every migration runs unchanged on SQLite and PostgreSQL and is
+//! applied inside a transaction on both backends.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_companies_users;
+mod m20261122_000002_permissions_roles;
+mod m20261122_000003_groups;
+mod m20261122_000004_auth_tokens;
+mod m20261122_000005_audit_logs;
+
+/// Runs the fastvue-rs migrations, in order.
+///
+/// Use it through [`MigratorTrait`], e.g. `Migrator::up(&db, None)` to apply
+/// every pending migration or `Migrator::down(&db, None)` to roll them all
+/// back.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_companies_users::Migration),
+            Box::new(m20261122_000002_permissions_roles::Migration),
+            Box::new(m20261122_000003_groups::Migration),
+            Box::new(m20261122_000004_auth_tokens::Migration),
+            Box::new(m20261122_000005_audit_logs::Migration),
+        ]
+    }
+}
