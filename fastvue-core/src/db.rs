@@ -51,9 +51,11 @@ pub async fn rollback(db: &DatabaseConnection, steps: Option<u32>) -> Result<()>
     Migrator::down(db, steps).await.map_err(Error::from)
 }
 
-/// Drops every table and applies all migrations again.
+/// Rolls back every migration (each `down` drops its own tables, in dependency order, so
+/// this also works on SQLite with foreign keys on) and applies them all again.
 pub async fn fresh(db: &DatabaseConnection) -> Result<()> {
-    Migrator::fresh(db).await.map_err(Error::from)
+    Migrator::down(db, None).await?;
+    Migrator::up(db, None).await.map_err(Error::from)
 }
 
 /// Every known migration with whether it is applied, in order.

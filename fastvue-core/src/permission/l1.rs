@@ -2,32 +2,40 @@
 //!
 //! # Layout
 //!
-//! * **Hit path**: 128 shards, each a `RwLock<HashMap<user_id, Box<[Slot]>>>`
-//!   (foldhash). A slot is `{company_id, Arc<PermissionSet>, expires_at}`,
-//!   the slots of a user sorted by company. [`L1Cache::get`] /
-//!   [`L1Cache::contains`] = one shard read lock + one hash probe + a scan of
-//!   a few slots + an expiry check against a *coarse clock* (an `AtomicU32`
-//!   of seconds, advanced by a background ticker thread). No `Instant::now`,
-//!   no moka, no allocation, no contended atomic besides the shard lock word.
+//! * **Hit path**: 128 shards (by user), each a
+//!   `RwLock<HashMap<(user, company), {Arc<PermissionSet>, expires_at}>>`
+//!   (foldhash). [`L1Cache::get`] / [`L1Cache::contains`] = one shard read
+//!   lock + one hash probe + an expiry check against a *coarse clock* (an
+//!   `AtomicU32` of seconds, advanced by a background ticker thread). No
+//!   `Instant::now`, no moka, no allocation.
+//! * **Hot keys**: each thread memoises the last key it looked up twice in
+//!   a row (key, `Arc`, expiry, cache version). A repeated lookup is
+//!   answered from the thread-local memo with plain loads only — no lock,
+//!   no read-modify-write. Every invalidation bumps the cache version
+//!   *after* removing its entries, which voids all memos (see
+//!   `L1Cache::lookup` for the argument); expiry is checked as usual.
 //! * **Bounds**: a `moka::sync::Cache<user_id, slot_count>` indexes the
-//!   *users*, weighted by their slot count, with `max_capacity` =
-//!   `max_entries` and `time_to_live` = `ttl`. Its eviction listener drops
-//!   the user's slots from the shards when moka evicts for `Size` or
-//!   `Expired`. moka therefore costs about 360 B per *user* (not per entry)
-//!   and its bookkeeping runs on fills and invalidations only. Its eviction
-//!   policy is LRU over fills: hits never reach moka, so a frequency sketch
-//!   would only see fills and would reject newcomers; plain LRU admits every
-//!   fill and evicts the user filled longest ago. The per-slot `expires_at`
-//!   enforces each entry's TTL to the second.
+//!   *users*, weighted by how many (user, company) entries they hold, with
+//!   `max_capacity` = `max_entries` and `time_to_live` = `ttl`. Its eviction
+//!   listener drops the user's entries from the shards when moka evicts for
+//!   `Size` or `Expired`. moka therefore costs about 360 B per *user* (not
+//!   per entry) and its bookkeeping runs on fills and invalidations only.
+//!   Its eviction policy is LRU over fills: hits never reach moka, so a
+//!   frequency sketch would only see fills and would reject newcomers;
+//!   plain LRU admits every fill and evicts the user filled longest ago.
+//!   Each shard also keeps, per user, the list of companies it holds, so a
+//!   user's entries can be dropped without a scan. The per-entry
+//!   `expires_at` enforces each entry's TTL to the second.
 //! * **Race-free fills**: see [`L1Cache::begin_fill`] and
-//!   [`L1Cache::complete_fill`], and the comment on `complete_fill`'s body for
-//!   the argument.
+//!   [`L1Cache::complete_fill`], and the comment in `complete_fill` for the
+//!   argument.
 //!
 //! The ticker (one thread per cache, holding only a `Weak`) also runs moka's
 //! pending maintenance about once a second and publishes the hit / miss
 //! counters and the entry gauge to the `metrics` recorder. It stops when the
 //! cache is dropped.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -114,8 +122,8 @@ pub struct L1Stats {
     pub hits: u64,
     /// Lookups that found nothing, or only an expired entry.
     pub misses: u64,
-    /// Entries (user, company slots) currently held, expired ones included
-    /// until they are evicted or replaced.
+    /// Entries (user, company) currently held, expired ones included until
+    /// they are evicted or replaced.
     pub entries: u64,
     /// Users currently indexed by moka (approximate, as moka reports it).
     pub users: u64,
@@ -129,9 +137,6 @@ const SHARDS: usize = 1 << SHARD_BITS;
 const GEN_STRIPES: usize = 4096;
 const SYNC_STRIPES: usize = 256;
 const COUNTER_STRIPES: usize = 64;
-/// Slots lists at most this long are scanned linearly; longer ones are
-/// binary searched.
-const LINEAR_SCAN_MAX: usize = 16;
 const TICK: Duration = Duration::from_millis(250);
 const MAINTENANCE_EVERY_TICKS: u32 = 4;
 
@@ -154,39 +159,112 @@ fn stripe(x: u64, k: u64, n: usize) -> usize {
 // ---------------------------------------------------------------------------
 // The fast map
 
-#[derive(Clone)]
-struct Slot {
-    company_id: i64,
+struct Entry {
     set: Arc<PermissionSet>,
-    /// Coarse-clock second at which the slot stops answering.
+    /// Coarse-clock second at which the entry stops answering.
     expires_at: u32,
 }
 
-type UserMap = HashMap<i64, Box<[Slot]>, foldhash::fast::RandomState>;
+type Hasher = foldhash::fast::RandomState;
 
-#[repr(align(128))]
-struct Shard(RwLock<UserMap>);
+/// One shard: the entries, and per user the companies it has entries for
+/// (always exactly the keys of `entries` with that user).
+#[derive(Default)]
+struct ShardData {
+    entries: HashMap<CacheKey, Entry, Hasher>,
+    users: HashMap<i64, Box<[i64]>, Hasher>,
+}
 
-impl Shard {
-    fn read(&self) -> RwLockReadGuard<'_, UserMap> {
-        // A panic while holding the lock cannot leave the map half-updated
-        // (every mutation replaces a whole boxed slice), so ignore poisoning.
-        self.0.read().unwrap_or_else(|e| e.into_inner())
+impl ShardData {
+    fn user_len(&self, user_id: i64) -> usize {
+        self.users.get(&user_id).map_or(0, |c| c.len())
     }
-    fn write(&self) -> RwLockWriteGuard<'_, UserMap> {
-        self.0.write().unwrap_or_else(|e| e.into_inner())
+
+    /// Inserts or replaces `key`, dropping the user's other expired
+    /// entries on the way. Returns the change in the number of entries and
+    /// whether an entry of `key` was replaced.
+    fn insert(&mut self, key: CacheKey, entry: Entry, now: u32) -> (i64, bool) {
+        let user = key.user_id;
+        let old = self.users.remove(&user).unwrap_or_default();
+        let mut kept = Vec::with_capacity(old.len() + 1);
+        let mut removed = 0i64;
+        for &c in old.iter().filter(|&&c| c != key.company_id) {
+            let k = CacheKey::new(user, c);
+            if self.entries.get(&k).is_some_and(|e| now < e.expires_at) {
+                kept.push(c);
+            } else {
+                self.entries.remove(&k);
+                removed += 1;
+            }
+        }
+        kept.push(key.company_id);
+        let replaced = self.entries.insert(key, entry).is_some();
+        self.users.insert(user, kept.into_boxed_slice());
+        (1 - removed - i64::from(replaced), replaced)
+    }
+
+    /// Removes `key`; returns whether it was present.
+    fn remove_key(&mut self, key: CacheKey) -> bool {
+        if self.entries.remove(&key).is_none() {
+            return false;
+        }
+        if let Some(companies) = self.users.get_mut(&key.user_id) {
+            if companies.len() <= 1 {
+                self.users.remove(&key.user_id);
+            } else {
+                *companies = companies
+                    .iter()
+                    .copied()
+                    .filter(|&c| c != key.company_id)
+                    .collect();
+            }
+        }
+        true
+    }
+
+    /// Removes every entry of `user_id`; returns how many.
+    fn remove_user(&mut self, user_id: i64) -> u64 {
+        let Some(companies) = self.users.remove(&user_id) else {
+            return 0;
+        };
+        for &c in companies.iter() {
+            self.entries.remove(&CacheKey::new(user_id, c));
+        }
+        companies.len() as u64
+    }
+
+    /// Removes every entry of `company_id`; returns the users touched.
+    fn remove_company(&mut self, company_id: i64) -> Vec<i64> {
+        let ShardData { entries, users } = self;
+        let mut touched = Vec::new();
+        users.retain(|&user_id, companies| {
+            if !companies.contains(&company_id) {
+                return true;
+            }
+            entries.remove(&CacheKey::new(user_id, company_id));
+            touched.push(user_id);
+            *companies = companies
+                .iter()
+                .copied()
+                .filter(|&c| c != company_id)
+                .collect();
+            !companies.is_empty()
+        });
+        touched
     }
 }
 
-#[inline]
-fn find_slot(slots: &[Slot], company_id: i64) -> Option<&Slot> {
-    if slots.len() <= LINEAR_SCAN_MAX {
-        slots.iter().find(|s| s.company_id == company_id)
-    } else {
-        slots
-            .binary_search_by_key(&company_id, |s| s.company_id)
-            .ok()
-            .map(|i| &slots[i])
+#[repr(align(128))]
+struct Shard(RwLock<ShardData>);
+
+impl Shard {
+    fn read(&self) -> RwLockReadGuard<'_, ShardData> {
+        // Every mutation keeps `entries` and `users` consistent before it
+        // can panic (allocation failure aborts), so ignore poisoning.
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write(&self) -> RwLockWriteGuard<'_, ShardData> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -202,15 +280,11 @@ impl Store {
     }
 
     fn slot_count(&self, user_id: i64) -> u32 {
-        self.shard(user_id)
-            .read()
-            .get(&user_id)
-            .map_or(0, |s| s.len() as u32)
+        self.shard(user_id).read().user_len(user_id) as u32
     }
 
     fn remove_user(&self, user_id: i64) -> u64 {
-        let removed = self.shard(user_id).write().remove(&user_id);
-        let n = removed.as_ref().map_or(0, |s| s.len() as u64);
+        let n = self.shard(user_id).write().remove_user(user_id);
         self.entries.fetch_sub(n as i64, Ordering::Relaxed);
         n
     }
@@ -280,10 +354,37 @@ struct CounterStripe {
 }
 
 static NEXT_THREAD_STRIPE: AtomicUsize = AtomicUsize::new(0);
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The per-thread hot-key memo.
+struct Memo {
+    /// Id of the cache the memo belongs to (0 = none).
+    cache: u64,
+    key: CacheKey,
+    /// The cache's version when the entry was read.
+    version: u64,
+    expires_at: u32,
+    set: Option<Arc<PermissionSet>>,
+    /// The last key looked up on the full path (memoised when it repeats).
+    seen_cache: u64,
+    seen_key: CacheKey,
+    /// This thread's counter stripe (`usize::MAX` until assigned).
+    stripe: usize,
+}
 
 thread_local! {
-    static THREAD_STRIPE: usize =
-        NEXT_THREAD_STRIPE.fetch_add(1, Ordering::Relaxed) % COUNTER_STRIPES;
+    static MEMO: RefCell<Memo> = const {
+        RefCell::new(Memo {
+            cache: 0,
+            key: CacheKey::new(0, 0),
+            version: 0,
+            expires_at: 0,
+            set: None,
+            seen_cache: 0,
+            seen_key: CacheKey::new(0, 0),
+            stripe: usize::MAX,
+        })
+    };
 }
 
 #[inline]
@@ -299,9 +400,13 @@ fn bump(counter: &AtomicU64) {
 /// Built with [`L1Cache::new`], which returns an `Arc` (the background
 /// ticker holds a `Weak` to it and stops when the last `Arc` is dropped).
 pub struct L1Cache {
+    id: u64,
     store: Arc<Store>,
     index: moka::sync::Cache<i64, u32>,
     generations: Generations,
+    /// Bumped after every invalidation has removed its entries; voids the
+    /// thread-local memos.
+    version: AtomicU64,
     /// Serialises the moka update of a user (see `sync_index`).
     sync_locks: Box<[Mutex<()>]>,
     interner: SetInterner,
@@ -332,7 +437,7 @@ impl L1Cache {
         let ttl_secs = ttl.as_secs().clamp(1, u64::from(u32::MAX / 2)) as u32;
         let store = Arc::new(Store {
             shards: (0..SHARDS)
-                .map(|_| Shard(RwLock::new(UserMap::default())))
+                .map(|_| Shard(RwLock::new(ShardData::default())))
                 .collect(),
             entries: AtomicI64::new(0),
         });
@@ -345,16 +450,18 @@ impl L1Cache {
             .eviction_policy(EvictionPolicy::lru())
             .eviction_listener(move |user: Arc<i64>, _slots: u32, cause: RemovalCause| {
                 // Replaced: a newer count for the same user, nothing to drop.
-                // Explicit: our own invalidation already removed the slots.
+                // Explicit: our own invalidation already removed the entries.
                 if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
                     listener_store.remove_user(*user);
                 }
             })
             .build();
         let cache = Arc::new(Self {
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             store,
             index,
             generations: Generations::new(),
+            version: AtomicU64::new(0),
             sync_locks: (0..SYNC_STRIPES).map(|_| Mutex::new(())).collect(),
             interner: SetInterner::new(),
             counters: (0..COUNTER_STRIPES)
@@ -400,47 +507,111 @@ impl L1Cache {
     // --- hit path ---------------------------------------------------------
 
     #[inline]
-    fn counter(&self) -> &CounterStripe {
-        let i = THREAD_STRIPE.with(|s| *s);
-        &self.counters[i]
+    fn count(&self, memo: &mut Memo, hit: bool) {
+        if memo.stripe >= COUNTER_STRIPES {
+            memo.stripe = NEXT_THREAD_STRIPE.fetch_add(1, Ordering::Relaxed) % COUNTER_STRIPES;
+        }
+        let c = &self.counters[memo.stripe];
+        bump(if hit { &c.hits } else { &c.misses });
     }
 
-    /// Runs `f` on the live entry of `key` under the shard's read lock.
+    /// The lookup behind [`get`](Self::get) and [`contains`](Self::contains).
+    ///
+    /// Memo safety: the version is read *before* the shard. An invalidation
+    /// removes its entries under the shard lock and only then bumps the
+    /// version. If this lookup saw an entry that the invalidation removes,
+    /// its shard read preceded the removal, so its version read preceded
+    /// the bump: the memo it writes carries the old version and is void as
+    /// soon as the invalidation returns.
     #[inline]
-    fn with_live<R>(&self, key: CacheKey, f: impl FnOnce(&Slot) -> R) -> Option<R> {
+    fn lookup<R>(&self, key: CacheKey, mut f: impl FnMut(&Arc<PermissionSet>) -> R) -> Option<R> {
         let now = self.clock.load(Ordering::Relaxed);
-        let map = self.store.shard(key.user_id).read();
-        let found = map
-            .get(&key.user_id)
-            .and_then(|slots| find_slot(slots, key.company_id))
-            .filter(|slot| now < slot.expires_at)
-            .map(f);
-        drop(map);
-        let c = self.counter();
-        bump(if found.is_some() { &c.hits } else { &c.misses });
-        found
+        let version = self.version.load(Ordering::Acquire);
+        MEMO.with(|memo| {
+            // Never re-entered: nothing below calls back into user code.
+            let Ok(mut memo) = memo.try_borrow_mut() else {
+                return self.probe(key, now, &mut f);
+            };
+            if memo.cache == self.id
+                && memo.key == key
+                && memo.version == version
+                && now < memo.expires_at
+                && let Some(set) = &memo.set
+            {
+                let r = f(set);
+                self.count(&mut memo, true);
+                return Some(r);
+            }
+            let shard = self.store.shard(key.user_id).read();
+            let found = match shard.entries.get(&key) {
+                Some(e) if now < e.expires_at => {
+                    if memo.seen_cache == self.id && memo.seen_key == key {
+                        memo.cache = self.id;
+                        memo.key = key;
+                        memo.version = version;
+                        memo.expires_at = e.expires_at;
+                        memo.set = Some(Arc::clone(&e.set));
+                    } else {
+                        memo.seen_cache = self.id;
+                        memo.seen_key = key;
+                    }
+                    Some(f(&e.set))
+                }
+                _ => None,
+            };
+            drop(shard);
+            self.count(&mut memo, found.is_some());
+            found
+        })
+    }
+
+    /// The plain shard lookup (no memo, no counters).
+    fn probe<R>(
+        &self,
+        key: CacheKey,
+        now: u32,
+        f: &mut impl FnMut(&Arc<PermissionSet>) -> R,
+    ) -> Option<R> {
+        let shard = self.store.shard(key.user_id).read();
+        shard
+            .entries
+            .get(&key)
+            .filter(|e| now < e.expires_at)
+            .map(|e| f(&e.set))
     }
 
     /// The cached set of `key`, if present and not expired.
     #[inline]
     pub fn get(&self, key: CacheKey) -> Option<Arc<PermissionSet>> {
-        self.with_live(key, |slot| Arc::clone(&slot.set))
+        self.lookup(key, Arc::clone)
     }
 
     /// Whether the cached set of `key` holds `permission_id`; `None` on a
-    /// miss. Answers under the read lock without touching the `Arc`'s
-    /// reference count: the cheapest check.
+    /// miss. Does not touch the `Arc`'s reference count: the cheapest check.
     #[inline]
     pub fn contains(&self, key: CacheKey, permission_id: u32) -> Option<bool> {
-        self.with_live(key, |slot| slot.set.contains(permission_id))
+        self.lookup(key, |set| set.contains(permission_id))
     }
 
-    /// Runs `f` on the cached set of `key` under the read lock (no `Arc`
-    /// clone); `None` on a miss. Keep `f` short: it blocks writers of the
-    /// shard.
-    #[inline]
+    /// Runs `f` on the cached set of `key` under the shard's read lock (no
+    /// `Arc` clone); `None` on a miss. Keep `f` short: it blocks writers of
+    /// the shard. Does not use the hot-key memo.
     pub fn with_set<R>(&self, key: CacheKey, f: impl FnOnce(&PermissionSet) -> R) -> Option<R> {
-        self.with_live(key, |slot| f(&slot.set))
+        let now = self.clock.load(Ordering::Relaxed);
+        let found = {
+            let shard = self.store.shard(key.user_id).read();
+            shard
+                .entries
+                .get(&key)
+                .filter(|e| now < e.expires_at)
+                .map(|e| f(&e.set))
+        };
+        MEMO.with(|memo| {
+            if let Ok(mut memo) = memo.try_borrow_mut() {
+                self.count(&mut memo, found.is_some());
+            }
+        });
+        found
     }
 
     // --- fill path --------------------------------------------------------
@@ -468,22 +639,22 @@ impl L1Cache {
         // no re-check after the insert is needed):
         //
         // An invalidation first bumps a generation (G), then takes the write
-        // lock of every shard it cleans and removes the matching slots (R).
-        // This fill takes the same write lock, compares the generations (C)
-        // and inserts (S) before releasing it. The two critical sections are
-        // ordered by the lock:
-        //  * fill first: S happens-before R, so R sees the slot and removes
+        // lock of every shard it cleans and removes the matching entries
+        // (R). This fill takes the same write lock, compares the
+        // generations (C) and inserts (S) before releasing it. The two
+        // critical sections are ordered by the lock:
+        //  * fill first: S happens-before R, so R sees the entry and removes
         //    it; whatever C read, nothing stale survives the invalidation.
         //  * invalidation first: G is sequenced before R's unlock, which
         //    synchronises with the fill's lock, so G happens-before C and C
         //    must observe the bumped generation: nothing is stored.
         // Hence once an invalidation has returned, no fill that began before
-        // it can be visible, not even for an instant (the "check, insert,
+        // it is visible, not even for an instant (the "check, insert,
         // re-check" variant leaves a window between S and the re-check in
         // which a reader on the invalidating thread could see the stale set).
-        let mut map = shard.write();
+        let mut data = shard.write();
         if !self.generations.unchanged(&ticket) {
-            drop(map);
+            drop(data);
             m::stale_fill(m::TIER_L1);
             return false;
         }
@@ -492,38 +663,23 @@ impl L1Cache {
             hook();
         }
         let now = self.clock.load(Ordering::Relaxed);
-        let new_slot = Slot {
-            company_id: key.company_id,
+        let entry = Entry {
             set,
             expires_at: now.saturating_add(self.ttl_secs),
         };
-        let old = map.get(&key.user_id);
-        let old_len = old.map_or(0, |s| s.len());
-        // Rebuild the user's slice: keep live slots of other companies,
-        // sorted by company, and put the new slot in place.
-        let mut slots: Vec<Slot> = Vec::with_capacity(old_len + 1);
-        if let Some(old) = old {
-            slots.extend(
-                old.iter()
-                    .filter(|s| s.company_id != key.company_id && now < s.expires_at)
-                    .cloned(),
-            );
+        let (delta, replaced) = data.insert(key, entry, now);
+        self.store.entries.fetch_add(delta, Ordering::Relaxed);
+        drop(data);
+        if replaced {
+            // A thread may have memoised the replaced set.
+            self.void_memos();
         }
-        let pos = slots.partition_point(|s| s.company_id < key.company_id);
-        slots.insert(pos, new_slot);
-        let new_len = slots.len();
-        let old_slots = map.insert(key.user_id, slots.into_boxed_slice());
-        self.store
-            .entries
-            .fetch_add(new_len as i64 - old_len as i64, Ordering::Relaxed);
-        drop(map);
-        drop(old_slots);
         self.sync_index(key.user_id);
         m::fill(m::TIER_L1);
         true
     }
 
-    /// Brings moka's record of `user_id` (its slot count, used as the
+    /// Brings moka's record of `user_id` (its entry count, used as the
     /// weight) in line with the shards. Serialised per user stripe and
     /// reading the count inside the critical section, so the last update
     /// always writes the latest count. Never called with a shard lock held
@@ -542,6 +698,10 @@ impl L1Cache {
     }
 
     // --- invalidation -----------------------------------------------------
+    //
+    // Order in every scope: bump the generation(s) (refuses racing fills),
+    // remove under the shard write locks, then bump `version` (voids the
+    // thread-local memos), then fix moka's weights.
 
     /// Drops the entry of `key`. Returns the number of entries dropped (0 or 1).
     pub fn invalidate_key(&self, key: CacheKey) -> u64 {
@@ -558,7 +718,7 @@ impl L1Cache {
         self.invalidate_user_with(user_id, "local")
     }
 
-    /// Drops every entry of `company_id` (scans the whole cache: rare
+    /// Drops every entry of `company_id` (visits every shard: rare
     /// operation). Returns the number of entries dropped.
     pub fn invalidate_company(&self, company_id: i64) -> u64 {
         self.invalidate_company_with(company_id, "local")
@@ -584,35 +744,29 @@ impl L1Cache {
         }
     }
 
+    fn void_memos(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
     fn invalidate_keys_with(&self, keys: &[CacheKey], source: &'static str) -> u64 {
-        // Generations first, then removal (see complete_fill).
         for &key in keys {
             self.generations.key(key).fetch_add(1, Ordering::SeqCst);
         }
-        let mut dropped = 0;
+        let mut touched = Vec::new();
         for &key in keys {
-            let mut map = self.store.shard(key.user_id).write();
-            let Some(slots) = map.get_mut(&key.user_id) else {
-                continue;
-            };
-            if !slots.iter().any(|s| s.company_id == key.company_id) {
-                continue;
+            if self.store.shard(key.user_id).write().remove_key(key) {
+                touched.push(key.user_id);
             }
-            let kept: Box<[Slot]> = slots
-                .iter()
-                .filter(|s| s.company_id != key.company_id)
-                .cloned()
-                .collect();
-            let old = if kept.is_empty() {
-                map.remove(&key.user_id)
-            } else {
-                Some(std::mem::replace(slots, kept))
-            };
-            drop(map);
-            drop(old);
-            dropped += 1;
-            self.store.entries.fetch_sub(1, Ordering::Relaxed);
-            self.sync_index(key.user_id);
+        }
+        self.void_memos();
+        let dropped = touched.len() as u64;
+        self.store
+            .entries
+            .fetch_sub(dropped as i64, Ordering::Relaxed);
+        touched.sort_unstable();
+        touched.dedup();
+        for user_id in touched {
+            self.sync_index(user_id);
         }
         m::invalidation("keys", source);
         dropped
@@ -623,6 +777,7 @@ impl L1Cache {
             .user(user_id)
             .fetch_add(1, Ordering::SeqCst);
         let dropped = self.store.remove_user(user_id);
+        self.void_memos();
         if dropped > 0 {
             self.sync_index(user_id);
         }
@@ -634,24 +789,12 @@ impl L1Cache {
         self.generations
             .company(company_id)
             .fetch_add(1, Ordering::SeqCst);
-        let mut dropped = 0u64;
         let mut touched = Vec::new();
         for shard in self.store.shards.iter() {
-            let mut map = shard.write();
-            map.retain(|&user_id, slots| {
-                if !slots.iter().any(|s| s.company_id == company_id) {
-                    return true;
-                }
-                touched.push(user_id);
-                dropped += 1;
-                *slots = slots
-                    .iter()
-                    .filter(|s| s.company_id != company_id)
-                    .cloned()
-                    .collect();
-                !slots.is_empty()
-            });
+            touched.extend(shard.write().remove_company(company_id));
         }
+        self.void_memos();
+        let dropped = touched.len() as u64;
         self.store
             .entries
             .fetch_sub(dropped as i64, Ordering::Relaxed);
@@ -670,18 +813,19 @@ impl L1Cache {
         let mut dropped = 0u64;
         for shard in self.store.shards.iter() {
             let old = std::mem::take(&mut *shard.write());
-            let n: u64 = old.values().map(|s| s.len() as u64).sum();
+            let n = old.entries.len() as u64;
             dropped += n;
             self.store.entries.fetch_sub(n as i64, Ordering::Relaxed);
             drop(old); // outside the lock
         }
+        self.void_memos();
         m::invalidation("all", source);
         dropped
     }
 
     // --- housekeeping -----------------------------------------------------
 
-    /// Entries (user, company slots) currently held.
+    /// Entries (user, company) currently held.
     pub fn entry_count(&self) -> u64 {
         self.store.entries.load(Ordering::Relaxed).max(0) as u64
     }
@@ -802,6 +946,24 @@ mod tests {
         CacheKey::new(u, c)
     }
 
+    /// Checks that every shard's per-user company lists match its entries
+    /// exactly; returns the number of entries.
+    fn consistent_total(cache: &L1Cache) -> u64 {
+        let mut total = 0u64;
+        for shard in cache.store.shards.iter() {
+            let data = shard.read();
+            let listed: usize = data.users.values().map(|c| c.len()).sum();
+            assert_eq!(listed, data.entries.len());
+            for (user, companies) in data.users.iter() {
+                for c in companies.iter() {
+                    assert!(data.entries.contains_key(&CacheKey::new(*user, *c)));
+                }
+            }
+            total += data.entries.len() as u64;
+        }
+        total
+    }
+
     #[test]
     fn hit_and_miss() {
         let cache = L1Cache::new(1000, Duration::from_secs(60));
@@ -825,6 +987,66 @@ mod tests {
         assert!(fill(&cache, k(1, 1), &[7]));
         assert_eq!(cache.get(k(1, 1)).unwrap().ids(), &[7]);
         assert_eq!(cache.entry_count(), 2);
+    }
+
+    /// The thread-local hot-key memo never outlives an invalidation, a
+    /// replacement or the TTL, and never mixes two caches.
+    #[test]
+    fn hot_key_memo_is_voided() {
+        let a = L1Cache::new(1000, Duration::from_secs(10));
+        let b = L1Cache::new(1000, Duration::from_secs(10));
+        let key = k(1, 1);
+        fill(&a, key, &[1]);
+        fill(&b, key, &[2]);
+        for _ in 0..3 {
+            assert_eq!(a.contains(key, 1), Some(true));
+            assert_eq!(b.contains(key, 2), Some(true));
+        }
+        // Now memoised on this thread (same key twice in a row).
+        for _ in 0..3 {
+            assert_eq!(a.contains(key, 1), Some(true));
+        }
+        assert_eq!(b.contains(key, 1), Some(false), "caches mixed");
+        for _ in 0..3 {
+            assert_eq!(a.contains(key, 1), Some(true));
+        }
+        // Invalidation from another thread voids this thread's memo.
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(a.invalidate_user(1), 1));
+        });
+        assert_eq!(a.contains(key, 1), None);
+        assert!(a.get(key).is_none());
+        // Refill, memoise, replace by a fill: the new set is seen.
+        fill(&a, key, &[1]);
+        for _ in 0..3 {
+            assert_eq!(a.contains(key, 1), Some(true));
+        }
+        fill(&a, key, &[5]);
+        assert_eq!(a.contains(key, 1), Some(false));
+        assert_eq!(a.get(key).unwrap().ids(), &[5]);
+        // Expiry applies to the memo too.
+        for _ in 0..3 {
+            assert!(a.get(key).is_some());
+        }
+        a.advance_clock_for_testing(10);
+        assert!(a.get(key).is_none());
+        assert_eq!(a.contains(key, 5), None);
+        // Every other scope voids it as well.
+        type Inv = fn(&L1Cache) -> u64;
+        let scopes: [Inv; 4] = [
+            |c| c.invalidate_key(k(1, 1)),
+            |c| c.invalidate_keys(&[k(1, 1)]),
+            |c| c.invalidate_company(1),
+            |c| c.invalidate_all(),
+        ];
+        for invalidate in scopes {
+            fill(&a, key, &[1]);
+            for _ in 0..3 {
+                assert_eq!(a.contains(key, 1), Some(true));
+            }
+            assert_eq!(invalidate(&a), 1);
+            assert_eq!(a.contains(key, 1), None);
+        }
     }
 
     #[test]
@@ -890,12 +1112,7 @@ mod tests {
         assert!(cache.get(k(149, 2)).is_some());
         assert!(cache.get(k(0, 1)).is_none());
         // Fast map and moka agree.
-        let slots: u64 = cache
-            .store
-            .shards
-            .iter()
-            .map(|s| s.read().values().map(|v| v.len() as u64).sum::<u64>())
-            .sum();
+        let slots = consistent_total(&cache);
         assert_eq!(slots, n);
         assert!(cache.index.weighted_size() <= max);
     }
@@ -1149,18 +1366,13 @@ mod tests {
         });
         cache.run_pending_tasks();
         cache.run_pending_tasks();
-        let slots: u64 = cache
-            .store
-            .shards
-            .iter()
-            .map(|s| s.read().values().map(|v| v.len() as u64).sum::<u64>())
-            .sum();
+        let slots = consistent_total(&cache);
         assert_eq!(slots, cache.entry_count());
         assert!(cache.entry_count() <= 50, "{}", cache.entry_count());
         // Every user in the shards is indexed by moka with its slot count
         // (no orphan escapes the capacity bound).
         for shard in cache.store.shards.iter() {
-            for (user, v) in shard.read().iter() {
+            for (user, v) in shard.read().users.iter() {
                 assert_eq!(cache.index.get(user), Some(v.len() as u32), "user {user}");
             }
         }

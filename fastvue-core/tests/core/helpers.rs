@@ -1,0 +1,466 @@
+//! Test harness: a fresh database per test (SQLite file by default, a PostgreSQL
+//! database when `FASTVUE_TEST_DATABASE_URL` names a server), a bootstrapped
+//! [`Fastvue`] over it, and small factories.
+//!
+//! The database is removed when the [`TestDb`] is dropped, also when the test
+//! panics: the PostgreSQL database is dropped `WITH (FORCE)` from a separate
+//! thread with its own runtime, so it works from inside the test's runtime.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use fastvue_core::config::Settings;
+use fastvue_core::entity::{company, group, permission, role, user, user_company_role};
+use fastvue_core::error::FieldError;
+use fastvue_core::pagination::PageRequest;
+use fastvue_core::permission::l1::CacheKey;
+use fastvue_core::seed::BootstrapReport;
+use fastvue_core::service::assignments::NewAssignment;
+use fastvue_core::service::audit::{AuditContext, AuditFilter};
+use fastvue_core::service::companies::NewCompany;
+use fastvue_core::service::groups::NewGroup;
+use fastvue_core::service::permissions::NewPermission;
+use fastvue_core::service::roles::NewRole;
+use fastvue_core::service::users::NewUser;
+use fastvue_core::{Error, Fastvue};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+
+/// Password given to every user made by [`create_user`].
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Environment variable naming a PostgreSQL server to run the tests against.
+const PG_VAR: &str = "FASTVUE_TEST_DATABASE_URL";
+
+/// Which database engine the tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One test's database and the bootstrapped handle over it.
+#[derive(Debug)]
+pub struct TestDb {
+    /// The handle under test. Declared first so the pool goes before the database.
+    pub fv: Fastvue,
+    /// What the first `bootstrap()` reported (`None` for [`TestDb::unseeded`]).
+    pub report: Option<BootstrapReport>,
+    /// The engine in use.
+    pub backend: Backend,
+    url: String,
+    _guard: Cleanup,
+}
+
+/// Removes the test database on drop.
+#[derive(Debug)]
+enum Cleanup {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(PathBuf::from(p));
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let admin_url = admin_url.clone();
+                let name = name.clone();
+                // Never panic in drop (a panic while unwinding aborts the run).
+                let joined = std::thread::spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => return eprintln!("cannot drop test database {name}: {e}"),
+                    };
+                    rt.block_on(async {
+                        match admin(&admin_url).await {
+                            Ok(db) => {
+                                let sql =
+                                    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                                if let Err(e) = db.execute_unprepared(&sql).await {
+                                    eprintln!("cannot drop test database {name}: {e}");
+                                }
+                                let _ = db.close().await;
+                            }
+                            Err(e) => eprintln!("cannot drop test database {name}: {e}"),
+                        }
+                    });
+                })
+                .join();
+                if joined.is_err() {
+                    eprintln!("the cleanup thread of a test database panicked");
+                }
+            }
+        }
+    }
+}
+
+async fn admin(url: &str) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(1)
+        .min_connections(0)
+        .sqlx_logging(false);
+    Database::connect(opts).await
+}
+
+/// `url` with its database name replaced by `name` (query string kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.find('?') {
+        Some(i) => (&url[..i], &url[i..]),
+        None => (url, ""),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    format!("{root}/{name}{query}")
+}
+
+/// Settings for a test: cheap argon2, a small pool, no Redis, plus `overrides`.
+fn settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut map: HashMap<String, String> = [
+        ("DATABASE_URL", database_url),
+        ("ARGON2_MEMORY_KIB", "8"),
+        ("ARGON2_ITERATIONS", "1"),
+        ("ARGON2_PARALLELISM", "1"),
+        ("DB_POOL_SIZE", "1"),
+        ("DB_MAX_OVERFLOW", "4"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in overrides {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Settings::from_source(|k| map.get(k).cloned()).expect("valid test settings")
+}
+
+impl TestDb {
+    /// A fresh, migrated and bootstrapped database with default test settings.
+    pub async fn new() -> Self {
+        Self::with(&[]).await
+    }
+
+    /// Like [`TestDb::new`] with extra configuration variables.
+    pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let mut db = Self::unseeded(overrides).await;
+        db.report = Some(db.fv.bootstrap().await.expect("bootstrap"));
+        db
+    }
+
+    /// A fresh, migrated database that has not been bootstrapped.
+    pub async fn unseeded(overrides: &[(&str, &str)]) -> Self {
+        let name = format!("fastvue_core_{}", uuid::Uuid::new_v4().simple());
+        let (backend, url, guard) = match std::env::var(PG_VAR) {
+            Ok(server) if !server.trim().is_empty() => {
+                let server = server.trim().to_owned();
+                let db = admin(&server)
+                    .await
+                    .unwrap_or_else(|e| panic!("{PG_VAR}: cannot connect: {e}"));
+                db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                let _ = db.close().await;
+                let url = with_database(&server, &name);
+                (
+                    Backend::Postgres,
+                    url,
+                    Cleanup::Postgres {
+                        admin_url: server,
+                        name,
+                    },
+                )
+            }
+            _ => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                (Backend::Sqlite, url, Cleanup::Sqlite(path))
+            }
+        };
+        // From here on the guard removes the database even if connecting fails.
+        let fv = Fastvue::connect(settings(&url, overrides))
+            .await
+            .expect("connect and migrate");
+        Self {
+            fv,
+            report: None,
+            backend,
+            url,
+            _guard: guard,
+        }
+    }
+
+    /// A second, independent handle (own pool and cache) on the same database.
+    pub async fn connect_again(&self, overrides: &[(&str, &str)]) -> Fastvue {
+        Fastvue::connect(settings(&self.url, overrides))
+            .await
+            .expect("connect again")
+    }
+}
+
+/// The system acting (no actor).
+pub fn sys() -> AuditContext {
+    AuditContext::system()
+}
+
+/// A page request.
+pub fn page(page: u64, size: u64) -> PageRequest {
+    PageRequest::new(Some(page), Some(size)).expect("valid page")
+}
+
+/// The biggest page.
+pub fn all() -> PageRequest {
+    page(1, 100)
+}
+
+/// Creates an active company with `code` (name = code).
+pub async fn create_company(fv: &Fastvue, code: &str) -> company::Model {
+    fv.companies()
+        .create(
+            &sys(),
+            NewCompany {
+                name: format!("{code} Inc"),
+                code: code.to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create company")
+}
+
+/// Creates an active user `name` (`name@example.com`, password [`PASSWORD`]).
+pub async fn create_user(fv: &Fastvue, name: &str) -> user::Model {
+    fv.users()
+        .create(
+            &sys(),
+            NewUser {
+                email: format!("{name}@example.com"),
+                username: name.to_owned(),
+                password: Some(PASSWORD.to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create user")
+}
+
+/// Creates a superuser `name`.
+pub async fn create_superuser(fv: &Fastvue, name: &str) -> user::Model {
+    fv.users()
+        .create(
+            &sys(),
+            NewUser {
+                email: format!("{name}@example.com"),
+                username: name.to_owned(),
+                password: Some(PASSWORD.to_owned()),
+                is_superuser: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create superuser")
+}
+
+/// Owned codenames.
+pub fn names(codenames: &[&str]) -> Vec<String> {
+    codenames.iter().map(|c| (*c).to_owned()).collect()
+}
+
+/// Creates a role of `company_id` (or a global template) granting `perms`.
+pub async fn create_role(
+    fv: &Fastvue,
+    company_id: Option<i64>,
+    codename: &str,
+    perms: &[&str],
+) -> role::Model {
+    fv.roles()
+        .create(
+            &sys(),
+            NewRole {
+                name: format!("Role {codename}"),
+                codename: codename.to_owned(),
+                company_id,
+                permissions: names(perms),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create role")
+}
+
+/// Creates a group of `company_id` granting `perms`.
+pub async fn create_group(
+    fv: &Fastvue,
+    company_id: i64,
+    codename: &str,
+    perms: &[&str],
+) -> group::Model {
+    fv.groups()
+        .create(
+            &sys(),
+            NewGroup {
+                company_id,
+                name: format!("Group {codename}"),
+                codename: codename.to_owned(),
+                permissions: names(perms),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create group")
+}
+
+/// Creates a non-system permission.
+pub async fn create_permission(fv: &Fastvue, codename: &str) -> permission::Model {
+    fv.permissions()
+        .create(
+            &sys(),
+            NewPermission {
+                codename: codename.to_owned(),
+                name: format!("Can {codename}"),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create permission")
+}
+
+/// Assigns `role_id` to `user_id` in `company_id`.
+pub async fn assign(
+    fv: &Fastvue,
+    user_id: i64,
+    company_id: i64,
+    role_id: i64,
+) -> user_company_role::Model {
+    fv.assignments()
+        .assign(
+            &sys(),
+            user_id,
+            NewAssignment {
+                company_id,
+                role_id,
+                is_default: false,
+            },
+        )
+        .await
+        .expect("assign role")
+}
+
+/// The role `codename` of `company_id`.
+pub async fn company_role(fv: &Fastvue, company_id: i64, codename: &str) -> role::Model {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    role::Entity::find()
+        .filter(role::Column::CompanyId.eq(company_id))
+        .filter(role::Column::Codename.eq(codename))
+        .one(fv.db())
+        .await
+        .expect("query roles")
+        .unwrap_or_else(|| panic!("company {company_id} has no role {codename}"))
+}
+
+/// The effective permissions of a user in a company, as owned sorted codenames.
+pub async fn effective(fv: &Fastvue, user_id: i64, company_id: i64) -> Vec<String> {
+    fv.authorizer()
+        .codenames(user_id, company_id)
+        .await
+        .expect("effective permissions")
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// Whether the user holds `codename` in the company (through the cache).
+pub async fn has(fv: &Fastvue, user_id: i64, company_id: i64, codename: &str) -> bool {
+    fv.authorizer()
+        .has(user_id, company_id, codename)
+        .await
+        .expect("permission check")
+}
+
+/// Asserts that the user's set in the company sits in the in-process cache, so the
+/// next check is answered from it unless a write invalidated it.
+pub fn assert_cached(fv: &Fastvue, user_id: i64, company_id: i64) {
+    assert!(
+        fv.authorizer()
+            .l1()
+            .get(CacheKey::new(user_id, company_id))
+            .is_some(),
+        "the set of user {user_id} in company {company_id} should be cached"
+    );
+}
+
+/// The field errors of a validation error; panics on anything else.
+#[track_caller]
+pub fn validation<T: std::fmt::Debug>(result: Result<T, Error>) -> Vec<FieldError> {
+    match result {
+        Err(Error::Validation(errors)) => errors,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+/// The fields named by a validation error; panics on anything else.
+#[track_caller]
+pub fn invalid_fields<T: std::fmt::Debug>(result: Result<T, Error>) -> Vec<String> {
+    validation(result).into_iter().map(|e| e.field).collect()
+}
+
+/// Asserts a conflict on `field` (`None`: a conflict not tied to a field).
+#[track_caller]
+pub fn assert_conflict<T: std::fmt::Debug>(result: Result<T, Error>, field: Option<&str>) {
+    match result {
+        Err(Error::Conflict { field: f, .. }) => {
+            assert_eq!(f, field, "conflict on the wrong field")
+        }
+        other => panic!("expected a conflict on {field:?}, got {other:?}"),
+    }
+}
+
+/// Asserts a not-found error about `entity`.
+#[track_caller]
+pub fn assert_not_found<T: std::fmt::Debug>(result: Result<T, Error>, entity: &str) {
+    match result {
+        Err(Error::NotFound { entity: e }) => assert_eq!(e, entity),
+        other => panic!("expected {entity} not found, got {other:?}"),
+    }
+}
+
+/// Number of rows of an entity.
+pub async fn count<E: EntityTrait>(fv: &Fastvue, _entity: E) -> u64
+where
+    E::Model: Sync,
+{
+    E::find().count(fv.db()).await.expect("count rows")
+}
+
+/// Every audit row, oldest first.
+pub async fn audit_rows(
+    fv: &Fastvue,
+    filter: AuditFilter,
+) -> Vec<fastvue_core::entity::audit_log::Model> {
+    let mut rows = Vec::new();
+    let mut n = 1;
+    loop {
+        let p = fv
+            .audit_logs()
+            .list(&filter, page(n, 100))
+            .await
+            .expect("list audit logs");
+        let done = n >= p.pages;
+        rows.extend(p.items);
+        if done {
+            break;
+        }
+        n += 1;
+    }
+    rows.reverse();
+    rows
+}

@@ -1,0 +1,18 @@
+//! Integration tests of fastvue-core's services and authorizer.
+//!
+//! Every test runs against a fresh database: an SQLite file by default, or a fresh
+//! PostgreSQL database when `FASTVUE_TEST_DATABASE_URL` names a server (see
+//! `helpers.rs`). The same test bodies run on both backends.
+
+mod helpers;
+
+mod assignments;
+mod audit;
+mod authorizer;
+mod bootstrap;
+mod companies;
+mod groups;
+mod permissions;
+mod roles;
+mod transactions;
+mod users;
