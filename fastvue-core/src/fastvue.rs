@@ -4,9 +4,10 @@ use std::sync::Arc;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::password::PasswordHasher;
 use crate::permission::l1::L1Cache;
+use crate::permission::tiered::TieredCache;
 use crate::permission::{Affected, Authorizer, Change};
 use crate::seed::{self, BootstrapReport};
 use crate::service::{
@@ -44,16 +45,29 @@ impl Fastvue {
     pub async fn connect(settings: Settings) -> Result<Self> {
         let db = crate::db::connect(&settings).await?;
         crate::db::migrate(&db).await?;
-        Self::with_database(settings, db)
+        Self::with_database(settings, db).await
     }
 
-    /// Builds the handle over an existing, migrated connection.
-    pub fn with_database(settings: Settings, db: DatabaseConnection) -> Result<Self> {
+    /// Builds the handle over an existing, migrated connection. With REDIS_URL set it
+    /// also sets up the Redis tier and subscribes to the invalidation channel (without
+    /// waiting for Redis: a Redis outage never prevents start-up or fails a check).
+    pub async fn with_database(settings: Settings, db: DatabaseConnection) -> Result<Self> {
         let a = &settings.argon2;
         let hasher = PasswordHasher::new(a.memory_kib, a.iterations, a.parallelism)?;
         let cache = &settings.cache;
         let l1 = L1Cache::new(cache.permission_max_entries, cache.permission_ttl);
-        let authorizer = Authorizer::new(db.clone(), cache.enabled, l1);
+        let tiers = match &settings.redis.url {
+            Some(url) => TieredCache::connect(
+                l1,
+                url,
+                settings.redis.pool_size,
+                settings.redis.pool_timeout,
+                cache.permission_ttl,
+            )
+            .map_err(|e| Error::Internal(format!("REDIS_URL: {e}")))?,
+            None => TieredCache::local(l1),
+        };
+        let authorizer = Authorizer::new(db.clone(), cache.enabled, tiers);
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -129,7 +143,7 @@ impl Fastvue {
     pub async fn health(&self) -> HealthReport {
         HealthReport {
             database: self.inner.db.execute_unprepared("SELECT 1").await.is_ok(),
-            redis: None,
+            redis: self.inner.authorizer.redis_ping().await.map(|r| r.is_ok()),
         }
     }
 

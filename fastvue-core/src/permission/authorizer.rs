@@ -6,9 +6,11 @@ use serde::Serialize;
 
 use super::catalog::{Catalog, intern_id};
 use super::change::Affected;
-use super::l1::{CacheKey, Invalidation, L1Cache};
+use super::l1::{CacheKey, L1Cache};
+use super::l2::L2Lookup;
 use super::query::{self, GrantPath};
 use super::set::PermissionSet;
+use super::tiered::TieredCache;
 use crate::entity::{company, permission, user};
 use crate::error::{Error, Result};
 
@@ -31,27 +33,40 @@ pub struct Explanation {
 }
 
 /// Answers permission checks. Cheap to share: it lives inside [`crate::Fastvue`].
-#[derive(Debug)]
 pub struct Authorizer {
     db: DatabaseConnection,
     enabled: bool,
-    l1: Arc<L1Cache>,
+    cache: TieredCache,
     catalog: Catalog,
 }
 
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("enabled", &self.enabled)
+            .field("redis", &self.cache.l2().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Authorizer {
-    pub(crate) fn new(db: DatabaseConnection, enabled: bool, l1: Arc<L1Cache>) -> Self {
+    pub(crate) fn new(db: DatabaseConnection, enabled: bool, cache: TieredCache) -> Self {
         Self {
             db,
             enabled,
-            l1,
+            cache,
             catalog: Catalog::default(),
         }
     }
 
     /// The in-process tier.
     pub fn l1(&self) -> &L1Cache {
-        &self.l1
+        self.cache.l1()
+    }
+
+    /// Both tiers and the invalidation bus.
+    pub fn cache(&self) -> &TieredCache {
+        &self.cache
     }
 
     /// The codename catalogue.
@@ -63,14 +78,33 @@ impl Authorizer {
     pub async fn permissions(&self, user_id: i64, company_id: i64) -> Result<Arc<PermissionSet>> {
         let key = CacheKey::new(user_id, company_id);
         if !self.enabled {
-            return self.load(key).await;
+            return Ok(self.load(key).await?.0);
         }
-        if let Some(set) = self.l1.get(key) {
+        let l1 = self.cache.l1();
+        if let Some(set) = l1.get(key) {
             return Ok(set);
         }
-        let ticket = self.l1.begin_fill(key);
-        let set = self.load(key).await?;
-        self.l1.complete_fill(ticket, set.clone());
+        // Order matters: the L1 ticket before any read, the L2 generations before the
+        // database read (see `tiered`), so a fill that races an invalidation is dropped.
+        let ticket = l1.begin_fill(key);
+        let remote_ticket = match self.cache.l2_lookup(key).await {
+            L2Lookup::Hit(codenames) => match self.catalog.ids(&codenames) {
+                Some(ids) => {
+                    let set = l1.interner().intern(PermissionSet::new(ids));
+                    l1.complete_fill(ticket, set.clone());
+                    return Ok(set);
+                }
+                // A codename this process has not seen yet: read the database, which
+                // teaches the catalogue; do not overwrite Redis.
+                None => None,
+            },
+            L2Lookup::Miss(remote_ticket) => remote_ticket,
+        };
+        let (set, codenames) = self.load(key).await?;
+        if let Some(rt) = remote_ticket {
+            self.cache.l2_store(key, &rt, &codenames).await;
+        }
+        l1.complete_fill(ticket, set.clone());
         Ok(set)
     }
 
@@ -87,7 +121,7 @@ impl Authorizer {
         let key = CacheKey::new(user_id, company_id);
         if self.enabled
             && let Some(id) = self.catalog.id(codename)
-            && let Some(held) = self.l1.contains(key, id)
+            && let Some(held) = self.cache.l1().contains(key, id)
         {
             return Ok(held);
         }
@@ -204,25 +238,31 @@ impl Authorizer {
     pub(crate) async fn apply(&self, affected: &Affected) -> u64 {
         let mut dropped = 0;
         for scope in affected.scopes() {
-            dropped += self.l1.invalidate(&scope);
-            self.propagate(&scope).await;
+            dropped += self.cache.invalidate(&scope).await.l1_dropped;
         }
         dropped
     }
 
-    async fn propagate(&self, _scope: &Invalidation) {}
+    /// Round-trip time to Redis: `None` without Redis, `Some(Err)` when it does not answer.
+    pub async fn redis_ping(&self) -> Option<std::result::Result<std::time::Duration, String>> {
+        let l2 = self.cache.l2()?;
+        Some(l2.ping().await.map_err(|e| e.to_string()))
+    }
 
-    /// Reads the set from the database (one statement) and interns it.
-    async fn load(&self, key: CacheKey) -> Result<Arc<PermissionSet>> {
+    /// Reads the set from the database (one statement), interns it, and returns it with
+    /// its codenames (for the Redis tier).
+    async fn load(&self, key: CacheKey) -> Result<(Arc<PermissionSet>, Vec<String>)> {
         let grants = query::effective_permissions(&self.db, key.user_id, key.company_id).await?;
         let interned: Vec<(u32, &str)> = grants
             .iter()
             .filter_map(|(id, name)| intern_id(*id).map(|i| (i, name.as_str())))
             .collect();
         self.catalog.learn(interned.iter().copied());
-        Ok(self
-            .l1
+        let set = self
+            .cache
+            .l1()
             .interner()
-            .intern(PermissionSet::new(interned.iter().map(|(id, _)| *id))))
+            .intern(PermissionSet::new(interned.iter().map(|(id, _)| *id)));
+        Ok((set, grants.into_iter().map(|(_, name)| name).collect()))
     }
 }

@@ -275,3 +275,19 @@ async fn any_valid_admin_email_boots() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_tests_run_on_the_requested_backend() {
+    let t = TestDb::unseeded(&[]).await;
+    let wanted = match std::env::var("FASTVUE_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    assert_eq!(t.backend, wanted);
+    let engine = match sea_orm::ConnectionTrait::get_database_backend(t.fv.db()) {
+        sea_orm::DbBackend::Postgres => Backend::Postgres,
+        sea_orm::DbBackend::Sqlite => Backend::Sqlite,
+        other => panic!("unexpected backend {other:?}"),
+    };
+    assert_eq!(engine, wanted);
+}

@@ -264,8 +264,8 @@ fn shape(nodes: &[CompanyNode]) -> Vec<(String, Vec<(String, usize)>)> {
 #[tokio::test]
 async fn the_company_tree_nests_children_under_their_parents() {
     let t = TestDb::new().await;
-    let a = create_company(&t.fv, "A").await;
-    let b = create_company(&t.fv, "B").await;
+    let a = create_company(&t.fv, "AA").await;
+    let b = create_company(&t.fv, "BB").await;
     let mk = |code: &'static str, parent: i64| {
         let fv = t.fv.clone();
         async move {
@@ -283,35 +283,35 @@ async fn the_company_tree_nests_children_under_their_parents() {
                 .unwrap()
         }
     };
-    let a1 = mk("A1", a.id).await;
-    mk("A2", a.id).await;
-    mk("A11", a1.id).await;
-    mk("B1", b.id).await;
+    let a1 = mk("AA1", a.id).await;
+    mk("AA2", a.id).await;
+    mk("AA11", a1.id).await;
+    mk("BB1", b.id).await;
 
     let tree = t.fv.companies().tree(None).await.unwrap();
-    // Roots by name: "A Inc", "B Inc", "Default".
+    // Roots by name: "AA Inc", "BB Inc", "Default".
     assert_eq!(
         shape(&tree),
         [
             (
-                "A".to_owned(),
-                vec![("A1".to_owned(), 1), ("A2".to_owned(), 0)]
+                "AA".to_owned(),
+                vec![("AA1".to_owned(), 1), ("AA2".to_owned(), 0)]
             ),
-            ("B".to_owned(), vec![("B1".to_owned(), 0)]),
+            ("BB".to_owned(), vec![("BB1".to_owned(), 0)]),
             ("DEFAULT".to_owned(), vec![]),
         ]
     );
-    assert_eq!(tree[0].children[0].children[0].company.code, "A11");
+    assert_eq!(tree[0].children[0].children[0].company.code, "AA11");
 
     // Restricted to some companies: a visible company whose parent is hidden is a root.
     let visible = t.fv.companies().tree(Some(&[a1.id, b.id])).await.unwrap();
     let mut roots: Vec<String> = visible.iter().map(|n| n.company.code.clone()).collect();
     roots.sort();
-    assert_eq!(roots, ["A1", "B"]);
+    assert_eq!(roots, ["AA1", "BB"]);
     assert!(visible.iter().all(|n| n.children.is_empty()));
 
     let json = serde_json::to_value(&tree[0]).unwrap();
-    assert_eq!(json["code"], "A", "the company is flattened into the node");
+    assert_eq!(json["code"], "AA", "the company is flattened into the node");
     assert_eq!(json["children"].as_array().unwrap().len(), 2);
 }
 

@@ -1,16 +1,36 @@
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with, test_redis_url};
 
 #[tokio::test]
-async fn health_reports_healthy_with_the_database_up_and_redis_disabled() {
+async fn health_reports_healthy_with_the_database_up() {
     let app = spawn_app().await;
     let res = app.get("/health").await;
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["database"], "ok");
-    assert_eq!(body["redis"], "disabled");
+    let expected_redis = if test_redis_url().is_some() {
+        "ok"
+    } else {
+        "disabled"
+    };
+    assert_eq!(body["redis"], expected_redis);
     assert_eq!(body["environment"], "development");
     assert!(body["version"].is_string());
+}
+
+#[tokio::test]
+async fn health_is_degraded_but_200_when_redis_is_unreachable() {
+    let app = spawn_app_with(&[
+        ("REDIS_URL", "redis://127.0.0.1:1/"),
+        ("REDIS_POOL_TIMEOUT", "1"),
+    ])
+    .await;
+    let res = app.get("/health").await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["redis"], "unavailable");
+    assert_eq!(body["database"], "ok");
 }
 
 #[tokio::test]

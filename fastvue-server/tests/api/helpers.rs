@@ -99,11 +99,25 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
     settings
 }
 
-/// Starts a server on a fresh database and returns once it accepts connections.
+/// Redis for tests: FASTVUE_TEST_REDIS_URL when set (the PostgreSQL + Redis CI run).
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("FASTVUE_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Starts a server on a fresh database (and Redis when FASTVUE_TEST_REDIS_URL is set).
 pub async fn spawn_app() -> TestApp {
+    let redis = test_redis_url();
+    let extra: Vec<(&str, &str)> = redis.iter().map(|u| ("REDIS_URL", u.as_str())).collect();
+    spawn_app_with(&extra).await
+}
+
+/// Starts a server with extra configuration variables.
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let db = TestDatabase::create().await;
-    let app = Application::build(test_settings(&db.url, &[]))
+    let app = Application::build(test_settings(&db.url, extra))
         .await
         .expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
