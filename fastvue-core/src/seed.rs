@@ -206,7 +206,7 @@ pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
                 .map(|p| p.expose().to_owned());
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_secret);
-            let username = email.split('@').next().unwrap_or("admin").to_owned();
+            let username = username_from_email(&email);
             let admin =
                 create_superuser(fv, &ctx, &email, &username, &password, default_company.id)
                     .await?;
@@ -232,6 +232,26 @@ pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
     Ok(report)
 }
 
+/// A valid username derived from an email's local part (`ops+admin@x` -> `ops_admin`).
+fn username_from_email(email: &str) -> String {
+    let local = email.split('@').next().unwrap_or_default();
+    let mut name: String = local
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(90)
+        .collect();
+    if name.chars().count() < 3 {
+        name.push_str("-admin");
+    }
+    name
+}
+
 async fn create_superuser(
     fv: &Fastvue,
     ctx: &AuditContext,
@@ -240,28 +260,45 @@ async fn create_superuser(
     password: &str,
     company_id: i64,
 ) -> Result<user::Model> {
-    let created = fv
-        .users()
-        .create(
-            ctx,
-            NewUser {
-                email: email.to_owned(),
-                username: username.to_owned(),
-                password: Some(password.to_owned()),
-                full_name: Some("Administrator".to_owned()),
-                is_active: Some(true),
-                is_superuser: Some(true),
-                current_company_id: Some(company_id),
-            },
-        )
-        .await;
-    match created {
-        // Another replica bootstrapping at the same moment created it first.
-        Err(Error::Conflict { .. }) => fv
+    // A taken username gets a numeric suffix; a taken email means another replica
+    // bootstrapping at the same moment created this superuser first.
+    for attempt in 0..20 {
+        let candidate = if attempt == 0 {
+            username.to_owned()
+        } else {
+            format!("{username}-{attempt}")
+        };
+        let created = fv
             .users()
-            .find_by_login(email)
-            .await?
-            .ok_or_else(|| Error::Internal("superuser vanished during bootstrap".into())),
-        other => other,
+            .create(
+                ctx,
+                NewUser {
+                    email: email.to_owned(),
+                    username: candidate,
+                    password: Some(password.to_owned()),
+                    full_name: Some("Administrator".to_owned()),
+                    is_active: Some(true),
+                    is_superuser: Some(true),
+                    current_company_id: Some(company_id),
+                },
+            )
+            .await;
+        match created {
+            Err(Error::Conflict {
+                field: Some("username"),
+                ..
+            }) => continue,
+            Err(Error::Conflict { .. }) => {
+                return fv
+                    .users()
+                    .find_by_login(email)
+                    .await?
+                    .ok_or_else(|| Error::Internal("superuser vanished during bootstrap".into()));
+            }
+            other => return other,
+        }
     }
+    Err(Error::Internal(format!(
+        "no free username derived from {username}"
+    )))
 }

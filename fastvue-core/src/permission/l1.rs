@@ -527,7 +527,7 @@ impl L1Cache {
     fn lookup<R>(&self, key: CacheKey, mut f: impl FnMut(&Arc<PermissionSet>) -> R) -> Option<R> {
         let now = self.clock.load(Ordering::Relaxed);
         let version = self.version.load(Ordering::Acquire);
-        MEMO.with(|memo| {
+        let memoised = MEMO.try_with(|memo| {
             // Never re-entered: nothing below calls back into user code.
             let Ok(mut memo) = memo.try_borrow_mut() else {
                 return self.probe(key, now, &mut f);
@@ -562,7 +562,9 @@ impl L1Cache {
             drop(shard);
             self.count(&mut memo, found.is_some());
             found
-        })
+        });
+        // The thread-local is gone only while this thread is exiting.
+        memoised.unwrap_or_else(|_| self.probe(key, now, &mut f))
     }
 
     /// The plain shard lookup (no memo, no counters).
@@ -606,7 +608,7 @@ impl L1Cache {
                 .filter(|e| now < e.expires_at)
                 .map(|e| f(&e.set))
         };
-        MEMO.with(|memo| {
+        let _ = MEMO.try_with(|memo| {
             if let Ok(mut memo) = memo.try_borrow_mut() {
                 self.count(&mut memo, found.is_some());
             }

@@ -229,6 +229,11 @@ impl Companies<'_> {
         }
         if let Some(v) = patch.is_active {
             am.is_active = Set(v);
+            am.deleted_at = Set(if v {
+                None
+            } else {
+                old.deleted_at.or(Some(Utc::now()))
+            });
         }
         am.updated_at = Set(Utc::now());
         let new = am.update(&txn).await.map_err(|e| map_unique(e, UNIQUE))?;

@@ -788,7 +788,6 @@ async fn deactivating_a_company_through_update_is_seen_by_the_next_check() {
 }
 
 #[tokio::test]
-#[ignore = "bug: Companies::update(is_active: true) leaves deleted_at set, so a company deactivated with deactivate() never grants again"]
 async fn reactivating_a_deactivated_company_restores_permissions() {
     let w = world().await;
     assert!(w.check("user.read").await);

@@ -169,6 +169,12 @@ impl TestDb {
                 db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                     .await
                     .expect("create test database");
+                // Throw-away data: do not wait for the WAL flush at each commit.
+                db.execute_unprepared(&format!(
+                    "ALTER DATABASE \"{name}\" SET synchronous_commit = off"
+                ))
+                .await
+                .expect("configure test database");
                 let _ = db.close().await;
                 let url = with_database(&server, &name);
                 (
