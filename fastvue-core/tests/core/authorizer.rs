@@ -1082,3 +1082,101 @@ async fn identical_sets_are_shared() {
         "the same set is interned once"
     );
 }
+
+#[tokio::test]
+async fn a_permission_created_after_one_was_deleted_is_checked_correctly() {
+    let w = world().await;
+    let old = create_permission(w.fv(), "report.export").await;
+    w.fv()
+        .roles()
+        .set_permissions(&sys(), w.role, &names(&["report.export"]))
+        .await
+        .unwrap();
+    assert!(
+        w.check("report.export").await,
+        "the catalogue learns report.export"
+    );
+    w.fv().permissions().delete(&sys(), old.id).await.unwrap();
+    assert!(!w.check("report.export").await);
+
+    // A new permission right after the delete (on SQLite it may even get the same id).
+    let new = create_permission(w.fv(), "report.view").await;
+    w.fv()
+        .roles()
+        .set_permissions(&sys(), w.role, &names(&["report.view"]))
+        .await
+        .unwrap();
+    assert!(
+        w.check("report.view").await,
+        "report.view (id {}) after report.export (id {}) was deleted",
+        new.id,
+        old.id
+    );
+    assert!(!w.check("report.export").await);
+    assert!(w.effective().await.contains(&"report.view".to_owned()));
+
+    // And the old codename again.
+    create_permission(w.fv(), "report.export").await;
+    w.fv()
+        .roles()
+        .set_permissions(&sys(), w.role, &names(&["report.export"]))
+        .await
+        .unwrap();
+    assert!(w.check("report.export").await);
+    assert!(!w.check("report.view").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checks_racing_with_writes_never_leave_a_stale_set_in_the_cache() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let w = world().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let checks = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let fv = w.fv().clone();
+            let (ann, acme) = (w.ann, w.acme.id);
+            let stop = stop.clone();
+            let checks = checks.clone();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    fv.authorizer().has(ann, acme, "role.read").await.unwrap();
+                    checks.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for i in 0..30 {
+        let grant = i % 2 == 0;
+        let set = if grant {
+            names(&["role.read"])
+        } else {
+            Vec::new()
+        };
+        w.fv()
+            .roles()
+            .set_permissions(&sys(), w.role, &set)
+            .await
+            .unwrap();
+        assert_eq!(
+            has(w.fv(), w.ann, w.acme.id, "role.read").await,
+            grant,
+            "right after write {i}"
+        );
+        // Let fills that started before the write finish, then ask again.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(
+            has(w.fv(), w.ann, w.acme.id, "role.read").await,
+            grant,
+            "after in-flight fills of write {i} completed"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert!(checks.load(Ordering::Relaxed) > 30, "the readers did run");
+}
