@@ -1,7 +1,10 @@
 //! [`Fastvue`]: the one handle embedders, the server and the CLI use.
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -82,6 +85,20 @@ impl Fastvue {
     /// (idempotent; run at every start).
     pub async fn bootstrap(&self) -> Result<BootstrapReport> {
         seed::bootstrap(self).await
+    }
+
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so concurrent
+    /// writers queue on the busy timeout instead of failing with "database is locked"
+    /// when a read-then-write transaction upgrades; PostgreSQL ignores the option.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction> {
+        Ok(self
+            .inner
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?)
     }
 
     /// The database pool.

@@ -3,7 +3,6 @@ use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 
 use crate::Fastvue;
@@ -162,7 +161,7 @@ pub(crate) async fn ensure_company_roles<C: ConnectionTrait>(
 /// generated password when the database has no user at all).
 pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
     let db = fv.db();
-    let txn = db.begin().await?;
+    let txn = fv.begin_write().await?;
     ensure_system_permissions(&txn).await?;
     let now = Utc::now();
     company::Entity::insert(company::ActiveModel {
@@ -207,17 +206,17 @@ pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_secret);
             let username = username_from_email(&email);
-            let admin =
+            let (admin, inserted) =
                 create_superuser(fv, &ctx, &email, &username, &password, default_company.id)
                     .await?;
-            report.created_admin = true;
-            if generated {
+            report.created_admin = inserted;
+            if generated && inserted {
                 report.generated_admin = Some((admin.username, password));
             }
         }
     } else if user::Entity::find().count(db).await? == 0 {
         let password = random_secret();
-        let admin = create_superuser(
+        let (admin, inserted) = create_superuser(
             fv,
             &ctx,
             "admin@fastvue.local",
@@ -226,8 +225,12 @@ pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
             default_company.id,
         )
         .await?;
-        report.created_admin = true;
-        report.generated_admin = Some((admin.username, password));
+        // Another replica bootstrapping at the same moment may have inserted it first:
+        // only the one that stored this password reports it.
+        report.created_admin = inserted;
+        if inserted {
+            report.generated_admin = Some((admin.username, password));
+        }
     }
     Ok(report)
 }
@@ -259,7 +262,7 @@ async fn create_superuser(
     username: &str,
     password: &str,
     company_id: i64,
-) -> Result<user::Model> {
+) -> Result<(user::Model, bool)> {
     // A taken username gets a numeric suffix; a taken email means another replica
     // bootstrapping at the same moment created this superuser first.
     for attempt in 0..20 {
@@ -289,13 +292,13 @@ async fn create_superuser(
                 ..
             }) => continue,
             Err(Error::Conflict { .. }) => {
-                return fv
-                    .users()
-                    .find_by_login(email)
-                    .await?
-                    .ok_or_else(|| Error::Internal("superuser vanished during bootstrap".into()));
+                let existing =
+                    fv.users().find_by_login(email).await?.ok_or_else(|| {
+                        Error::Internal("superuser vanished during bootstrap".into())
+                    })?;
+                return Ok((existing, false));
             }
-            other => return other,
+            other => return other.map(|u| (u, true)),
         }
     }
     Err(Error::Internal(format!(

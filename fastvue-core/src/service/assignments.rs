@@ -2,7 +2,6 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +60,7 @@ impl Assignments<'_> {
         user_id: i64,
         input: NewAssignment,
     ) -> Result<user_company_role::Model> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         crate::service::users::find(&txn, user_id).await?;
         company::Entity::find_by_id(input.company_id)
             .one(&txn)
@@ -131,7 +130,7 @@ impl Assignments<'_> {
         user_id: i64,
         assignment_id: i64,
     ) -> Result<()> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = user_company_role::Entity::find_by_id(assignment_id)
             .filter(user_company_role::Column::UserId.eq(user_id))
             .one(&txn)

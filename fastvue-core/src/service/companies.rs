@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,7 +86,7 @@ impl Companies<'_> {
         let (Some(name), Some(code)) = (name, code) else {
             return Err(c.into_error());
         };
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         if let Some(parent) = input.parent_id {
             ensure_parent(&txn, parent).await?;
         }
@@ -209,7 +209,7 @@ impl Companies<'_> {
         let (Some(name), Some(code)) = (name, code) else {
             return Err(c.into_error());
         };
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
@@ -259,7 +259,7 @@ impl Companies<'_> {
 
     /// Deactivates a company (rows are kept); nobody holds permissions in it any more.
     pub async fn deactivate(&self, ctx: &AuditContext, id: i64) -> Result<company::Model> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         am.is_active = Set(false);

@@ -3,7 +3,7 @@ use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Deserialize;
 
@@ -83,7 +83,7 @@ impl Groups<'_> {
         let (Some(name), Some(codename)) = (name, codename) else {
             return Err(c.into_error());
         };
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         crate::service::companies::find(&txn, input.company_id)
             .await
             .map_err(|_| Error::invalid("company_id", "no such company"))?;
@@ -197,7 +197,7 @@ impl Groups<'_> {
             .map(|n| Name::parse(n, 100))
             .transpose()
             .map_err(|m| Error::invalid("name", m))?;
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
@@ -238,7 +238,7 @@ impl Groups<'_> {
         id: i64,
         codenames: &[String],
     ) -> Result<Vec<permission::Model>> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let g = find(&txn, id).await?;
         let perms = resolve_codenames(&txn, "permissions", codenames).await?;
         let before = permissions_of(&txn, id).await?;
@@ -269,7 +269,7 @@ impl Groups<'_> {
 
     /// Adds (or re-activates) a member.
     pub async fn add_member(&self, ctx: &AuditContext, id: i64, user_id: i64) -> Result<()> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let g = find(&txn, id).await?;
         crate::service::users::find(&txn, user_id)
             .await
@@ -312,7 +312,7 @@ impl Groups<'_> {
 
     /// Removes a member; 404 when the user is not one.
     pub async fn remove_member(&self, ctx: &AuditContext, id: i64, user_id: i64) -> Result<()> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let g = find(&txn, id).await?;
         let removed = user_group::Entity::delete_many()
             .filter(user_group::Column::GroupId.eq(id))
@@ -349,7 +349,7 @@ impl Groups<'_> {
 
     /// Deletes a group with its memberships.
     pub async fn delete(&self, ctx: &AuditContext, id: i64) -> Result<()> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let affected = self.fv.resolve_change(&txn, Change::Group(id)).await?;
         old.clone().delete(&txn).await?;

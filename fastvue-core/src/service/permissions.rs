@@ -2,7 +2,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Deserialize;
 
@@ -85,7 +85,7 @@ impl Permissions<'_> {
             return Err(c.into_error());
         };
         let now = Utc::now();
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let model = permission::ActiveModel {
             resource: Set(codename.resource().to_owned()),
             action: Set(codename.action().to_owned()),
@@ -176,7 +176,7 @@ impl Permissions<'_> {
         let (Some(name), Some(category)) = (name, category) else {
             return Err(c.into_error());
         };
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
@@ -215,7 +215,7 @@ impl Permissions<'_> {
 
     /// Deletes a permission that is not a system permission.
     pub async fn delete(&self, ctx: &AuditContext, id: i64) -> Result<()> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         if old.is_system {
             return Err(Error::Conflict {

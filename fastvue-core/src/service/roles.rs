@@ -2,7 +2,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Deserialize;
 
@@ -84,7 +84,7 @@ impl Roles<'_> {
         let (Some(name), Some(codename)) = (name, codename) else {
             return Err(c.into_error());
         };
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         if let Some(company_id) = input.company_id {
             crate::service::companies::find(&txn, company_id)
                 .await
@@ -186,7 +186,7 @@ impl Roles<'_> {
             .map(|n| Name::parse(n, 100))
             .transpose()
             .map_err(|m| Error::invalid("name", m))?;
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
@@ -227,7 +227,7 @@ impl Roles<'_> {
         id: i64,
         codenames: &[String],
     ) -> Result<Vec<permission::Model>> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let role = find(&txn, id).await?;
         let perms = resolve_codenames(&txn, "permissions", codenames).await?;
         let before = permissions_of(&txn, id).await?;
@@ -258,7 +258,7 @@ impl Roles<'_> {
 
     /// Deletes a role that is not a system role, with its assignments.
     pub async fn delete(&self, ctx: &AuditContext, id: i64) -> Result<()> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         if old.is_system {
             return Err(Error::Conflict {

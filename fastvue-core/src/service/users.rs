@@ -2,7 +2,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Deserialize;
 
@@ -101,7 +101,7 @@ impl Users<'_> {
             Some(p) => Some(self.fv.hasher().hash_async(p.expose().to_owned()).await?),
             None => None,
         };
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         if let Some(company_id) = input.current_company_id {
             ensure_company_exists(&txn, company_id).await?;
         }
@@ -233,7 +233,7 @@ impl Users<'_> {
             Some(p) => Some(self.fv.hasher().hash_async(p.expose().to_owned()).await?),
             None => None,
         };
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         if let Some(company_id) = patch.current_company_id {
             ensure_company_exists(&txn, company_id).await?;
@@ -291,7 +291,7 @@ impl Users<'_> {
 
     /// Deactivates a user (the row is kept); their permissions are dropped at once.
     pub async fn deactivate(&self, ctx: &AuditContext, id: i64) -> Result<user::Model> {
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         am.is_active = Set(false);
@@ -324,7 +324,7 @@ impl Users<'_> {
             .hasher()
             .hash_async(password.expose().to_owned())
             .await?;
-        let txn = self.fv.db().begin().await?;
+        let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.into_active_model();
         am.password_hash = Set(Some(hash));

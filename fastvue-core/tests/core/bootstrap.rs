@@ -289,3 +289,40 @@ async fn the_tests_run_on_the_requested_backend() {
     };
     assert_eq!(engine, wanted);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_bootstrapping_at_the_same_time_all_start_and_report_one_working_password() {
+    for round in 0..5 {
+        let t = TestDb::unseeded(&[]).await;
+        let other = t.connect_again(&[]).await;
+        let third = t.connect_again(&[]).await;
+        let (a, b, c) = tokio::join!(t.fv.bootstrap(), other.bootstrap(), third.bootstrap());
+        let reports = [
+            a.unwrap_or_else(|e| panic!("round {round}: first replica: {e:?}")),
+            b.unwrap_or_else(|e| panic!("round {round}: second replica: {e:?}")),
+            c.unwrap_or_else(|e| panic!("round {round}: third replica: {e:?}")),
+        ];
+        assert_eq!(
+            counts(&t.fv).await,
+            [23, 3, 23 + 9 + 6, 1, 1],
+            "round {round}"
+        );
+        let generated: Vec<&(String, String)> = reports
+            .iter()
+            .filter_map(|r| r.generated_admin.as_ref())
+            .collect();
+        for (username, password) in &generated {
+            assert!(
+                t.fv.users().authenticate(username, password).await.is_ok(),
+                "round {round}: a reported admin password must work"
+            );
+        }
+        assert_eq!(
+            generated.len(),
+            1,
+            "round {round}: the password is reported once"
+        );
+        let created = reports.iter().filter(|r| r.created_admin).count();
+        assert_eq!(created, 1, "round {round}: one replica created the admin");
+    }
+}

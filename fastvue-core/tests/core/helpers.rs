@@ -163,28 +163,20 @@ impl TestDb {
         let (backend, url, guard) = match std::env::var(PG_VAR) {
             Ok(server) if !server.trim().is_empty() => {
                 let server = server.trim().to_owned();
+                // The guard exists before the database does, so whatever fails from
+                // here on, the database (if it was created) is dropped.
+                let guard = Cleanup::Postgres {
+                    admin_url: server.clone(),
+                    name: name.clone(),
+                };
                 let db = admin(&server)
                     .await
                     .unwrap_or_else(|e| panic!("{PG_VAR}: cannot connect: {e}"));
                 db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                     .await
                     .expect("create test database");
-                // Throw-away data: do not wait for the WAL flush at each commit.
-                db.execute_unprepared(&format!(
-                    "ALTER DATABASE \"{name}\" SET synchronous_commit = off"
-                ))
-                .await
-                .expect("configure test database");
                 let _ = db.close().await;
-                let url = with_database(&server, &name);
-                (
-                    Backend::Postgres,
-                    url,
-                    Cleanup::Postgres {
-                        admin_url: server,
-                        name,
-                    },
-                )
+                (Backend::Postgres, with_database(&server, &name), guard)
             }
             _ => {
                 let path = std::env::temp_dir().join(format!("{name}.db"));

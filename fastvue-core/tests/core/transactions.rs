@@ -275,3 +275,39 @@ async fn user_and_assignment_writes_whose_audit_fails_leave_nothing() {
     assert!(t.fv.users().get(ann.id).await.unwrap().is_active);
     assert_eq!(effective(&t.fv, ann.id, acme.id).await, ["user.update"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_all_succeed() {
+    // Each write reads first (company, permissions) and then inserts: on SQLite a
+    // deferred transaction that must upgrade to a writer fails at once with "database
+    // is locked" (the busy timeout does not apply), unless writes begin IMMEDIATE.
+    let t = TestDb::new().await;
+    let acme = create_company(&t.fv, "ACME").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let fv = t.fv.clone();
+            tokio::spawn(async move {
+                fv.roles()
+                    .create(
+                        &sys(),
+                        NewRole {
+                            name: format!("Role {i}"),
+                            codename: format!("role-{i}"),
+                            company_id: Some(acme.id),
+                            permissions: names(&["user.read", "role.read"]),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        if let Err(e) = task.await.unwrap() {
+            failures.push(format!("role-{i}: {e:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(count(&t.fv, role::Entity).await, 3 + 3 + 8);
+}
