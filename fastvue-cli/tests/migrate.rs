@@ -1,63 +1,20 @@
 //! `fastvue migrate` end to end, through the real binary.
 use assert_cmd::Command;
+use fastvue_core::testing::TestDatabase;
 
-struct Db {
-    url: String,
-    cleanup: Option<(String, String)>,
-    path: Option<std::path::PathBuf>,
-}
+struct Db(TestDatabase);
 
 impl Db {
     fn new() -> Self {
-        let name = format!("fastvue_cli_{}", uuid::Uuid::new_v4().simple());
-        match std::env::var("FASTVUE_TEST_DATABASE_URL") {
-            Ok(server) if !server.is_empty() => {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(fastvue_core::db::admin::create_database(&server, &name))
-                    .unwrap();
-                Self {
-                    url: fastvue_core::db::admin::database_url(&server, &name),
-                    cleanup: Some((server, name)),
-                    path: None,
-                }
-            }
-            _ => {
-                let path = std::env::temp_dir().join(format!("{name}.db"));
-                Self {
-                    url: format!("sqlite://{}?mode=rwc", path.display()),
-                    cleanup: None,
-                    path: Some(path),
-                }
-            }
-        }
+        Self(TestDatabase::create_blocking("fastvue_cli"))
     }
 
     fn fastvue(&self) -> Command {
         let mut cmd = Command::cargo_bin("fastvue").unwrap();
-        cmd.env("DATABASE_URL", &self.url)
+        cmd.env("DATABASE_URL", self.0.url())
             .env_remove("REDIS_URL")
             .current_dir(std::env::temp_dir());
         cmd
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some((server, name)) = self.cleanup.take() {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let _ = rt.block_on(fastvue_core::db::admin::drop_database(&server, &name));
-        }
-        if let Some(p) = self.path.take() {
-            for s in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{s}", p.display()));
-            }
-        }
     }
 }
 

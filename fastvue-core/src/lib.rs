@@ -15,6 +15,8 @@ pub mod password;
 pub mod permission;
 pub mod seed;
 pub mod service;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use fastvue::{Fastvue, HealthReport};

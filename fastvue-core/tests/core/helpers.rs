@@ -1,15 +1,7 @@
-//! Test harness: a fresh database per test (SQLite file by default, a PostgreSQL
-//! database when `FASTVUE_TEST_DATABASE_URL` names a server), a bootstrapped
-//! [`Fastvue`] over it, and small factories.
-//!
-//! The database is removed when the [`TestDb`] is dropped, also when the test
-//! panics: the PostgreSQL database is dropped `WITH (FORCE)` from a separate
-//! thread with its own runtime, so it works from inside the test's runtime.
+//! Test harness: a fresh database per test ([`TestDatabase`]: a SQLite file by default,
+//! a PostgreSQL database when `FASTVUE_TEST_DATABASE_URL` names a server), a
+//! bootstrapped [`Fastvue`] over it, and small factories.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-use fastvue_core::config::Settings;
 use fastvue_core::entity::{company, group, permission, role, user, user_company_role};
 use fastvue_core::error::FieldError;
 use fastvue_core::pagination::PageRequest;
@@ -22,126 +14,24 @@ use fastvue_core::service::groups::NewGroup;
 use fastvue_core::service::permissions::NewPermission;
 use fastvue_core::service::roles::NewRole;
 use fastvue_core::service::users::NewUser;
+pub use fastvue_core::testing::Backend;
+use fastvue_core::testing::{TestDatabase, settings};
 use fastvue_core::{Error, Fastvue};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+use sea_orm::{EntityTrait, PaginatorTrait};
 
 /// Password given to every user made by [`create_user`].
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Environment variable naming a PostgreSQL server to run the tests against.
-const PG_VAR: &str = "FASTVUE_TEST_DATABASE_URL";
-
-/// Which database engine the tests run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 /// One test's database and the bootstrapped handle over it.
 #[derive(Debug)]
 pub struct TestDb {
-    /// The handle under test. Declared first so the pool goes before the database.
+    /// The handle under test. Declared first so the pool closes before the database goes.
     pub fv: Fastvue,
     /// What the first `bootstrap()` reported (`None` for [`TestDb::unseeded`]).
     pub report: Option<BootstrapReport>,
     /// The engine in use.
     pub backend: Backend,
-    url: String,
-    _guard: Cleanup,
-}
-
-/// Removes the test database on drop.
-#[derive(Debug)]
-enum Cleanup {
-    Sqlite(PathBuf),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        match self {
-            Cleanup::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    let _ = std::fs::remove_file(PathBuf::from(p));
-                }
-            }
-            Cleanup::Postgres { admin_url, name } => {
-                let admin_url = admin_url.clone();
-                let name = name.clone();
-                // Never panic in drop (a panic while unwinding aborts the run).
-                let joined = std::thread::spawn(move || {
-                    let rt = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(rt) => rt,
-                        Err(e) => return eprintln!("cannot drop test database {name}: {e}"),
-                    };
-                    rt.block_on(async {
-                        match admin(&admin_url).await {
-                            Ok(db) => {
-                                let sql =
-                                    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                                if let Err(e) = db.execute_unprepared(&sql).await {
-                                    eprintln!("cannot drop test database {name}: {e}");
-                                }
-                                let _ = db.close().await;
-                            }
-                            Err(e) => eprintln!("cannot drop test database {name}: {e}"),
-                        }
-                    });
-                })
-                .join();
-                if joined.is_err() {
-                    eprintln!("the cleanup thread of a test database panicked");
-                }
-            }
-        }
-    }
-}
-
-async fn admin(url: &str) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
-    let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(1)
-        .min_connections(0)
-        .sqlx_logging(false);
-    Database::connect(opts).await
-}
-
-/// `url` with its database name replaced by `name` (query string kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.find('?') {
-        Some(i) => (&url[..i], &url[i..]),
-        None => (url, ""),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    format!("{root}/{name}{query}")
-}
-
-/// Settings for a test: cheap argon2, a small pool, no Redis, plus `overrides`.
-fn settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
-    let mut map: HashMap<String, String> = [
-        ("DATABASE_URL", database_url),
-        ("ARGON2_MEMORY_KIB", "8"),
-        ("ARGON2_ITERATIONS", "1"),
-        ("ARGON2_PARALLELISM", "1"),
-        ("DB_POOL_SIZE", "1"),
-        ("DB_MAX_OVERFLOW", "4"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    for (k, v) in overrides {
-        map.insert((*k).to_owned(), (*v).to_owned());
-    }
-    Settings::from_source(|k| map.get(k).cloned()).expect("valid test settings")
+    db: TestDatabase,
 }
 
 impl TestDb {
@@ -159,47 +49,21 @@ impl TestDb {
 
     /// A fresh, migrated database that has not been bootstrapped.
     pub async fn unseeded(overrides: &[(&str, &str)]) -> Self {
-        let name = format!("fastvue_core_{}", uuid::Uuid::new_v4().simple());
-        let (backend, url, guard) = match std::env::var(PG_VAR) {
-            Ok(server) if !server.trim().is_empty() => {
-                let server = server.trim().to_owned();
-                // The guard exists before the database does, so whatever fails from
-                // here on, the database (if it was created) is dropped.
-                let guard = Cleanup::Postgres {
-                    admin_url: server.clone(),
-                    name: name.clone(),
-                };
-                let db = admin(&server)
-                    .await
-                    .unwrap_or_else(|e| panic!("{PG_VAR}: cannot connect: {e}"));
-                db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create test database");
-                let _ = db.close().await;
-                (Backend::Postgres, with_database(&server, &name), guard)
-            }
-            _ => {
-                let path = std::env::temp_dir().join(format!("{name}.db"));
-                let url = format!("sqlite://{}?mode=rwc", path.display());
-                (Backend::Sqlite, url, Cleanup::Sqlite(path))
-            }
-        };
-        // From here on the guard removes the database even if connecting fails.
-        let fv = Fastvue::connect(settings(&url, overrides))
+        let db = TestDatabase::create("fastvue_core").await;
+        let fv = Fastvue::connect(settings(db.url(), overrides))
             .await
             .expect("connect and migrate");
         Self {
             fv,
             report: None,
-            backend,
-            url,
-            _guard: guard,
+            backend: db.backend(),
+            db,
         }
     }
 
     /// A second, independent handle (own pool and cache) on the same database.
     pub async fn connect_again(&self, overrides: &[(&str, &str)]) -> Fastvue {
-        Fastvue::connect(settings(&self.url, overrides))
+        Fastvue::connect(settings(self.db.url(), overrides))
             .await
             .expect("connect again")
     }
