@@ -280,15 +280,6 @@ impl Checker {
         self.errors.push(FieldError::new(field, message));
     }
 
-    /// The validation error holding every problem recorded, or `Ok` when there is none.
-    pub fn finish(self) -> Result<(), Error> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(self.errors))
-        }
-    }
-
     /// The validation error holding every problem recorded.
     pub fn into_error(self) -> Error {
         Error::Validation(self.errors)
@@ -368,8 +359,8 @@ mod tests {
         let mut c = Checker::default();
         c.check("email", Email::parse("nope"));
         c.check("username", Username::parse("x"));
-        match c.finish() {
-            Err(Error::Validation(errors)) => assert_eq!(errors.len(), 2),
+        match c.into_error() {
+            Error::Validation(errors) => assert_eq!(errors.len(), 2),
             other => panic!("expected validation error, got {other:?}"),
         }
     }

@@ -134,3 +134,38 @@ pub(crate) fn map_unique(err: DbErr, rules: &[(&'static str, &[&str])]) -> Error
     }
     err.into()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+
+    use super::*;
+
+    #[test]
+    fn pool_timeouts_and_lost_connections_are_unavailable() {
+        let timeout = DbErr::ConnectionAcquire(ConnAcquireErr::Timeout);
+        assert!(matches!(Error::from(timeout), Error::Unavailable(_)));
+        let io = DbErr::Query(RuntimeErr::SqlxError(Arc::new(sea_orm::sqlx::Error::Io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        ))));
+        assert!(matches!(Error::from(io), Error::Unavailable(_)));
+    }
+
+    #[test]
+    fn other_database_errors_are_internal_and_hide_nothing_in_display() {
+        let err = Error::from(DbErr::Custom("syntax error at SELECT secret".into()));
+        assert!(matches!(&err, Error::Internal(_)));
+        assert_eq!(err.to_string(), "internal error");
+    }
+
+    #[test]
+    fn non_unique_errors_pass_through_map_unique() {
+        let err = map_unique(
+            DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+            &[("email", &["users.email"])],
+        );
+        assert!(matches!(err, Error::Unavailable(_)));
+    }
+}

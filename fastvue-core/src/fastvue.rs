@@ -181,15 +181,6 @@ impl Fastvue {
         self.apply_invalidation(affected).await;
     }
 
-    /// Resolves a change inside a transaction (before rows it needs are deleted).
-    pub(crate) async fn resolve_change<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        change: Change,
-    ) -> Result<Affected> {
-        crate::permission::resolve(conn, change).await
-    }
-
     /// Applies a resolved change after its transaction committed.
     pub(crate) async fn apply_invalidation(&self, affected: Affected) {
         if !affected.is_empty() {

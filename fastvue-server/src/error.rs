@@ -44,11 +44,6 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
     /// Writes the error body and status.
     pub fn write_to(&self, depot: &Depot, res: &mut Response) {
         let request_id = depot

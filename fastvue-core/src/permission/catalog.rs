@@ -30,11 +30,6 @@ impl Catalog {
         self.read().by_name.get(codename).copied()
     }
 
-    /// The codename of an interned id.
-    pub fn codename(&self, id: u32) -> Option<Arc<str>> {
-        self.read().by_id.get(&id).cloned()
-    }
-
     /// Codenames of `ids`, in the order given (unknown ids are skipped).
     pub fn codenames(&self, ids: &[u32]) -> Vec<Arc<str>> {
         let maps = self.read();
@@ -54,15 +49,18 @@ impl Catalog {
 
     /// Records (id, codename) pairs read from the database.
     pub fn learn<'a>(&self, grants: impl IntoIterator<Item = (u32, &'a str)>) {
-        let grants: Vec<(u32, &str)> = grants.into_iter().collect();
-        if grants
-            .iter()
-            .all(|(id, _)| self.read().by_id.contains_key(id))
-        {
+        let unknown: Vec<(u32, &str)> = {
+            let maps = self.read();
+            grants
+                .into_iter()
+                .filter(|(id, _)| !maps.by_id.contains_key(id))
+                .collect()
+        };
+        if unknown.is_empty() {
             return;
         }
         let mut maps = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        for (id, codename) in grants {
+        for (id, codename) in unknown {
             if !maps.by_id.contains_key(&id) {
                 let name: Arc<str> = Arc::from(codename);
                 maps.by_name.insert(name.clone(), id);
@@ -85,7 +83,10 @@ mod tests {
         let c = Catalog::default();
         c.learn([(1, "user.read"), (7, "role.assign")]);
         assert_eq!(c.id("role.assign"), Some(7));
-        assert_eq!(c.codename(1).as_deref(), Some("user.read"));
+        assert_eq!(
+            c.codenames(&[1, 7]),
+            vec![Arc::from("user.read"), Arc::from("role.assign")]
+        );
         assert_eq!(c.id("nope.nope"), None);
         assert_eq!(
             c.ids(&["user.read".into(), "role.assign".into()]),

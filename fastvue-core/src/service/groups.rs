@@ -351,7 +351,7 @@ impl Groups<'_> {
     pub async fn delete(&self, ctx: &AuditContext, id: i64) -> Result<()> {
         let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
-        let affected = self.fv.resolve_change(&txn, Change::Group(id)).await?;
+        let affected = crate::permission::resolve(&txn, Change::Group(id)).await?;
         old.clone().delete(&txn).await?;
         audit::record(
             &txn,

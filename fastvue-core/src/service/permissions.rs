@@ -223,7 +223,7 @@ impl Permissions<'_> {
                 message: "system permissions cannot be deleted".into(),
             });
         }
-        let affected = self.fv.resolve_change(&txn, Change::Permission(id)).await?;
+        let affected = crate::permission::resolve(&txn, Change::Permission(id)).await?;
         old.clone().delete(&txn).await?;
         audit::record(
             &txn,

@@ -266,7 +266,7 @@ impl Roles<'_> {
                 message: "system roles cannot be deleted".into(),
             });
         }
-        let affected = self.fv.resolve_change(&txn, Change::Role(id)).await?;
+        let affected = crate::permission::resolve(&txn, Change::Role(id)).await?;
         old.clone().delete(&txn).await?;
         audit::record(
             &txn,

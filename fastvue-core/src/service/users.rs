@@ -218,11 +218,7 @@ impl Users<'_> {
         let password = c.check_opt("password", patch.password.as_deref().map(Password::parse));
         let full_name = c.check_opt(
             "full_name",
-            patch
-                .full_name
-                .as_deref()
-                .filter(|n| !n.trim().is_empty())
-                .map(|n| Name::parse(n, 200)),
+            non_empty(&patch.full_name).map(|n| Name::parse(n, 200)),
         );
         let (Some(email), Some(username), Some(password), Some(full_name)) =
             (email, username, password, full_name)
@@ -245,10 +241,9 @@ impl Users<'_> {
         if let Some(v) = username {
             am.username = Set(v.into_inner());
         }
-        if let Some(raw) = &patch.full_name {
-            am.full_name = Set(full_name
-                .map(Name::into_inner)
-                .filter(|_| !raw.trim().is_empty()));
+        if patch.full_name.is_some() {
+            // An empty string parsed to `None`, which clears the name.
+            am.full_name = Set(full_name.map(Name::into_inner));
         }
         if let Some(h) = password_hash {
             am.password_hash = Set(Some(h));

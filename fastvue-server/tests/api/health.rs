@@ -77,3 +77,19 @@ async fn unknown_route_answers_the_json_error_body_with_the_request_id() {
     assert_eq!(body["error"]["code"], "not_found");
     assert_eq!(body["error"]["request_id"], "rid-1");
 }
+
+#[tokio::test]
+async fn a_wrong_method_answers_the_json_error_body_not_a_bare_status() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(format!("{}/health/live", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    assert!(res.headers().get("x-request-id").is_some());
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "{body}");
+    assert!(body["error"]["request_id"].is_string(), "{body}");
+}
