@@ -1,6 +1,7 @@
 //! `spawn_app`: a real server on a random port with its own fresh database.
 use std::sync::LazyLock;
 
+use fastvue_core::Fastvue;
 use fastvue_core::config::Settings;
 use fastvue_core::testing::{self, REDIS_VAR, TestDatabase};
 use fastvue_server::startup::Application;
@@ -15,6 +16,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The server's own core handle, for arranging fixtures directly.
+    pub fastvue: Fastvue,
     _db: TestDatabase,
 }
 
@@ -50,10 +53,12 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         .await
         .expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let fastvue = app.fastvue().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
+        fastvue,
         _db: db,
     }
 }
