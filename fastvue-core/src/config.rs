@@ -217,6 +217,9 @@ pub struct RedisSettings {
     /// How long to wait for a pooled connection (`REDIS_POOL_TIMEOUT` seconds,
     /// at least 1, default 5).
     pub pool_timeout: Duration,
+    /// Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`, default empty:
+    /// the documented names). Letters, digits and `:_.-` only.
+    pub key_prefix: String,
 }
 
 impl fmt::Debug for RedisSettings {
@@ -225,6 +228,7 @@ impl fmt::Debug for RedisSettings {
             .field("url", &self.url.as_deref().map(redact_url))
             .field("pool_size", &self.pool_size)
             .field("pool_timeout", &self.pool_timeout)
+            .field("key_prefix", &self.key_prefix)
             .finish()
     }
 }
@@ -787,10 +791,22 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         pool_timeout: l.seconds("DB_POOL_TIMEOUT", 30, 1),
         pool_recycle: l.seconds("DB_POOL_RECYCLE", 3600, 1),
     };
+    let key_prefix = l.text_or("REDIS_KEY_PREFIX", "");
+    if key_prefix.len() > 64
+        || !key_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '-'))
+    {
+        l.problem(
+            "REDIS_KEY_PREFIX",
+            "expected at most 64 letters, digits or the characters : _ . -",
+        );
+    }
     let redis = RedisSettings {
         url: redis_url,
         pool_size: l.integer("REDIS_POOL_SIZE", 16, 1, u32::MAX),
         pool_timeout: l.seconds("REDIS_POOL_TIMEOUT", 5, 1),
+        key_prefix,
     };
     let cache = CacheSettings {
         enabled: l.flag("CACHE_ENABLED", true),
@@ -1344,6 +1360,15 @@ mod tests {
                 "{variable}={value:?} gave {err}"
             );
         }
+    }
+
+    #[test]
+    fn redis_key_prefix_defaults_to_empty_and_refuses_glob_characters() {
+        assert_eq!(settings(&[]).unwrap().redis.key_prefix, "");
+        let err = problems(&[("REDIS_KEY_PREFIX", "a*b")]);
+        assert!(err.problem("REDIS_KEY_PREFIX").is_some(), "{err}");
+        let ok = settings(&[("REDIS_KEY_PREFIX", "tenant-1:")]).unwrap();
+        assert_eq!(ok.redis.key_prefix, "tenant-1:");
     }
 
     #[test]

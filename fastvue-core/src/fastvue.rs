@@ -6,10 +6,12 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+use crate::auth::{JwtCodec, LoginLimiter, Tokens};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::password::PasswordHasher;
 use crate::permission::l1::L1Cache;
+use crate::permission::l2::KeySpace;
 use crate::permission::tiered::TieredCache;
 use crate::permission::{Affected, Authorizer, Change};
 use crate::seed::{self, BootstrapReport};
@@ -40,6 +42,8 @@ struct Inner {
     settings: Settings,
     hasher: PasswordHasher,
     authorizer: Authorizer,
+    jwt: JwtCodec,
+    login_limiter: LoginLimiter,
 }
 
 impl Fastvue {
@@ -66,17 +70,26 @@ impl Fastvue {
                 settings.redis.pool_size,
                 settings.redis.pool_timeout,
                 cache.permission_ttl,
+                KeySpace::new(&settings.redis.key_prefix),
             )
             .map_err(|e| Error::Internal(format!("REDIS_URL: {e}")))?,
             None => TieredCache::local(l1),
         };
         let authorizer = Authorizer::new(db.clone(), cache.enabled, tiers);
+        let jwt = JwtCodec::from_settings(&settings);
+        // The limiter shares the permission cache's Redis pool and key prefix.
+        let login_limiter = LoginLimiter::new(
+            settings.rate_limit_login_per_minute,
+            authorizer.cache().l2(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 settings,
                 hasher,
                 authorizer,
+                jwt,
+                login_limiter,
             }),
         })
     }
@@ -119,6 +132,21 @@ impl Fastvue {
     /// Permission checks and cache invalidation.
     pub fn authorizer(&self) -> &Authorizer {
         &self.inner.authorizer
+    }
+
+    /// Signs and verifies access and refresh tokens.
+    pub fn jwt(&self) -> &JwtCodec {
+        &self.inner.jwt
+    }
+
+    /// Sessions: token pairs, refresh rotation, logout, revocation, password changes.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { fv: self }
+    }
+
+    /// The failed sign-in limiter (`RATE_LIMIT_LOGIN_PER_MINUTE`).
+    pub fn login_limiter(&self) -> &LoginLimiter {
+        &self.inner.login_limiter
     }
 
     /// User administration.

@@ -4,6 +4,7 @@
 //! (`users()`, `companies()`, `roles()`, `permissions()`, `groups()`, `assignments()`,
 //! `audit_logs()`) and its [`permission::Authorizer`]. The server and the CLI use
 //! exactly this handle, so an embedding service gets identical behaviour.
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -135,10 +135,20 @@ pub fn server_url(var: &str) -> Option<String> {
 }
 
 /// Settings for tests: the given database, the cheapest argon2 the validation allows,
-/// a small pool, no Redis; then `overrides`.
+/// a small pool, no Redis, a Redis key prefix derived from the database URL; then
+/// `overrides`.
 pub fn settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    // Handles on one test database share a Redis key space; other tests' do not, so
+    // tests running at once on one Redis never see each other's keys or messages.
+    let key_prefix = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        database_url.hash(&mut h);
+        format!("test:{:016x}:", h.finish())
+    };
     let mut vars: HashMap<String, String> = [
         ("DATABASE_URL", database_url),
+        ("REDIS_KEY_PREFIX", key_prefix.as_str()),
         ("ARGON2_MEMORY_KIB", "8"),
         ("ARGON2_ITERATIONS", "1"),
         ("ARGON2_PARALLELISM", "1"),

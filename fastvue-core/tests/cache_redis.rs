@@ -14,7 +14,7 @@ use fastvue_core::permission::bus::{
     self, CHANNEL, InvalidationBus, InvalidationMessage, spawn_subscriber,
 };
 use fastvue_core::permission::l1::{CacheKey, Invalidation, L1Cache};
-use fastvue_core::permission::l2::{L2Lookup, RedisTier, value_key};
+use fastvue_core::permission::l2::{KeySpace, L2Lookup, RedisTier};
 use fastvue_core::permission::set::PermissionSet;
 use fastvue_core::permission::tiered::TieredCache;
 use rand::Rng;
@@ -104,7 +104,7 @@ async fn l2_get_store_and_key_format() {
     // The format operators read with redis-cli, with the TTL set.
     let mut conn = raw(&url).await;
     let k = format!("user:{b}:company:{}:permissions", b + 1);
-    assert_eq!(k, value_key(key));
+    assert_eq!(k, KeySpace::default().value(key));
     assert_eq!(
         redis_get(&mut conn, &k).await.as_deref(),
         Some(r#"["user.read","role.write"]"#)
@@ -249,15 +249,22 @@ async fn redis_unreachable_is_a_quick_miss_and_never_hangs() {
     );
     assert!(l2.ping().await.is_err());
     // Publishing fails softly too.
-    let bus = InvalidationBus::new(l2.pool().clone(), timeout, bus::new_origin());
+    let bus = InvalidationBus::new(l2.pool().clone(), CHANNEL, timeout, bus::new_origin());
     let start = Instant::now();
     assert!(!bus.publish(&Invalidation::All).await);
     assert!(start.elapsed() < bound);
     // And the tiered cache still invalidates its L1 at once.
     let l1 = L1Cache::new(100, TTL);
     l1_fill(&l1, key, &[1]);
-    let cache =
-        TieredCache::connect(Arc::clone(&l1), "redis://127.0.0.1:1/", 2, timeout, TTL).unwrap();
+    let cache = TieredCache::connect(
+        Arc::clone(&l1),
+        "redis://127.0.0.1:1/",
+        2,
+        timeout,
+        TTL,
+        KeySpace::default(),
+    )
+    .unwrap();
     let start = Instant::now();
     let report = cache.invalidate(&Invalidation::Keys(vec![key])).await;
     assert!(start.elapsed() < bound);
@@ -292,8 +299,8 @@ async fn bus_publish_from_a_drops_the_entry_in_b() {
     let (origin_a, origin_b) = (bus::new_origin(), bus::new_origin());
     let l1_a = L1Cache::new(1000, TTL);
     let l1_b = L1Cache::new(1000, TTL);
-    let sub_a = spawn_subscriber(&url, Arc::clone(&l1_a), origin_a.clone()).unwrap();
-    let sub_b = spawn_subscriber(&url, Arc::clone(&l1_b), origin_b.clone()).unwrap();
+    let sub_a = spawn_subscriber(&url, CHANNEL, Arc::clone(&l1_a), origin_a.clone()).unwrap();
+    let sub_b = spawn_subscriber(&url, CHANNEL, Arc::clone(&l1_b), origin_b.clone()).unwrap();
     assert!(sub_a.wait_subscriptions(1, Duration::from_secs(5)).await);
     assert!(sub_b.wait_subscriptions(1, Duration::from_secs(5)).await);
     assert!(sub_a.is_subscribed() && sub_b.is_subscribed());
@@ -307,7 +314,7 @@ async fn bus_publish_from_a_drops_the_entry_in_b() {
         }
     }
     let pool = tier(&url).pool().clone();
-    let bus_a = InvalidationBus::new(pool, TIMEOUT, origin_a.clone());
+    let bus_a = InvalidationBus::new(pool, CHANNEL, TIMEOUT, origin_a.clone());
     assert_eq!(bus_a.origin(), origin_a);
 
     // keys
@@ -324,7 +331,7 @@ async fn bus_publish_from_a_drops_the_entry_in_b() {
     assert!(bus_a.publish(&Invalidation::Company(b + 101)).await);
     assert!(eventually(Duration::from_secs(5), || l1_b.get(k3).is_none()).await);
     // all (from B, seen by A)
-    let bus_b = InvalidationBus::new(tier(&url).pool().clone(), TIMEOUT, origin_b);
+    let bus_b = InvalidationBus::new(tier(&url).pool().clone(), CHANNEL, TIMEOUT, origin_b);
     assert!(bus_b.publish(&Invalidation::All).await);
     assert!(eventually(Duration::from_secs(5), || l1_a.entry_count() == 0).await);
     // A malformed message from elsewhere clears everything (safe default).
@@ -358,7 +365,7 @@ async fn subscriber_reconnect_clears_l1() {
     let _serial = REDIS.lock().await;
     let b = id_base();
     let l1 = L1Cache::new(1000, TTL);
-    let sub = spawn_subscriber(&url, Arc::clone(&l1), bus::new_origin()).unwrap();
+    let sub = spawn_subscriber(&url, CHANNEL, Arc::clone(&l1), bus::new_origin()).unwrap();
     assert!(sub.wait_subscriptions(1, Duration::from_secs(5)).await);
     let key = CacheKey::new(b, b + 1);
     l1_fill(&l1, key, &[1]);
@@ -386,7 +393,12 @@ async fn subscriber_reconnect_clears_l1() {
 
     // And it keeps applying messages afterwards.
     l1_fill(&l1, key, &[1]);
-    let bus = InvalidationBus::new(tier(&url).pool().clone(), TIMEOUT, bus::new_origin());
+    let bus = InvalidationBus::new(
+        tier(&url).pool().clone(),
+        CHANNEL,
+        TIMEOUT,
+        bus::new_origin(),
+    );
     assert!(bus.publish(&Invalidation::Keys(vec![key])).await);
     assert!(eventually(Duration::from_secs(5), || l1.get(key).is_none()).await);
 }
@@ -403,7 +415,7 @@ async fn first_subscription_keeps_an_empty_l1_and_clears_a_filled_one() {
     let l1 = L1Cache::new(100, TTL);
     let key = CacheKey::new(b, b);
     l1_fill(&l1, key, &[1]);
-    let sub = spawn_subscriber(&url, Arc::clone(&l1), bus::new_origin()).unwrap();
+    let sub = spawn_subscriber(&url, CHANNEL, Arc::clone(&l1), bus::new_origin()).unwrap();
     assert!(sub.wait_subscriptions(1, Duration::from_secs(5)).await);
     assert!(l1.get(key).is_none());
     // After the first subscription, fills stay.
@@ -423,8 +435,24 @@ async fn tiered_caches_on_two_replicas() {
     let _serial = REDIS.lock().await;
     let b = id_base();
     let key = CacheKey::new(b, b + 1);
-    let a = TieredCache::connect(L1Cache::new(100, TTL), &url, 4, TIMEOUT, TTL).unwrap();
-    let r = TieredCache::connect(L1Cache::new(100, TTL), &url, 4, TIMEOUT, TTL).unwrap();
+    let a = TieredCache::connect(
+        L1Cache::new(100, TTL),
+        &url,
+        4,
+        TIMEOUT,
+        TTL,
+        KeySpace::default(),
+    )
+    .unwrap();
+    let r = TieredCache::connect(
+        L1Cache::new(100, TTL),
+        &url,
+        4,
+        TIMEOUT,
+        TTL,
+        KeySpace::default(),
+    )
+    .unwrap();
     for c in [&a, &r] {
         assert!(
             c.subscriber()

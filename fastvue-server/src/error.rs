@@ -13,6 +13,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Vec<FieldError>,
+    /// Seconds for `Retry-After` (429 only).
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -36,12 +38,76 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
     }
 
     /// 404 for an unknown route or row.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 401 `code` (`unauthorized`, `invalid_token`, `token_expired`, ...), answered with
+    /// `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 403 `forbidden`: the caller lacks a permission or the company is foreign.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 429 `rate_limited` with `Retry-After: retry_after_secs`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// 400 `bad_request`: malformed JSON, a wrong content type or a bad parameter.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 413 `payload_too_large`: the body is over the limit.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        )
+    }
+
+    /// 422 `validation_error` listing every bad field.
+    pub fn unprocessable(message: impl Into<String>, details: Vec<FieldError>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            message,
+        )
+        .with_details(details)
+    }
+
+    /// The same error with `details` (the bad fields) attached.
+    pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The machine-readable code (`bad_request`, `validation_error`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The bad fields, if any.
+    pub fn details(&self) -> &[FieldError] {
+        &self.details
     }
 
     /// Writes the error body and status.
@@ -53,6 +119,9 @@ impl ApiError {
         res.status_code(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             let _ = res.add_header(header::WWW_AUTHENTICATE, "Bearer", true);
+        }
+        if let Some(secs) = self.retry_after {
+            let _ = res.add_header(header::RETRY_AFTER, secs, true);
         }
         res.render(Json(Body {
             error: Inner {
@@ -74,6 +143,7 @@ impl From<fastvue_core::Error> for ApiError {
                 code: "validation_error",
                 message: "the request is invalid".into(),
                 details,
+                retry_after: None,
             },
             E::NotFound { entity } => Self::not_found(format!("{entity} not found")),
             E::Conflict { field, message } => Self {
@@ -83,6 +153,7 @@ impl From<fastvue_core::Error> for ApiError {
                     .map(|f| vec![FieldError::new(f, message.clone())])
                     .unwrap_or_default(),
                 message,
+                retry_after: None,
             },
             E::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::InvalidCredentials => Self::new(

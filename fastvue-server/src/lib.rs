@@ -1,5 +1,10 @@
 //! fastvue-server: the REST API of fastvue-rs over salvo.
+pub mod auth;
 pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

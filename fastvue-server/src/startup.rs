@@ -10,8 +10,14 @@ use salvo::prelude::*;
 use salvo::server::ServerHandle;
 
 use crate::error::catch_status;
+use crate::middleware::access_log::access_log;
+use crate::middleware::allowed_hosts::AllowedHosts;
+use crate::middleware::body_limit::body_limit;
+use crate::middleware::cors;
+use crate::middleware::security_headers::SecurityHeaders;
 use crate::request_id::request_id;
 use crate::routes::health;
+use crate::{metrics, openapi};
 
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,6 +35,7 @@ impl Application {
     /// Connects, migrates and seeds the database, then binds HOST:PORT (port 0 picks a
     /// free port; see [`Application::port`]).
     pub async fn build(settings: Settings) -> Result<Self, String> {
+        metrics::install();
         let bind = settings.bind_address();
         let fastvue = Fastvue::connect(settings)
             .await
@@ -81,15 +88,52 @@ impl Application {
 }
 
 /// The router with its middleware and JSON catcher.
+///
+/// Service middleware, outermost first: request id, access log + metrics, security
+/// headers, allowed hosts, CORS (answers preflights), body limit. They run for unmatched
+/// routes too, so 404/405 answers carry the same headers.
 pub fn service(fastvue: Fastvue) -> Service {
-    let router = Router::new().hoop(affix_state::inject(fastvue)).push(
-        Router::with_path("health")
-            .get(health::health)
-            .push(Router::with_path("live").get(health::live)),
-    );
-    Service::new(router)
+    let settings = fastvue.settings();
+    let allowed_hosts = AllowedHosts::from_settings(settings);
+    let cors = cors::from_settings(settings);
+    let security_headers = SecurityHeaders::new(settings);
+    let router = Router::new()
+        .hoop(affix_state::inject(fastvue))
+        .push(
+            Router::with_path("health")
+                .get(health::health)
+                .push(Router::with_path("live").get(health::live)),
+        )
+        .push(Router::with_path("metrics").get(metrics::prometheus))
+        .push(Router::with_path("openapi.json").get(openapi::openapi_json))
+        .push(Router::with_path("docs/{**rest}").get(openapi::docs))
+        .push(api());
+    let mut service = Service::new(router)
         .hoop(request_id)
+        .hoop(access_log)
+        .hoop(security_headers);
+    if let Some(allowed_hosts) = allowed_hosts {
+        service = service.hoop(allowed_hosts);
+    }
+    if let Some(cors) = cors {
+        service = service.hoop(cors);
+    }
+    service
+        .hoop(body_limit)
         .catcher(Catcher::default().hoop(catch_status))
+}
+
+/// The `/api/v1` routes: one `.push(routes::<module>::router())` line per route module.
+fn api() -> Router {
+    Router::with_path("api/v1")
+        .push(crate::routes::auth::router())
+        .push(crate::routes::users::router())
+        .push(crate::routes::companies::router())
+        .push(crate::routes::roles::router())
+        .push(crate::routes::permissions::router())
+        .push(crate::routes::groups::router())
+        .push(crate::routes::cache::router())
+        .push(crate::routes::audit::router())
 }
 
 async fn shutdown_on_signal(handle: ServerHandle) {

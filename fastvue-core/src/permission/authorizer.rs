@@ -77,13 +77,22 @@ impl Authorizer {
     /// The effective permission set of `user_id` in `company_id`.
     pub async fn permissions(&self, user_id: i64, company_id: i64) -> Result<Arc<PermissionSet>> {
         let key = CacheKey::new(user_id, company_id);
+        if self.enabled
+            && let Some(set) = self.cache.l1().get(key)
+        {
+            return Ok(set);
+        }
+        // Boxed: the miss future (Redis and database round trips) is large, and keeping
+        // it inline would make every caller's future, hits included, that large.
+        Box::pin(self.fill(key)).await
+    }
+
+    /// The miss path: L2, then the database; stores the result in both tiers.
+    async fn fill(&self, key: CacheKey) -> Result<Arc<PermissionSet>> {
         if !self.enabled {
             return Ok(self.load(key).await?.0);
         }
         let l1 = self.cache.l1();
-        if let Some(set) = l1.get(key) {
-            return Ok(set);
-        }
         // Order matters: the L1 ticket before any read, the L2 generations before the
         // database read (see `tiered`), so a fill that races an invalidation is dropped.
         let ticket = l1.begin_fill(key);
@@ -117,17 +126,42 @@ impl Authorizer {
     }
 
     /// Whether the user holds `codename` in the company. Allocation-free on a cache hit.
-    pub async fn has(&self, user_id: i64, company_id: i64, codename: &str) -> Result<bool> {
-        let key = CacheKey::new(user_id, company_id);
-        if self.enabled
-            && let Some(id) = self.catalog.id(codename)
-            && let Some(held) = self.cache.l1().contains(key, id)
-        {
-            return Ok(held);
+    ///
+    /// The cache is consulted when `has` is called, not when the future is first
+    /// polled; a hit therefore returns an already-complete future of a few bytes.
+    pub fn has<'a>(
+        &'a self,
+        user_id: i64,
+        company_id: i64,
+        codename: &'a str,
+    ) -> impl Future<Output = Result<bool>> + Send + 'a {
+        let cached = self.cached_has(user_id, company_id, codename);
+        async move {
+            match cached {
+                Some(held) => Ok(held),
+                None => Box::pin(self.has_uncached(user_id, company_id, codename)).await,
+            }
         }
+    }
+
+    async fn has_uncached(&self, user_id: i64, company_id: i64, codename: &str) -> Result<bool> {
         let set = self.permissions(user_id, company_id).await?;
         // Every id of a loaded set is in the catalogue, so an unknown codename is not held.
         Ok(self.catalog.id(codename).is_some_and(|id| set.contains(id)))
+    }
+
+    /// The answer of [`has`](Self::has) when the in-process cache holds the user's set;
+    /// `None` on a miss, for a codename no cached set holds yet, or with the cache
+    /// disabled. Synchronous, lock-free in the steady state and allocation-free.
+    #[inline]
+    pub fn cached_has(&self, user_id: i64, company_id: i64, codename: &str) -> Option<bool> {
+        if !self.enabled {
+            return None;
+        }
+        let id = self.catalog.id(codename)?;
+        self.cache
+            .l1()
+            .contains(CacheKey::new(user_id, company_id), id)
     }
 
     /// Whether the user holds every one of `codenames`.

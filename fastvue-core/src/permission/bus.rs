@@ -147,18 +147,26 @@ pub struct InvalidationBus {
 
 struct BusInner {
     pool: RedisPool,
+    channel: String,
     timeout: Duration,
     origin: String,
     log: LogLimiter,
 }
 
 impl InvalidationBus {
-    /// A publisher using `pool`, each publish bounded by `timeout`,
-    /// stamping messages with `origin` (see [`new_origin`]).
-    pub fn new(pool: RedisPool, timeout: Duration, origin: impl Into<String>) -> Self {
+    /// A publisher on `channel` (see [`KeySpace::channel`](super::l2::KeySpace::channel))
+    /// using `pool`, each publish bounded by `timeout`, stamping messages with `origin`
+    /// (see [`new_origin`]).
+    pub fn new(
+        pool: RedisPool,
+        channel: impl Into<String>,
+        timeout: Duration,
+        origin: impl Into<String>,
+    ) -> Self {
         Self {
             inner: Arc::new(BusInner {
                 pool,
+                channel: channel.into(),
                 timeout,
                 origin: origin.into(),
                 log: LogLimiter::new(LOG_EVERY),
@@ -189,7 +197,7 @@ impl InvalidationBus {
                 bb8_redis::bb8::RunError::TimedOut => L2Error::Timeout(inner.timeout),
             })?;
             let _receivers: i64 = redis::cmd("PUBLISH")
-                .arg(CHANNEL)
+                .arg(&inner.channel)
                 .arg(&payload)
                 .query_async(&mut *conn)
                 .await?;
@@ -312,12 +320,13 @@ impl fmt::Debug for SubscriberHandle {
 }
 
 /// Spawns (on the current Tokio runtime) the task that subscribes to
-/// [`CHANNEL`] with its own connection and applies every message whose
+/// `channel` (normally [`CHANNEL`] under the key prefix) with its own connection and applies every message whose
 /// origin is not `origin` to `l1`. On connection loss it retries with
 /// capped exponential backoff (100 ms .. 5 s) and, once subscribed again,
 /// clears `l1` entirely. Fails only on a malformed URL.
 pub fn spawn_subscriber(
     client_url: &str,
+    channel: impl Into<String>,
     l1: Arc<L1Cache>,
     origin: impl Into<String>,
 ) -> Result<SubscriberHandle, L2Error> {
@@ -326,6 +335,7 @@ pub fn spawn_subscriber(
     let (tx, rx) = watch::channel(0u64);
     let task = tokio::spawn(subscriber_loop(
         client,
+        channel.into(),
         l1,
         origin.into(),
         Arc::clone(&state),
@@ -340,6 +350,7 @@ pub fn spawn_subscriber(
 
 async fn subscriber_loop(
     client: redis::Client,
+    channel: String,
     l1: Arc<L1Cache>,
     origin: String,
     state: Arc<SubscriberState>,
@@ -352,7 +363,7 @@ async fn subscriber_loop(
     loop {
         let connected = tokio::time::timeout(SUBSCRIBER_TIMEOUT, async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
+            pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         })
         .await

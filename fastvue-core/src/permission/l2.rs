@@ -15,6 +15,9 @@
 //!   the bumped generation and refuses) or follows it (its `DEL` / `SCAN`
 //!   removes the value). Note: the script touches several keys, so this
 //!   layout needs a single Redis (not Redis Cluster).
+//! * Every name above (and the bus channel and login counters) can be put
+//!   under a prefix, `REDIS_KEY_PREFIX` (see [`KeySpace`]); without one the
+//!   names are exactly as written here.
 //!
 //! # Failure policy
 //!
@@ -35,6 +38,7 @@
 //! succeeds whatever Redis does.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -46,9 +50,6 @@ use super::metrics::{self as m, LogLimiter};
 
 /// The Redis connection pool used by the cache tier and the bus.
 pub type RedisPool = bb8_redis::bb8::Pool<RedisConnectionManager>;
-
-/// Generation key bumped by "invalidate everything".
-pub const GEN_ALL_KEY: &str = "fastvue:permgen:all";
 
 const SCAN_COUNT: usize = 1000;
 const BREAKER_OPEN: Duration = Duration::from_secs(1);
@@ -65,22 +66,76 @@ pub enum L2Error {
     Timeout(Duration),
 }
 
-/// The value key of `key`: `user:{user_id}:company:{company_id}:permissions`.
-pub fn value_key(key: CacheKey) -> String {
-    format!(
-        "user:{}:company:{}:permissions",
-        key.user_id, key.company_id
-    )
+/// The names of every Redis key and channel fastvue uses, all under one prefix
+/// (`REDIS_KEY_PREFIX`, empty by default so value keys keep the format operators read).
+/// Deployments, or test servers, that share one Redis keep apart with distinct prefixes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySpace {
+    prefix: Arc<str>,
 }
 
-/// The generation key of a user: `fastvue:permgen:user:{user_id}`.
-pub fn user_gen_key(user_id: i64) -> String {
-    format!("fastvue:permgen:user:{user_id}")
-}
+impl KeySpace {
+    /// Keys under `prefix` (`""` for the documented names). The prefix is used verbatim,
+    /// also inside `SCAN` patterns: the configuration allows no glob characters in it.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: Arc::from(prefix),
+        }
+    }
 
-/// The generation key of a company: `fastvue:permgen:company:{company_id}`.
-pub fn company_gen_key(company_id: i64) -> String {
-    format!("fastvue:permgen:company:{company_id}")
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The value key of `key`: `{prefix}user:{user_id}:company:{company_id}:permissions`.
+    pub fn value(&self, key: CacheKey) -> String {
+        format!(
+            "{}user:{}:company:{}:permissions",
+            self.prefix, key.user_id, key.company_id
+        )
+    }
+
+    /// `SCAN` pattern of every value key of a user.
+    pub fn user_pattern(&self, user_id: i64) -> String {
+        format!("{}user:{user_id}:company:*:permissions", self.prefix)
+    }
+
+    /// `SCAN` pattern of every value key of a company.
+    pub fn company_pattern(&self, company_id: i64) -> String {
+        format!("{}user:*:company:{company_id}:permissions", self.prefix)
+    }
+
+    /// `SCAN` pattern of every value key.
+    pub fn all_pattern(&self) -> String {
+        format!("{}user:*:company:*:permissions", self.prefix)
+    }
+
+    /// The generation key bumped by "invalidate everything": `{prefix}fastvue:permgen:all`.
+    pub fn gen_all(&self) -> String {
+        format!("{}fastvue:permgen:all", self.prefix)
+    }
+
+    /// The generation key of a user: `{prefix}fastvue:permgen:user:{user_id}`.
+    pub fn gen_user(&self, user_id: i64) -> String {
+        format!("{}fastvue:permgen:user:{user_id}", self.prefix)
+    }
+
+    /// The generation key of a company: `{prefix}fastvue:permgen:company:{company_id}`.
+    pub fn gen_company(&self, company_id: i64) -> String {
+        format!("{}fastvue:permgen:company:{company_id}", self.prefix)
+    }
+
+    /// The invalidation channel: `{prefix}fastvue:permissions:invalidate`.
+    pub fn channel(&self) -> String {
+        format!("{}{}", self.prefix, super::bus::CHANNEL)
+    }
+
+    /// The failed-login counter of an (ip, normalised login) pair:
+    /// `{prefix}fastvue:login:fail:{ip}:{login}`.
+    pub fn login_failures(&self, ip: &str, login: &str) -> String {
+        format!("{}fastvue:login:fail:{ip}:{login}", self.prefix)
+    }
 }
 
 /// Generations of a key read before a fill; pass it to [`RedisTier::store`].
@@ -126,6 +181,7 @@ return 1
 /// with [`pool`](Self::pool) to reuse its connections elsewhere (the bus).
 pub struct RedisTier {
     pool: RedisPool,
+    keys: KeySpace,
     timeout: Duration,
     ttl_secs: u64,
     script: redis::Script,
@@ -157,6 +213,7 @@ impl RedisTier {
     pub fn from_pool(pool: RedisPool, pool_timeout: Duration, ttl: Duration) -> Self {
         Self {
             pool,
+            keys: KeySpace::default(),
             timeout: pool_timeout,
             ttl_secs: ttl.as_secs().max(1),
             script: redis::Script::new(STORE_SCRIPT),
@@ -164,6 +221,17 @@ impl RedisTier {
             started: Instant::now(),
             breaker_until: AtomicU64::new(0),
         }
+    }
+
+    /// The same tier with its keys under `keys`.
+    pub fn with_keys(mut self, keys: KeySpace) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The names of the keys this tier uses.
+    pub fn keys(&self) -> &KeySpace {
+        &self.keys
     }
 
     /// The connection pool.
@@ -283,7 +351,7 @@ impl RedisTier {
     /// The codenames cached for `key`; `None` on a miss, an unreadable
     /// value, or any Redis trouble.
     pub async fn get(&self, key: CacheKey) -> Option<Vec<String>> {
-        let k = value_key(key);
+        let k = self.keys.value(key);
         let raw: Option<String> = self
             .soft("get", async |c| {
                 redis::cmd("GET").arg(&k).query_async(c).await
@@ -300,9 +368,9 @@ impl RedisTier {
     /// the database read. `None` when Redis is unavailable (do not store).
     pub async fn begin_fill(&self, key: CacheKey) -> Option<RemoteTicket> {
         let keys = [
-            GEN_ALL_KEY.to_owned(),
-            user_gen_key(key.user_id),
-            company_gen_key(key.company_id),
+            self.keys.gen_all(),
+            self.keys.gen_user(key.user_id),
+            self.keys.gen_company(key.company_id),
         ];
         let vals: Vec<Option<String>> = self
             .soft("begin_fill", async |c| {
@@ -317,10 +385,10 @@ impl RedisTier {
     /// first Redis call.
     pub async fn lookup(&self, key: CacheKey) -> L2Lookup {
         let keys = [
-            value_key(key),
-            GEN_ALL_KEY.to_owned(),
-            user_gen_key(key.user_id),
-            company_gen_key(key.company_id),
+            self.keys.value(key),
+            self.keys.gen_all(),
+            self.keys.gen_user(key.user_id),
+            self.keys.gen_company(key.company_id),
         ];
         let vals: Option<Vec<Option<String>>> = self
             .soft("get", async |c| {
@@ -363,10 +431,10 @@ impl RedisTier {
         };
         let mut invocation = self.script.prepare_invoke();
         invocation
-            .key(value_key(key))
-            .key(GEN_ALL_KEY)
-            .key(user_gen_key(key.user_id))
-            .key(company_gen_key(key.company_id))
+            .key(self.keys.value(key))
+            .key(self.keys.gen_all())
+            .key(self.keys.gen_user(key.user_id))
+            .key(self.keys.gen_company(key.company_id))
             .arg(&ticket.gens[0])
             .arg(&ticket.gens[1])
             .arg(&ticket.gens[2])
@@ -413,10 +481,10 @@ impl RedisTier {
         users.dedup();
         let mut pipe = redis::pipe();
         for u in users {
-            pipe.cmd("INCR").arg(user_gen_key(u)).ignore();
+            pipe.cmd("INCR").arg(self.keys.gen_user(u)).ignore();
         }
         pipe.cmd("DEL")
-            .arg(keys.iter().copied().map(value_key).collect::<Vec<_>>());
+            .arg(keys.iter().map(|k| self.keys.value(*k)).collect::<Vec<_>>());
         let (deleted,): (u64,) = self.hard(async |c| pipe.query_async(c).await).await?;
         m::invalidation("keys", "local");
         Ok(deleted)
@@ -425,13 +493,11 @@ impl RedisTier {
     /// Bumps the user's generation, then deletes every
     /// `user:{user_id}:company:*:permissions` key. Returns the number deleted.
     pub async fn invalidate_user(&self, user_id: i64) -> Result<u64, L2Error> {
-        let gen_key = user_gen_key(user_id);
+        let gen_key = self.keys.gen_user(user_id);
         let _: i64 = self
             .hard(async |c| redis::cmd("INCR").arg(&gen_key).query_async(c).await)
             .await?;
-        let n = self
-            .scan_delete(&format!("user:{user_id}:company:*:permissions"))
-            .await?;
+        let n = self.scan_delete(&self.keys.user_pattern(user_id)).await?;
         m::invalidation("user", "local");
         Ok(n)
     }
@@ -440,12 +506,12 @@ impl RedisTier {
     /// `user:*:company:{company_id}:permissions` key. Returns the number
     /// deleted.
     pub async fn invalidate_company(&self, company_id: i64) -> Result<u64, L2Error> {
-        let gen_key = company_gen_key(company_id);
+        let gen_key = self.keys.gen_company(company_id);
         let _: i64 = self
             .hard(async |c| redis::cmd("INCR").arg(&gen_key).query_async(c).await)
             .await?;
         let n = self
-            .scan_delete(&format!("user:*:company:{company_id}:permissions"))
+            .scan_delete(&self.keys.company_pattern(company_id))
             .await?;
         m::invalidation("company", "local");
         Ok(n)
@@ -454,10 +520,11 @@ impl RedisTier {
     /// Bumps the global generation, then deletes every
     /// `user:*:company:*:permissions` key. Returns the number deleted.
     pub async fn invalidate_all(&self) -> Result<u64, L2Error> {
+        let gen_key = self.keys.gen_all();
         let _: i64 = self
-            .hard(async |c| redis::cmd("INCR").arg(GEN_ALL_KEY).query_async(c).await)
+            .hard(async |c| redis::cmd("INCR").arg(&gen_key).query_async(c).await)
             .await?;
-        let n = self.scan_delete("user:*:company:*:permissions").await?;
+        let n = self.scan_delete(&self.keys.all_pattern()).await?;
         m::invalidation("all", "local");
         Ok(n)
     }
@@ -552,12 +619,28 @@ mod tests {
 
     #[test]
     fn key_formats() {
+        let k = KeySpace::default();
         assert_eq!(
-            value_key(CacheKey::new(12, 34)),
+            k.value(CacheKey::new(12, 34)),
             "user:12:company:34:permissions"
         );
-        assert_eq!(user_gen_key(5), "fastvue:permgen:user:5");
-        assert_eq!(company_gen_key(6), "fastvue:permgen:company:6");
+        assert_eq!(k.gen_all(), "fastvue:permgen:all");
+        assert_eq!(k.gen_user(5), "fastvue:permgen:user:5");
+        assert_eq!(k.gen_company(6), "fastvue:permgen:company:6");
+        assert_eq!(k.channel(), "fastvue:permissions:invalidate");
+        assert_eq!(k.user_pattern(5), "user:5:company:*:permissions");
+        let t = KeySpace::new("t1:");
+        assert_eq!(
+            t.value(CacheKey::new(1, 2)),
+            "t1:user:1:company:2:permissions"
+        );
+        assert_eq!(t.company_pattern(2), "t1:user:*:company:2:permissions");
+        assert_eq!(t.all_pattern(), "t1:user:*:company:*:permissions");
+        assert_eq!(t.channel(), "t1:fastvue:permissions:invalidate");
+        assert_eq!(
+            t.login_failures("::1", "ann"),
+            "t1:fastvue:login:fail:::1:ann"
+        );
     }
 
     #[test]

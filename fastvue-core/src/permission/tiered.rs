@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use super::bus::{self, InvalidationBus, SubscriberHandle};
 use super::l1::{CacheKey, Invalidation, L1Cache};
-use super::l2::{L2Error, L2Lookup, RedisTier, RemoteTicket};
+use super::l2::{KeySpace, L2Error, L2Lookup, RedisTier, RemoteTicket};
 
 const REPAIR_BACKOFF_MIN: Duration = Duration::from_millis(500);
 const REPAIR_BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -94,7 +94,8 @@ impl TieredCache {
         Self { l1, remote: None }
     }
 
-    /// The L1 plus Redis at `redis_url`: builds the pool (`pool_size`,
+    /// The L1 plus Redis at `redis_url`, every key and the channel named by
+    /// `keys`: builds the pool (`pool_size`,
     /// every round trip bounded by `pool_timeout`), the L2 with `ttl`, the
     /// publisher with a fresh origin id, and spawns the subscriber. Does not
     /// wait for Redis (it may be down); fails only on a malformed URL. Must
@@ -105,11 +106,18 @@ impl TieredCache {
         pool_size: u32,
         pool_timeout: Duration,
         ttl: Duration,
+        keys: KeySpace,
     ) -> Result<Self, L2Error> {
-        let l2 = RedisTier::new(redis_url, pool_size, pool_timeout, ttl)?;
+        let channel = keys.channel();
+        let l2 = RedisTier::new(redis_url, pool_size, pool_timeout, ttl)?.with_keys(keys);
         let origin = bus::new_origin();
-        let bus = InvalidationBus::new(l2.pool().clone(), pool_timeout, origin.clone());
-        let subscriber = bus::spawn_subscriber(redis_url, Arc::clone(&l1), origin)?;
+        let bus = InvalidationBus::new(
+            l2.pool().clone(),
+            channel.clone(),
+            pool_timeout,
+            origin.clone(),
+        );
+        let subscriber = bus::spawn_subscriber(redis_url, channel, Arc::clone(&l1), origin)?;
         Ok(Self {
             l1,
             remote: Some(Remote {
@@ -291,6 +299,7 @@ mod tests {
             2,
             Duration::from_millis(200),
             Duration::from_secs(60),
+            KeySpace::default(),
         )
         .unwrap();
         let key = CacheKey::new(1, 1);

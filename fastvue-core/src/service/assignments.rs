@@ -1,12 +1,13 @@
 //! Role assignments: which user holds which role in which company.
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
-use crate::entity::{company, role, user_company_role};
+use crate::entity::{company, permission, role, role_permission, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::permission::Change;
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
@@ -54,6 +55,7 @@ pub struct Assignments<'a> {
 
 impl Assignments<'_> {
     /// Assigns a role. The role must belong to that company or be a global template.
+    /// Does not check who is asking: see [`Assignments::ensure_grantable`].
     pub async fn assign(
         &self,
         ctx: &AuditContext,
@@ -62,46 +64,7 @@ impl Assignments<'_> {
     ) -> Result<user_company_role::Model> {
         let txn = self.fv.begin_write().await?;
         crate::service::users::find(&txn, user_id).await?;
-        company::Entity::find_by_id(input.company_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::invalid("company_id", "no such company"))?;
-        let r = role::Entity::find_by_id(input.role_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::invalid("role_id", "no such role"))?;
-        if r.company_id.is_some_and(|c| c != input.company_id) {
-            return Err(Error::invalid(
-                "role_id",
-                "the role belongs to another company",
-            ));
-        }
-        let model = user_company_role::ActiveModel {
-            user_id: Set(user_id),
-            company_id: Set(input.company_id),
-            role_id: Set(input.role_id),
-            is_default: Set(input.is_default),
-            is_active: Set(true),
-            assigned_at: Set(Utc::now()),
-            assigned_by: Set(ctx.actor_id),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| map_unique(e, UNIQUE))?;
-        audit::record(
-            &txn,
-            ctx,
-            Entry {
-                action: "assign_role",
-                entity_type: "user",
-                entity_id: Some(user_id),
-                company_id: Some(input.company_id),
-                old_values: None,
-                new_values: snapshot(&model),
-            },
-        )
-        .await?;
+        let model = insert(&txn, ctx, user_id, &input).await?;
         txn.commit().await?;
         self.fv
             .permissions_changed(Change::Key {
@@ -110,6 +73,41 @@ impl Assignments<'_> {
             })
             .await;
         Ok(model)
+    }
+
+    /// The escalation rule of role assignment: `actor_id` may assign (or remove) `role_id`
+    /// in `company_id` only if it holds, in that company, every active permission the role
+    /// grants. A role that does not exist or belongs to another company is a validation
+    /// error on `role_id`; a role granting more than the actor holds is
+    /// [`Error::Forbidden`]. Superusers hold every active permission, so they always pass.
+    /// Returns the role.
+    pub async fn ensure_grantable(
+        &self,
+        actor_id: i64,
+        company_id: i64,
+        role_id: i64,
+    ) -> Result<role::Model> {
+        let db = self.fv.db();
+        let r = role::Entity::find_by_id(role_id)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::invalid("role_id", "no such role"))?;
+        if r.company_id.is_some_and(|c| c != company_id) {
+            return Err(Error::invalid(
+                "role_id",
+                "the role belongs to another company",
+            ));
+        }
+        let granted = active_codenames_of_role(db, role_id).await?;
+        let missing = not_held(self.fv, actor_id, company_id, &granted).await?;
+        if missing.is_empty() {
+            Ok(r)
+        } else {
+            Err(Error::Forbidden(format!(
+                "the role grants permissions you do not hold in this company: {}",
+                missing.join(", ")
+            )))
+        }
     }
 
     /// The assignment with this id, which must belong to `user_id`.
@@ -203,6 +201,20 @@ impl Assignments<'_> {
             .collect())
     }
 
+    /// A user's assignments in the given companies only (`None`: all of them), for a
+    /// caller who may see only some companies.
+    pub async fn of_user_in(
+        &self,
+        user_id: i64,
+        companies: Option<&[i64]>,
+    ) -> Result<Vec<AssignmentView>> {
+        let mut views = self.of_user(user_id, None).await?;
+        if let Some(ids) = companies {
+            views.retain(|v| ids.contains(&v.assignment.company_id));
+        }
+        Ok(views)
+    }
+
     /// Ids of the companies where the user holds an active assignment.
     pub async fn companies_of(&self, user_id: i64) -> Result<Vec<i64>> {
         let mut ids: Vec<i64> = user_company_role::Entity::find()
@@ -217,4 +229,97 @@ impl Assignments<'_> {
         ids.dedup();
         Ok(ids)
     }
+}
+
+/// Inserts an assignment of `user_id` (which the caller has checked exists) and its audit
+/// row on `txn`. The caller commits, then reports `Change::Key` for the pair.
+pub(crate) async fn insert<C: ConnectionTrait>(
+    txn: &C,
+    ctx: &AuditContext,
+    user_id: i64,
+    input: &NewAssignment,
+) -> Result<user_company_role::Model> {
+    company::Entity::find_by_id(input.company_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::invalid("company_id", "no such company"))?;
+    let r = role::Entity::find_by_id(input.role_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::invalid("role_id", "no such role"))?;
+    if r.company_id.is_some_and(|c| c != input.company_id) {
+        return Err(Error::invalid(
+            "role_id",
+            "the role belongs to another company",
+        ));
+    }
+    let model = user_company_role::ActiveModel {
+        user_id: Set(user_id),
+        company_id: Set(input.company_id),
+        role_id: Set(input.role_id),
+        is_default: Set(input.is_default),
+        is_active: Set(true),
+        assigned_at: Set(Utc::now()),
+        assigned_by: Set(ctx.actor_id),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .map_err(|e| map_unique(e, UNIQUE))?;
+    audit::record(
+        txn,
+        ctx,
+        Entry {
+            action: "assign_role",
+            entity_type: "user",
+            entity_id: Some(user_id),
+            company_id: Some(input.company_id),
+            old_values: None,
+            new_values: snapshot(&model),
+        },
+    )
+    .await?;
+    Ok(model)
+}
+
+/// Codenames of the active permissions a role grants.
+pub(crate) async fn active_codenames_of_role<C: ConnectionTrait>(
+    db: &C,
+    role_id: i64,
+) -> Result<Vec<String>> {
+    Ok(permission::Entity::find()
+        .filter(permission::Column::IsActive.eq(true))
+        .filter(
+            permission::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(role_permission::Column::PermissionId)
+                    .from(role_permission::Entity)
+                    .and_where(role_permission::Column::RoleId.eq(role_id))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(permission::Column::Codename)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| p.codename)
+        .collect())
+}
+
+/// The codenames of `wanted` that `actor_id` does not hold in `company_id`.
+pub(crate) async fn not_held(
+    fv: &Fastvue,
+    actor_id: i64,
+    company_id: i64,
+    wanted: &[String],
+) -> Result<Vec<String>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let held = fv.authorizer().codenames(actor_id, company_id).await?;
+    Ok(wanted
+        .iter()
+        .filter(|w| !held.iter().any(|h| h.as_ref() == w.as_str()))
+        .cloned()
+        .collect())
 }

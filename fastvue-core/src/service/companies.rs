@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
 use crate::domain::{Checker, CompanyCode, Name};
-use crate::entity::company;
+use crate::entity::{company, role, user, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
-use crate::seed::ensure_company_roles;
+use crate::seed::{COMPANY_ROLES, ensure_company_roles};
+use crate::service::assignments::{self, NewAssignment};
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 use crate::service::search::contains_any;
 
@@ -80,11 +81,31 @@ pub struct Companies<'a> {
 impl Companies<'_> {
     /// Creates a company and its seeded roles (admin, manager, viewer) in one transaction.
     pub async fn create(&self, ctx: &AuditContext, input: NewCompany) -> Result<company::Model> {
+        Ok(self.create_by(ctx, input, None).await?.0)
+    }
+
+    /// Creates a company for `creator`, who should be able to manage what it made. A
+    /// superuser (or `None`, the system) gets no role: it sees every company anyway. Any
+    /// other creator gets, in the same transaction, the most powerful seeded role of the
+    /// new company (`admin`, else `manager`, else `viewer`) whose permissions it holds in
+    /// the parent company; so creating a company never grants a permission the creator
+    /// lacks. The assignment made, if any, is returned with the company.
+    pub async fn create_by(
+        &self,
+        ctx: &AuditContext,
+        input: NewCompany,
+        creator: Option<&user::Model>,
+    ) -> Result<(company::Model, Option<user_company_role::Model>)> {
         let mut c = Checker::default();
         let name = c.check("name", Name::parse(&input.name, 200));
         let code = c.check("code", CompanyCode::parse(&input.code));
         let (Some(name), Some(code)) = (name, code) else {
             return Err(c.into_error());
+        };
+        let creator = creator.filter(|u| !u.is_superuser);
+        let held: Vec<std::sync::Arc<str>> = match (creator, input.parent_id) {
+            (Some(u), Some(parent)) => self.fv.authorizer().codenames(u.id, parent).await?,
+            _ => Vec::new(),
         };
         let txn = self.fv.begin_write().await?;
         if let Some(parent) = input.parent_id {
@@ -118,13 +139,56 @@ impl Companies<'_> {
             },
         )
         .await?;
+        let mut assigned = None;
+        if let Some(u) = creator {
+            for template in COMPANY_ROLES {
+                let Some(r) = role::Entity::find()
+                    .filter(role::Column::CompanyId.eq(model.id))
+                    .filter(role::Column::Codename.eq(template.codename))
+                    .one(&txn)
+                    .await?
+                else {
+                    continue;
+                };
+                let grants = assignments::active_codenames_of_role(&txn, r.id).await?;
+                if grants
+                    .iter()
+                    .all(|g| held.iter().any(|h| h.as_ref() == g.as_str()))
+                {
+                    let input = NewAssignment {
+                        company_id: model.id,
+                        role_id: r.id,
+                        is_default: false,
+                    };
+                    assigned = Some(assignments::insert(&txn, ctx, u.id, &input).await?);
+                    break;
+                }
+            }
+        }
         txn.commit().await?;
-        Ok(model)
+        if let Some(a) = &assigned {
+            self.fv
+                .permissions_changed(Change::Key {
+                    user_id: a.user_id,
+                    company_id: a.company_id,
+                })
+                .await;
+        }
+        Ok((model, assigned))
     }
 
     /// The company with this id.
     pub async fn get(&self, id: i64) -> Result<company::Model> {
         find(self.fv.db(), id).await
+    }
+
+    /// The company with this id if it is one of `visible` (`None`: every company is
+    /// visible). Others are [`Error::NotFound`], exactly like ids that do not exist.
+    pub async fn get_in(&self, id: i64, visible: Option<&[i64]>) -> Result<company::Model> {
+        if visible.is_some_and(|ids| !ids.contains(&id)) {
+            return Err(Error::NotFound { entity: "company" });
+        }
+        self.get(id).await
     }
 
     /// Lists companies by name.

@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use crate::Fastvue;
 use crate::domain::{Checker, Codename, Name};
-use crate::entity::permission;
+use crate::entity::{permission, user};
 use crate::error::{Error, FieldError, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
+use crate::service::assignments::not_held;
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 use crate::service::search::contains_any;
 
@@ -241,6 +242,41 @@ impl Permissions<'_> {
         txn.commit().await?;
         self.fv.apply_invalidation(affected).await;
         Ok(())
+    }
+
+    /// The no-escalation rule for permission sets (a role's, a group's, a new role's):
+    /// `grantor` may grant only permissions it holds itself in `company_id`.
+    ///
+    /// Validates `codenames` first ([`Error::Validation`] on `permissions` for malformed
+    /// or unknown ones), then fails with [`Error::Forbidden`] naming each codename that is
+    /// neither in `kept` (the set as it is now: keeping a grant is not granting it) nor
+    /// held by `grantor` in `company_id`. Superusers hold everything and always pass.
+    /// Reads the grantor's set through the authorizer (cached).
+    pub async fn ensure_grantable(
+        &self,
+        grantor: &user::Model,
+        company_id: i64,
+        codenames: &[String],
+        kept: &[permission::Model],
+    ) -> Result<()> {
+        let wanted = resolve_codenames(self.fv.db(), "permissions", codenames).await?;
+        if grantor.is_superuser {
+            return Ok(());
+        }
+        let added: Vec<String> = wanted
+            .into_iter()
+            .filter(|p| !kept.iter().any(|k| k.id == p.id))
+            .map(|p| p.codename)
+            .collect();
+        let mut missing = not_held(self.fv, grantor.id, company_id, &added).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.sort_unstable();
+        Err(Error::Forbidden(format!(
+            "you cannot grant permissions you do not hold in company {company_id}: {}",
+            missing.join(", ")
+        )))
     }
 }
 

@@ -1,4 +1,6 @@
 //! Users: create, read, list, update, deactivate, passwords and sign-in verification.
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
@@ -12,6 +14,8 @@ use crate::entity::{company, user, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
+use crate::permission::query::statement;
+use crate::service::assignments::{self, NewAssignment};
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 use crate::service::search::contains_any;
 
@@ -84,6 +88,20 @@ pub struct Users<'a> {
 impl Users<'_> {
     /// Creates a user; the password is hashed with argon2id.
     pub async fn create(&self, ctx: &AuditContext, input: NewUser) -> Result<user::Model> {
+        Ok(self.create_with_role(ctx, input, None).await?.0)
+    }
+
+    /// Creates a user and, in the same transaction, assigns it a role (so a failed
+    /// assignment leaves no half-made account). Without a `current_company_id` the
+    /// assignment's company becomes the user's current company. Does not check who is
+    /// asking: see [`Users::ensure_may_create`] and
+    /// [`crate::service::assignments::Assignments::ensure_grantable`].
+    pub async fn create_with_role(
+        &self,
+        ctx: &AuditContext,
+        input: NewUser,
+        assignment: Option<NewAssignment>,
+    ) -> Result<(user::Model, Option<user_company_role::Model>)> {
         let mut c = Checker::default();
         let email = c.check("email", Email::parse(&input.email));
         let username = c.check("username", Username::parse(&input.username));
@@ -105,6 +123,9 @@ impl Users<'_> {
         if let Some(company_id) = input.current_company_id {
             ensure_company_exists(&txn, company_id).await?;
         }
+        let current_company_id = input
+            .current_company_id
+            .or(assignment.as_ref().map(|a| a.company_id));
         let now = Utc::now();
         let model = user::ActiveModel {
             email: Set(email.into_inner()),
@@ -113,7 +134,7 @@ impl Users<'_> {
             full_name: Set(full_name.map(Name::into_inner)),
             is_active: Set(input.is_active.unwrap_or(true)),
             is_superuser: Set(input.is_superuser.unwrap_or(false)),
-            current_company_id: Set(input.current_company_id),
+            current_company_id: Set(current_company_id),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -134,16 +155,113 @@ impl Users<'_> {
             },
         )
         .await?;
+        let assigned = match &assignment {
+            Some(a) => Some(assignments::insert(&txn, ctx, model.id, a).await?),
+            None => None,
+        };
         txn.commit().await?;
         if model.is_superuser {
             self.fv.permissions_changed(Change::User(model.id)).await;
         }
-        Ok(model)
+        if let Some(a) = &assigned {
+            self.fv
+                .permissions_changed(Change::Key {
+                    user_id: model.id,
+                    company_id: a.company_id,
+                })
+                .await;
+        }
+        Ok((model, assigned))
     }
 
     /// The user with this id.
     pub async fn get(&self, id: i64) -> Result<user::Model> {
         find(self.fv.db(), id).await
+    }
+
+    /// The user with this id if it belongs (through an active assignment) to one of
+    /// `companies`; `None` means every user is visible (a superuser's scope). Users outside
+    /// the scope are [`Error::NotFound`], exactly like ids that do not exist.
+    pub async fn get_in(&self, id: i64, companies: Option<&[i64]>) -> Result<user::Model> {
+        let user = find(self.fv.db(), id).await?;
+        let Some(ids) = companies else {
+            return Ok(user);
+        };
+        let member = user_company_role::Entity::find()
+            .filter(user_company_role::Column::UserId.eq(id))
+            .filter(user_company_role::Column::IsActive.eq(true))
+            .filter(user_company_role::Column::CompanyId.is_in(ids.iter().copied()))
+            .count(self.fv.db())
+            .await?
+            > 0;
+        if member {
+            Ok(user)
+        } else {
+            Err(Error::NotFound { entity: "user" })
+        }
+    }
+
+    /// The escalation rule of account creation: only superusers create superusers.
+    pub fn ensure_may_create(&self, actor: &user::Model, input: &NewUser) -> Result<()> {
+        if input.is_superuser == Some(true) && !actor.is_superuser {
+            return Err(Error::Forbidden(
+                "only superusers may set is_superuser".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The escalation rules of changing (or, without a patch, deactivating) an account:
+    ///
+    /// - only superusers set or change `is_superuser` (sending the current value is a no-op);
+    /// - only superusers change a superuser's account;
+    /// - a non-superuser changes only accounts whose permissions it holds itself: for every
+    ///   company where the target holds a permission through a role or a group (counting
+    ///   inactive assignments, roles and groups, which a reactivation would restore), the
+    ///   actor must hold it there too. Otherwise resetting a password or an email would
+    ///   take over an account more powerful than the actor, in its company or in another.
+    ///
+    /// Every refusal is [`Error::Forbidden`].
+    pub async fn ensure_may_change(
+        &self,
+        actor: &user::Model,
+        target: &user::Model,
+        patch: Option<&UserPatch>,
+    ) -> Result<()> {
+        if actor.is_superuser {
+            return Ok(());
+        }
+        if patch
+            .and_then(|p| p.is_superuser)
+            .is_some_and(|v| v != target.is_superuser)
+        {
+            return Err(Error::Forbidden(
+                "only superusers may change is_superuser".into(),
+            ));
+        }
+        if target.is_superuser {
+            return Err(Error::Forbidden(
+                "only superusers may change a superuser's account".into(),
+            ));
+        }
+        if actor.id == target.id {
+            return Ok(());
+        }
+        let mut by_company: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for (company_id, codename) in potential_grants(self.fv.db(), target.id).await? {
+            by_company.entry(company_id).or_default().push(codename);
+        }
+        for (company_id, codenames) in by_company {
+            if !assignments::not_held(self.fv, actor.id, company_id, &codenames)
+                .await?
+                .is_empty()
+            {
+                return Err(Error::Forbidden(
+                    "this account holds permissions you do not hold yourself".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Finds a user by username or email (case-insensitive for emails).
@@ -205,7 +323,10 @@ impl Users<'_> {
         Ok(Page::new(items, total, page))
     }
 
-    /// Applies a patch. Deactivation and superuser changes drop the user's cached permissions.
+    /// Applies a patch. Deactivation and superuser changes drop the user's cached permissions;
+    /// deactivation and a new password revoke the user's refresh tokens (every session).
+    /// An actor cannot deactivate itself ([`Error::Conflict`]). Does not check who is
+    /// asking: see [`Users::ensure_may_change`].
     pub async fn update(
         &self,
         ctx: &AuditContext,
@@ -229,6 +350,9 @@ impl Users<'_> {
             Some(p) => Some(self.fv.hasher().hash_async(p.expose().to_owned()).await?),
             None => None,
         };
+        if patch.is_active == Some(false) {
+            ensure_not_self(ctx, id)?;
+        }
         let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         if let Some(company_id) = patch.current_company_id {
@@ -281,11 +405,17 @@ impl Users<'_> {
         if old.is_active != new.is_active || old.is_superuser != new.is_superuser {
             self.fv.permissions_changed(Change::User(id)).await;
         }
+        if !new.is_active || patch.password.is_some() {
+            self.fv.tokens().revoke_all(id).await?;
+        }
         Ok(new)
     }
 
-    /// Deactivates a user (the row is kept); their permissions are dropped at once.
+    /// Deactivates a user (the row is kept); their permissions are dropped at once and
+    /// their refresh tokens revoked (access tokens of an inactive user are refused). An
+    /// actor cannot deactivate itself ([`Error::Conflict`]): it would lock itself out.
     pub async fn deactivate(&self, ctx: &AuditContext, id: i64) -> Result<user::Model> {
+        ensure_not_self(ctx, id)?;
         let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
@@ -308,10 +438,12 @@ impl Users<'_> {
         .await?;
         txn.commit().await?;
         self.fv.permissions_changed(Change::User(id)).await;
+        self.fv.tokens().revoke_all(id).await?;
         Ok(new)
     }
 
-    /// Sets a new password (validated and hashed). The audit row records the event, not the hash.
+    /// Sets a new password (validated and hashed) and revokes the user's refresh tokens.
+    /// The audit row records the event, not the hash.
     pub async fn set_password(&self, ctx: &AuditContext, id: i64, password: &str) -> Result<()> {
         let password = Password::parse(password).map_err(|m| Error::invalid("password", m))?;
         let hash = self
@@ -339,6 +471,7 @@ impl Users<'_> {
         )
         .await?;
         txn.commit().await?;
+        self.fv.tokens().revoke_all(id).await?;
         Ok(())
     }
 
@@ -366,6 +499,48 @@ impl Users<'_> {
         am.last_login_at = Set(Some(Utc::now()));
         Ok(am.update(self.fv.db()).await?)
     }
+}
+
+fn ensure_not_self(ctx: &AuditContext, id: i64) -> Result<()> {
+    if ctx.actor_id == Some(id) {
+        return Err(Error::Conflict {
+            field: Some("is_active"),
+            message: "you cannot deactivate your own account".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Every (company, active permission) the user holds through a role or a group, whatever
+/// the state of the user, its assignments, roles, groups and companies.
+const POTENTIAL_GRANTS: &str = "\
+SELECT ucr.company_id AS company_id, p.codename AS codename FROM user_company_roles ucr \
+JOIN roles r ON r.id = ucr.role_id \
+JOIN role_permissions rp ON rp.role_id = r.id \
+JOIN permissions p ON p.id = rp.permission_id \
+WHERE ucr.user_id = $1 AND p.is_active = TRUE \
+  AND (r.company_id IS NULL OR r.company_id = ucr.company_id) \
+UNION \
+SELECT g.company_id AS company_id, p.codename AS codename FROM user_groups ug \
+JOIN groups g ON g.id = ug.group_id \
+JOIN group_permissions gp ON gp.group_id = g.id \
+JOIN permissions p ON p.id = gp.permission_id \
+WHERE ug.user_id = $1 AND p.is_active = TRUE";
+
+async fn potential_grants<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Vec<(i64, String)>> {
+    let stmt = statement(
+        db.get_database_backend(),
+        POTENTIAL_GRANTS,
+        vec![user_id.into()],
+    );
+    let mut out = Vec::new();
+    for row in db.query_all_raw(stmt).await? {
+        out.push((
+            row.try_get::<i64>("", "company_id")?,
+            row.try_get::<String>("", "codename")?,
+        ));
+    }
+    Ok(out)
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {

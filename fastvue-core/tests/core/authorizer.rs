@@ -1180,3 +1180,48 @@ async fn checks_racing_with_writes_never_leave_a_stale_set_in_the_cache() {
     }
     assert!(checks.load(Ordering::Relaxed) > 30, "the readers did run");
 }
+
+#[tokio::test]
+async fn a_cache_miss_costs_exactly_one_sql_statement_and_a_hit_none() {
+    let w = world().await;
+    let root = create_superuser(w.fv(), "root2").await.id;
+    let (fv, log) = w.t.counted_handle().await;
+    let authz = fv.authorizer();
+
+    // A member with a role and a group: one statement joins both grants.
+    log.clear();
+    let set = authz.permissions(w.ann, w.acme.id).await.unwrap();
+    let sql = log.take();
+    assert_eq!(sql.len(), 1, "a miss ran {sql:#?}");
+    assert!(sql[0].contains("role_permissions") && sql[0].contains("group_permissions"));
+    assert_eq!(set.len(), 3);
+
+    // Hits, in every form, run nothing.
+    assert!(authz.has(w.ann, w.acme.id, "user.update").await.unwrap());
+    assert!(!authz.has(w.ann, w.acme.id, "role.delete").await.unwrap());
+    assert!(
+        authz
+            .has_all(w.ann, w.acme.id, &["user.read", "group.read"])
+            .await
+            .unwrap()
+    );
+    assert!(
+        authz
+            .has_any(w.ann, w.acme.id, &["role.delete", "user.read"])
+            .await
+            .unwrap()
+    );
+    assert_eq!(authz.codenames(w.ann, w.acme.id).await.unwrap().len(), 3);
+    assert_eq!(
+        log.take(),
+        Vec::<String>::new(),
+        "hits must not touch the database"
+    );
+
+    // A superuser's miss and a miss of a key with no grants are one statement too.
+    for (user, company) in [(root, w.acme.id), (w.ann, w.acme.id + 1000)] {
+        authz.has(user, company, "user.read").await.unwrap();
+        let sql = log.take();
+        assert_eq!(sql.len(), 1, "miss of ({user}, {company}) ran {sql:#?}");
+    }
+}

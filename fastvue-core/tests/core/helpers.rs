@@ -2,6 +2,8 @@
 //! a PostgreSQL database when `FASTVUE_TEST_DATABASE_URL` names a server), a
 //! bootstrapped [`Fastvue`] over it, and small factories.
 
+use std::sync::{Arc, Mutex};
+
 use fastvue_core::entity::{company, group, permission, role, user, user_company_role};
 use fastvue_core::error::FieldError;
 use fastvue_core::pagination::PageRequest;
@@ -18,6 +20,26 @@ pub use fastvue_core::testing::Backend;
 use fastvue_core::testing::{TestDatabase, settings};
 use fastvue_core::{Error, Fastvue};
 use sea_orm::{EntityTrait, PaginatorTrait};
+
+/// The SQL statements a connection ran, in order (see [`TestDb::counted_handle`]).
+#[derive(Debug, Clone, Default)]
+pub struct StatementLog(Arc<Mutex<Vec<String>>>);
+
+impl StatementLog {
+    fn push(&self, sql: String) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(sql);
+    }
+
+    /// Forgets what was recorded so far.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The statements recorded since the last [`StatementLog::clear`].
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
 
 /// Password given to every user made by [`create_user`].
 pub const PASSWORD: &str = "correct horse battery";
@@ -59,6 +81,18 @@ impl TestDb {
             backend: db.backend(),
             db,
         }
+    }
+
+    /// A second handle on the same database whose connection records every SQL
+    /// statement it runs (sea-orm's metric callback) into the returned log.
+    pub async fn counted_handle(&self) -> (Fastvue, StatementLog) {
+        let s = settings(self.db.url(), &[]);
+        let mut conn = fastvue_core::db::connect(&s).await.expect("connect");
+        let log = StatementLog::default();
+        let sink = log.clone();
+        conn.set_metric_callback(move |info| sink.push(info.statement.sql.clone()));
+        let fv = Fastvue::with_database(s, conn).await.expect("handle");
+        (fv, log)
     }
 
     /// A second, independent handle (own pool and cache) on the same database.

@@ -13,6 +13,8 @@ mod bootstrap;
 mod companies;
 mod groups;
 mod permissions;
+mod redis_outage;
 mod roles;
+mod tokens;
 mod transactions;
 mod users;

@@ -6,10 +6,16 @@ use serde::Serialize;
 use crate::error::ApiError;
 use crate::state::app;
 
+/// The OpenAPI paths and schemas of this module.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(health, live), components(schemas(Health, Live)))]
+pub struct Api;
+
 /// Body of `GET /health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// `healthy`, `degraded` (Redis down) or `unhealthy` (database down).
+    #[schema(example = "healthy")]
     pub status: &'static str,
     /// `ok` or `unavailable`.
     pub database: &'static str,
@@ -22,6 +28,16 @@ pub struct Health {
 }
 
 /// `GET /health`: 200 while the database answers, 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    description = "Readiness: the database and Redis. No authentication.",
+    responses(
+        (status = 200, description = "The database answers (Redis may be down: `degraded`)", body = Health),
+        (status = 503, description = "The database does not answer", body = Health),
+    )
+)]
 #[handler]
 pub async fn health(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
@@ -50,8 +66,23 @@ pub async fn health(depot: &mut Depot, res: &mut Response) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Body of `GET /health/live`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Live {
+    /// Always `alive`.
+    #[schema(example = "alive")]
+    pub status: &'static str,
+}
+
 /// `GET /health/live`: 200 while the process runs.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "operations",
+    description = "Liveness: answers while the process runs. No authentication.",
+    responses((status = 200, description = "The process runs", body = Live))
+)]
 #[handler]
 pub async fn live(res: &mut Response) {
-    res.render(Json(serde_json::json!({ "status": "alive" })));
+    res.render(Json(Live { status: "alive" }));
 }

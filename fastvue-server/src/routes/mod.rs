@@ -1,2 +1,10 @@
 //! HTTP routes.
+pub mod audit;
+pub mod auth;
+pub mod cache;
+pub mod companies;
+pub mod groups;
 pub mod health;
+pub mod permissions;
+pub mod roles;
+pub mod users;

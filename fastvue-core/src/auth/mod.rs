@@ -1,0 +1,39 @@
+//! Authentication: signed tokens ([`jwt`]), refresh-token rotation and revocation
+//! ([`tokens`]) and the failed-login limiter ([`rate_limit`]).
+//!
+//! Reach them through the handle: [`crate::Fastvue::tokens`] and
+//! [`crate::Fastvue::login_limiter`].
+pub mod jwt;
+pub mod rate_limit;
+pub mod tokens;
+
+pub use jwt::{Claims, JwtCodec, TokenKind};
+pub use rate_limit::LoginLimiter;
+pub use tokens::{TokenPair, Tokens};
+
+use crate::error::Error;
+
+/// Why a token was refused. Every variant but [`TokenError::Core`] means "401" to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Malformed, badly signed, of the wrong algorithm or kind, unknown, revoked, or its
+    /// user is inactive or gone.
+    #[error("the token is invalid")]
+    Invalid,
+    /// The token's `exp` has passed.
+    #[error("the token has expired")]
+    Expired,
+    /// A refresh token that was already rotated or revoked was presented again; its whole
+    /// family (the session) has been revoked.
+    #[error("the refresh token was already used; the session has been revoked")]
+    Reused,
+    /// The database failed while checking the token.
+    #[error(transparent)]
+    Core(#[from] Error),
+}
+
+impl From<sea_orm::DbErr> for TokenError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        TokenError::Core(err.into())
+    }
+}

@@ -1,0 +1,216 @@
+//! [`LoginLimiter`]: failed sign-ins per client IP and login name.
+//!
+//! After `RATE_LIMIT_LOGIN_PER_MINUTE` failures for one `(ip, login)` within a window of
+//! 60 seconds (counted from the first failure), further attempts are refused until the
+//! window ends; a successful sign-in clears the counter.
+//!
+//! With Redis configured the counters live in Redis, shared by every replica: key
+//! `{REDIS_KEY_PREFIX}fastvue:login:fail:{ip}:{login lower-cased}`, created with `SET 0 EX 60 NX` and
+//! bumped with `INCR` in one `MULTI`. The limiter reuses the permission cache's
+//! connection pool. Redis trouble never fails a sign-in: the limiter then counts in
+//! process for a second before trying Redis again. Without Redis it always counts in
+//! process (bounded, entries expire with their window).
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::permission::l2::{KeySpace, RedisPool, RedisTier};
+use crate::permission::metrics::LogLimiter;
+
+/// Length of a counting window.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Longest login name kept in a key; longer ones are cut (they cannot be valid anyway).
+const MAX_LOGIN_CHARS: usize = 320;
+const LOCAL_CAPACITY: u64 = 100_000;
+const REDIS_PAUSE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    failures: u32,
+    started: Instant,
+}
+
+struct Remote {
+    pool: RedisPool,
+    timeout: Duration,
+    started: Instant,
+    /// Milliseconds since `started` until which Redis is not tried.
+    paused_until: AtomicU64,
+    log: LogLimiter,
+}
+
+/// Counts failed sign-ins and says when to refuse more (see the [module docs](self)).
+pub struct LoginLimiter {
+    limit: u32,
+    window: Duration,
+    keys: KeySpace,
+    local: moka::sync::Cache<String, Window>,
+    remote: Option<Remote>,
+}
+
+impl fmt::Debug for LoginLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginLimiter")
+            .field("limit", &self.limit)
+            .field("window", &self.window)
+            .field("redis", &self.remote.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoginLimiter {
+    /// A limiter allowing `limit` failures per [`WINDOW`]; with `redis` the counters
+    /// are kept there, sharing the tier's pool, round-trip bound and key prefix.
+    pub fn new(limit: u32, redis: Option<&RedisTier>) -> Self {
+        Self::with_window(limit, WINDOW, redis)
+    }
+
+    /// Like [`LoginLimiter::new`] with another window length.
+    pub fn with_window(limit: u32, window: Duration, redis: Option<&RedisTier>) -> Self {
+        Self {
+            keys: redis.map(|r| r.keys().clone()).unwrap_or_default(),
+            limit: limit.max(1),
+            window,
+            local: moka::sync::Cache::builder()
+                .max_capacity(LOCAL_CAPACITY)
+                .time_to_live(window)
+                .build(),
+            remote: redis.map(|r| Remote {
+                pool: r.pool().clone(),
+                timeout: r.timeout(),
+                started: Instant::now(),
+                paused_until: AtomicU64::new(0),
+                log: LogLimiter::new(Duration::from_secs(5)),
+            }),
+        }
+    }
+
+    /// Failures allowed per window.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// The counter key of an `(ip, login)` pair (the login trimmed, lower-cased, cut).
+    pub fn key(&self, ip: &str, login: &str) -> String {
+        let login: String = login
+            .trim()
+            .to_lowercase()
+            .chars()
+            .take(MAX_LOGIN_CHARS)
+            .collect();
+        self.keys.login_failures(ip, &login)
+    }
+
+    /// `Some(seconds to wait)` when `(ip, login)` has used up its failures, else `None`.
+    pub async fn check(&self, ip: &str, login: &str) -> Option<u64> {
+        let k = self.key(ip, login);
+        if let Some(remote) = self.remote_available() {
+            let mut pipe = redis::pipe();
+            pipe.cmd("GET").arg(&k).cmd("TTL").arg(&k);
+            match remote.run::<(Option<u32>, i64)>(&pipe).await {
+                Ok((count, ttl)) => {
+                    return (count.unwrap_or(0) >= self.limit).then(|| {
+                        u64::try_from(ttl)
+                            .ok()
+                            .filter(|t| *t > 0)
+                            .unwrap_or(self.window.as_secs())
+                    });
+                }
+                Err(e) => remote.failed("check", &e),
+            }
+        }
+        let w = self.local.get(&k)?;
+        let elapsed = w.started.elapsed();
+        (elapsed < self.window && w.failures >= self.limit)
+            .then(|| (self.window - elapsed).as_secs().max(1))
+    }
+
+    /// Counts one failed sign-in of `(ip, login)`.
+    pub async fn record_failure(&self, ip: &str, login: &str) {
+        let k = self.key(ip, login);
+        if let Some(remote) = self.remote_available() {
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("SET")
+                .arg(&k)
+                .arg(0)
+                .arg("EX")
+                .arg(self.window.as_secs().max(1))
+                .arg("NX")
+                .ignore()
+                .cmd("INCR")
+                .arg(&k)
+                .ignore();
+            match remote.run::<()>(&pipe).await {
+                Ok(()) => return,
+                Err(e) => remote.failed("record", &e),
+            }
+        }
+        let window = self.window;
+        self.local
+            .entry(k)
+            .and_upsert_with(|current| match current {
+                Some(e) if e.value().started.elapsed() < window => Window {
+                    failures: e.value().failures.saturating_add(1),
+                    started: e.value().started,
+                },
+                _ => Window {
+                    failures: 1,
+                    started: Instant::now(),
+                },
+            });
+    }
+
+    /// Forgets the failures of `(ip, login)` (after a successful sign-in).
+    pub async fn clear(&self, ip: &str, login: &str) {
+        let k = self.key(ip, login);
+        self.local.invalidate(&k);
+        if let Some(remote) = self.remote_available() {
+            let mut pipe = redis::pipe();
+            pipe.cmd("DEL").arg(&k).ignore();
+            if let Err(e) = remote.run::<()>(&pipe).await {
+                remote.failed("clear", &e);
+            }
+        }
+    }
+
+    fn remote_available(&self) -> Option<&Remote> {
+        self.remote.as_ref().filter(|r| !r.paused())
+    }
+}
+
+impl Remote {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn paused(&self) -> bool {
+        self.now_ms() < self.paused_until.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, op: &'static str, err: &str) {
+        let until = self.now_ms().saturating_add(REDIS_PAUSE.as_millis() as u64);
+        self.paused_until.store(until, Ordering::Relaxed);
+        if let Some(suppressed) = self.log.permit() {
+            tracing::warn!(
+                op,
+                error = err,
+                suppressed,
+                "login limiter: Redis unavailable; counting failures in process"
+            );
+        }
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, String> {
+        let work = async {
+            let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            pipe.query_async::<T>(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout)))
+    }
+}

@@ -1,0 +1,191 @@
+//! Redis trouble never fails a permission check (issue: "Redis down or slower than
+//! REDIS_POOL_TIMEOUT -> answered from L1 and the database").
+//!
+//! The handle under test reaches the real Redis of `FASTVUE_TEST_REDIS_URL` through
+//! a TCP proxy owned by the test, which can cut every connection (Redis "down") or
+//! accept connections and never answer (Redis "slower than the pool timeout"). The
+//! shared Redis itself is never stopped, so other tests keep running. Without
+//! `FASTVUE_TEST_REDIS_URL` the test says so and returns.
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+use crate::helpers::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Pass bytes both ways.
+    Forward,
+    /// Close new connections at once.
+    Refuse,
+    /// Accept connections and never answer.
+    Stall,
+}
+
+/// A TCP proxy in front of Redis whose behaviour the test switches.
+struct Proxy {
+    addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    conns: Arc<Mutex<Vec<AbortHandle>>>,
+    accept: AbortHandle,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let mode = Arc::new(Mutex::new(Mode::Forward));
+        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let (m, c) = (mode.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let mode = *m.lock().unwrap();
+                let task = match mode {
+                    Mode::Refuse => continue, // dropping `client` closes it
+                    Mode::Stall => tokio::spawn(async move {
+                        let _held = client;
+                        std::future::pending::<()>().await;
+                    }),
+                    Mode::Forward => tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    }),
+                };
+                c.lock().unwrap().push(task.abort_handle());
+            }
+        })
+        .abort_handle();
+        Self {
+            addr,
+            mode,
+            conns,
+            accept,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    /// Switches mode and closes every open connection.
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+        for conn in self.conns.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.set(Mode::Refuse);
+        self.accept.abort();
+    }
+}
+
+/// The Redis server of `FASTVUE_TEST_REDIS_URL` as a socket address.
+fn redis_addr() -> Option<SocketAddr> {
+    let url = fastvue_core::testing::server_url(fastvue_core::testing::REDIS_VAR)?;
+    let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).expect("redis url");
+    match info.addr() {
+        redis::ConnectionAddr::Tcp(host, port) => {
+            let host = match host.as_str() {
+                "localhost" => "127.0.0.1",
+                h => h,
+            };
+            Some(
+                format!("{host}:{port}")
+                    .parse()
+                    .expect("redis host is an ip"),
+            )
+        }
+        other => panic!("unsupported redis address {other:?}"),
+    }
+}
+
+/// Liveness guard only (never a speed assertion): a check must come back.
+async fn check(fv: &fastvue_core::Fastvue, user: i64, company: i64, codename: &str) -> bool {
+    tokio::time::timeout(Duration::from_secs(60), has(fv, user, company, codename))
+        .await
+        .expect("a permission check hung")
+}
+
+async fn eventually(mut cond: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..600 {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn checks_stay_correct_while_redis_is_down_or_stalled_and_replicas_heal_after() {
+    let Some(upstream) = redis_addr() else {
+        eprintln!("FASTVUE_TEST_REDIS_URL is not set; the Redis outage test did not run");
+        return;
+    };
+    let proxy = Proxy::start(upstream).await;
+    let proxied = proxy.url();
+    // A: the handle behind the proxy (1 s pool timeout). B: a replica on the real Redis.
+    let t = TestDb::with(&[("REDIS_URL", &proxied), ("REDIS_POOL_TIMEOUT", "1")]).await;
+    let real = fastvue_core::testing::server_url(fastvue_core::testing::REDIS_VAR).unwrap();
+    let b = t.connect_again(&[("REDIS_URL", &real)]).await;
+    let a = &t.fv;
+    let acme = create_company(a, "ACME").await;
+    let ann = create_user(a, "ann").await.id;
+    let role = create_role(a, Some(acme.id), "editor", &["user.read", "user.update"]).await;
+    assign(a, ann, acme.id, role.id).await;
+    for fv in [a, &b] {
+        let bus = fv.authorizer().cache().subscriber().expect("subscriber");
+        assert!(bus.wait_subscriptions(1, Duration::from_secs(10)).await);
+    }
+
+    // Both replicas cache ann's set (A fills L2, B reads it from there).
+    assert!(check(a, ann, acme.id, "user.update").await);
+    assert!(check(&b, ann, acme.id, "user.update").await);
+
+    // Redis "down" for A: every connection cut, new ones refused.
+    proxy.set(Mode::Refuse);
+    a.roles()
+        .set_permissions(&sys(), role.id, &names(&["user.read"]))
+        .await
+        .expect("a write succeeds while Redis is down");
+    for _ in 0..20 {
+        assert!(!check(a, ann, acme.id, "user.update").await);
+        assert!(check(a, ann, acme.id, "user.read").await);
+    }
+    assert!(a.authorizer().cache().repair_pending());
+
+    // Redis "slower than REDIS_POOL_TIMEOUT" for A: connections accepted, never answered.
+    proxy.set(Mode::Stall);
+    a.roles()
+        .set_permissions(&sys(), role.id, &names(&["user.read", "role.read"]))
+        .await
+        .expect("a write succeeds while Redis stalls");
+    for _ in 0..5 {
+        assert!(check(a, ann, acme.id, "role.read").await);
+        assert!(!check(a, ann, acme.id, "user.update").await);
+    }
+    // Misses keep being answered from the database while Redis stalls.
+    a.authorizer().invalidate_user(ann, None).await;
+    assert!(check(a, ann, acme.id, "role.read").await);
+
+    // Redis back: A's repair clears L2 and tells B, whose stale set goes.
+    proxy.set(Mode::Forward);
+    assert!(
+        eventually(async || !a.authorizer().cache().repair_pending()).await,
+        "the repair never completed after Redis came back"
+    );
+    assert!(eventually(async || !check(&b, ann, acme.id, "user.update").await).await);
+    assert!(check(&b, ann, acme.id, "role.read").await);
+    assert!(check(a, ann, acme.id, "role.read").await);
+}

@@ -1,0 +1,570 @@
+//! `/auth`: sign-in, token refresh and logout, the caller's profile and permissions,
+//! company switching and password changes.
+//!
+//! `login`, `refresh` and `logout` take no bearer token (the body carries what they
+//! need); the other routes sit behind [`auth::authenticate`].
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use fastvue_core::auth::TokenPair;
+use fastvue_core::entity::user;
+use fastvue_core::service::users::UserPatch;
+use salvo::http::header::{self, HeaderValue};
+use salvo::http::{HeaderMap, StatusCode};
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{self, audit_context, client_ip, ensure_may_act_in, principal, token_error};
+use crate::error::ApiError;
+use crate::extract::{json_body, query};
+use crate::openapi::ErrorBody;
+use crate::state::app;
+
+/// The signed-in user (never its password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthUser {
+    /// Id.
+    pub id: i64,
+    /// Email (lower-cased).
+    pub email: String,
+    /// Username.
+    pub username: String,
+    /// Full name.
+    pub full_name: Option<String>,
+    /// Inactive users cannot sign in.
+    pub is_active: bool,
+    /// Superusers hold every permission in every company.
+    pub is_superuser: bool,
+    /// The company used when a request sends no `X-Company-ID`.
+    pub current_company_id: Option<i64>,
+    /// Last successful sign-in.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<user::Model> for AuthUser {
+    fn from(u: user::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            username: u.username,
+            full_name: u.full_name,
+            is_active: u.is_active,
+            is_superuser: u.is_superuser,
+            current_company_id: u.current_company_id,
+            last_login_at: u.last_login_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// Body of `POST /auth/login`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginIn {
+    /// Username or email.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A token pair and the user it was issued to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokensOut {
+    /// Bearer token for API calls.
+    pub access_token: String,
+    /// Token for `/auth/refresh` and `/auth/logout`; single use.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    /// The signed-in user.
+    pub user: AuthUser,
+}
+
+impl TokensOut {
+    fn new(pair: TokenPair, user: user::Model) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: pair.token_type.to_owned(),
+            expires_in: pair.expires_in,
+            refresh_expires_in: pair.refresh_expires_in,
+            user: user.into(),
+        }
+    }
+}
+
+/// Body of `POST /auth/refresh` and `POST /auth/logout`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshIn {
+    /// A refresh token from `login` or a previous `refresh`.
+    pub refresh_token: String,
+}
+
+/// A company the caller belongs to and its roles there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyCompany {
+    /// Company id.
+    pub id: i64,
+    /// Company name.
+    pub name: String,
+    /// Codenames of the caller's active roles there.
+    pub roles: Vec<String>,
+}
+
+/// Body of `GET /auth/me`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeOut {
+    /// The caller.
+    #[serde(flatten)]
+    pub user: AuthUser,
+    /// Companies where the caller holds an active role.
+    pub companies: Vec<MyCompany>,
+    /// The company this request acts in (`X-Company-ID` or the current company).
+    pub active_company_id: Option<i64>,
+}
+
+/// Query of `GET /auth/me/permissions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MyPermissionsQuery {
+    /// The company to list (default: the active company).
+    pub company_id: Option<i64>,
+}
+
+/// Body of `GET /auth/me/permissions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyPermissions {
+    /// The caller.
+    pub user_id: i64,
+    /// The company listed.
+    pub company_id: i64,
+    /// Superusers hold every active permission.
+    pub is_superuser: bool,
+    /// Effective permission codenames, sorted.
+    pub permissions: Vec<String>,
+}
+
+/// Body of `POST /auth/switch-company`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchCompanyIn {
+    /// The company to make current.
+    pub company_id: i64,
+}
+
+/// Body of `POST /auth/change-password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordIn {
+    /// The password in use.
+    pub current_password: String,
+    /// The new password (8 to 128 characters).
+    pub new_password: String,
+}
+
+fn rate_limited(retry_after: u64) -> ApiError {
+    ApiError::too_many_requests("too many failed attempts; try again later", retry_after)
+}
+
+/// Sign in with a username or email and a password.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    description = "Public (no token).",
+    request_body = LoginIn,
+    responses(
+        (status = 200, description = "Signed in", body = TokensOut),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Unknown user, wrong password or inactive user (one message for all)", body = ErrorBody),
+        (status = 422, description = "Missing or unknown field", body = ErrorBody),
+        (status = 429, description = "Too many failures for this IP and username; see Retry-After", body = ErrorBody),
+    )
+)]
+#[handler]
+pub async fn login(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let input: LoginIn = json_body(req).await?;
+    let ip = client_ip(req).unwrap_or_else(|| "unknown".to_owned());
+    let limiter = fv.login_limiter();
+    if let Some(retry_after) = limiter.check(&ip, &input.username).await {
+        return Err(rate_limited(retry_after));
+    }
+    let user = match fv
+        .users()
+        .authenticate(&input.username, &input.password)
+        .await
+    {
+        Ok(u) => u,
+        Err(fastvue_core::Error::InvalidCredentials) => {
+            limiter.record_failure(&ip, &input.username).await;
+            return Err(ApiError::unauthorized(
+                "invalid_credentials",
+                "invalid username or password",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    limiter.clear(&ip, &input.username).await;
+    let pair = fv.tokens().issue(&user).await?;
+    res.render(Json(TokensOut::new(pair, user)));
+    Ok(())
+}
+
+/// Exchange a refresh token for a new pair. The presented token is revoked; presenting
+/// it again revokes its whole session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    description = "Public (no token): the body carries the refresh token.",
+    request_body = RefreshIn,
+    responses(
+        (status = 200, description = "A new token pair", body = TokensOut),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Invalid, expired, revoked or reused refresh token, or inactive user", body = ErrorBody),
+        (status = 422, description = "Missing or unknown field", body = ErrorBody),
+    )
+)]
+#[handler]
+pub async fn refresh(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let input: RefreshIn = json_body(req).await?;
+    let (pair, user) = fv
+        .tokens()
+        .refresh(&input.refresh_token)
+        .await
+        .map_err(token_error)?;
+    res.render(Json(TokensOut::new(pair, user)));
+    Ok(())
+}
+
+/// End the session of a refresh token. Idempotent: an already revoked, expired or
+/// unknown (but genuinely signed) token also answers 204.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    description = "Public (no token): the body carries the refresh token.",
+    request_body = RefreshIn,
+    responses(
+        (status = 204, description = "Session ended"),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Malformed or forged token", body = ErrorBody),
+        (status = 422, description = "Missing or unknown field", body = ErrorBody),
+    )
+)]
+#[handler]
+pub async fn logout(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let input: RefreshIn = json_body(req).await?;
+    fv.tokens()
+        .logout(&input.refresh_token)
+        .await
+        .map_err(token_error)?;
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+/// The caller, its companies with its roles there, and the active company.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    description = "Requires a valid access token; no permission.",
+    responses(
+        (status = 200, description = "The caller", body = MeOut),
+        (status = 400, description = "Malformed X-Company-ID", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "X-Company-ID names a foreign company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn me(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    let mut companies: BTreeMap<i64, MyCompany> = BTreeMap::new();
+    for a in fv.assignments().of_user(p.id(), None).await? {
+        if !a.assignment.is_active {
+            continue;
+        }
+        let entry = companies
+            .entry(a.assignment.company_id)
+            .or_insert_with(|| MyCompany {
+                id: a.assignment.company_id,
+                name: a.company_name.clone(),
+                roles: Vec::new(),
+            });
+        if !entry.roles.contains(&a.role_codename) {
+            entry.roles.push(a.role_codename);
+        }
+    }
+    res.render(Json(MeOut {
+        user: p.user.clone().into(),
+        companies: companies.into_values().collect(),
+        active_company_id: p.company_id,
+    }));
+    Ok(())
+}
+
+/// The caller's effective permissions in a company. Answers a strong `ETag`; with a
+/// matching `If-None-Match` it answers 304 without a body.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me/permissions",
+    tag = "auth",
+    description = "Requires a valid access token; no permission (the caller's own permissions).",
+    params(MyPermissionsQuery),
+    responses(
+        (status = 200, description = "Effective permissions", body = MyPermissions,
+            headers(("ETag" = String, description = "Strong validator of this answer"))),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 400, description = "Malformed company_id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not a member of that company, or no active company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn my_permissions(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    let q: MyPermissionsQuery = query(req)?;
+    let company_id = match q.company_id {
+        Some(id) => {
+            ensure_may_act_in(&fv, &p.user, id).await?;
+            id
+        }
+        None => p.active_company()?,
+    };
+    let permissions: Vec<String> = fv
+        .authorizer()
+        .codenames(p.id(), company_id)
+        .await?
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let body = MyPermissions {
+        user_id: p.id(),
+        company_id,
+        is_superuser: p.is_superuser(),
+        permissions,
+    };
+    let etag = permissions_etag(&body);
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, value);
+    }
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    if if_none_match(req.headers(), &etag) {
+        res.status_code(StatusCode::NOT_MODIFIED);
+        return Ok(());
+    }
+    res.render(Json(body));
+    Ok(())
+}
+
+/// A strong ETag over the user, company, superuser flag and sorted codenames
+/// (64-bit FNV-1a: stable across processes and releases).
+fn permissions_etag(p: &MyPermissions) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // A separator no codename contains keeps ["ab","c"] and ["a","bc"] apart.
+        hash ^= 0xff;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    feed(p.user_id.to_string().as_bytes());
+    feed(p.company_id.to_string().as_bytes());
+    feed(&[u8::from(p.is_superuser)]);
+    for codename in &p.permissions {
+        feed(codename.as_bytes());
+    }
+    format!("\"p{}-{}-{hash:016x}\"", p.user_id, p.company_id)
+}
+
+/// Whether `If-None-Match` lists `etag` (weak comparison, as RFC 9110 asks) or is `*`.
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
+/// Make a company the caller's current company.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/switch-company",
+    tag = "auth",
+    description = "Requires a valid access token; no permission (membership of the company).",
+    request_body = SwitchCompanyIn,
+    responses(
+        (status = 200, description = "The updated user", body = AuthUser),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Not a member of that company (superusers: unknown company)", body = ErrorBody),
+        (status = 422, description = "Missing or unknown field", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn switch_company(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let input: SwitchCompanyIn = json_body(req).await?;
+    let p = principal(depot)?;
+    ensure_may_act_in(&fv, &p.user, input.company_id).await?;
+    let updated = fv
+        .users()
+        .update(
+            &audit_context(req, depot),
+            p.id(),
+            UserPatch {
+                current_company_id: Some(input.company_id),
+                ..Default::default()
+            },
+        )
+        .await?;
+    res.render(Json(AuthUser::from(updated)));
+    Ok(())
+}
+
+/// Change the caller's password; every refresh token of the caller is revoked.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/change-password",
+    tag = "auth",
+    description = "Requires a valid access token; no permission.",
+    request_body = ChangePasswordIn,
+    responses(
+        (status = 204, description = "Password changed; all sessions ended"),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 422, description = "Wrong current_password or invalid new_password", body = ErrorBody),
+        (status = 429, description = "Too many wrong current passwords; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn change_password(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let input: ChangePasswordIn = json_body(req).await?;
+    let p = principal(depot)?;
+    let ip = client_ip(req).unwrap_or_else(|| "unknown".to_owned());
+    let limiter = fv.login_limiter();
+    let username = p.user.username.as_str();
+    if let Some(retry_after) = limiter.check(&ip, username).await {
+        return Err(rate_limited(retry_after));
+    }
+    let result = fv
+        .tokens()
+        .change_password(
+            &audit_context(req, depot),
+            p.id(),
+            &input.current_password,
+            &input.new_password,
+        )
+        .await;
+    match result {
+        Ok(()) => {
+            limiter.clear(&ip, username).await;
+            res.status_code(StatusCode::NO_CONTENT);
+            Ok(())
+        }
+        Err(fastvue_core::Error::Validation(details))
+            if details.iter().any(|d| d.field == "current_password") =>
+        {
+            limiter.record_failure(&ip, username).await;
+            Err(fastvue_core::Error::Validation(details).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `/auth` routes, relative to `/api/v1`.
+pub fn router() -> Router {
+    Router::with_path("auth")
+        .push(Router::with_path("login").post(login))
+        .push(Router::with_path("refresh").post(refresh))
+        .push(Router::with_path("logout").post(logout))
+        .push(
+            Router::new()
+                .hoop(auth::authenticate)
+                .push(
+                    Router::with_path("me")
+                        .get(me)
+                        .push(Router::with_path("permissions").get(my_permissions)),
+                )
+                .push(Router::with_path("switch-company").post(switch_company))
+                .push(Router::with_path("change-password").post(change_password)),
+        )
+}
+
+/// OpenAPI of the `/auth` routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(
+        login,
+        refresh,
+        logout,
+        me,
+        my_permissions,
+        switch_company,
+        change_password
+    ),
+    components(schemas(
+        AuthUser,
+        LoginIn,
+        TokensOut,
+        RefreshIn,
+        MyCompany,
+        MeOut,
+        MyPermissions,
+        SwitchCompanyIn,
+        ChangePasswordIn
+    ))
+)]
+pub struct Api;

@@ -1,0 +1,588 @@
+//! `/groups`: sets of users inside a company granting permissions to their members.
+//!
+//! Scoping: a non-superuser sees and changes only groups of companies where it holds the
+//! route's permission (others answer 404), adds only members of the group's company, and
+//! grants only permissions it holds itself in that company (403).
+use chrono::{DateTime, Utc};
+use fastvue_core::Fastvue;
+use fastvue_core::entity::{group, user};
+use fastvue_core::service::groups::{GroupFilter, GroupPatch, NewGroup};
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{self, Principal, audit_context, principal};
+use crate::error::ApiError;
+use crate::extract::{PageQuery, json_body, path_id, query};
+use crate::openapi::ErrorBody;
+use crate::routes::roles::PageOf;
+use crate::routes::roles::{PermissionSetIn, ensure_allowed_in, ensure_visible};
+use crate::state::app;
+
+/// A group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupOut {
+    /// Id.
+    pub id: i64,
+    /// Owning company.
+    pub company_id: i64,
+    /// Display name.
+    pub name: String,
+    /// Codename, unique within the company.
+    pub codename: String,
+    /// Longer description.
+    pub description: Option<String>,
+    /// Inactive groups grant nothing.
+    pub is_active: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<group::Model> for GroupOut {
+    fn from(g: group::Model) -> Self {
+        Self {
+            id: g.id,
+            company_id: g.company_id,
+            name: g.name,
+            codename: g.codename,
+            description: g.description,
+            is_active: g.is_active,
+            created_at: g.created_at,
+            updated_at: g.updated_at,
+        }
+    }
+}
+
+/// A group with the codenames of the permissions it grants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupDetail {
+    /// The group.
+    #[serde(flatten)]
+    pub group: GroupOut,
+    /// Granted permission codenames, sorted.
+    pub permissions: Vec<String>,
+}
+
+/// A member of a group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberOut {
+    /// User id.
+    pub id: i64,
+    /// Username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// Full name.
+    pub full_name: Option<String>,
+    /// Whether the account is active.
+    pub is_active: bool,
+}
+
+impl From<user::Model> for MemberOut {
+    fn from(u: user::Model) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            full_name: u.full_name,
+            is_active: u.is_active,
+        }
+    }
+}
+
+/// Filters of `GET /groups`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GroupQuery {
+    /// Only this company's groups; 404 outside the caller's scope.
+    pub company_id: Option<i64>,
+    /// Substring of name or codename.
+    pub search: Option<String>,
+    /// Only active (true) or inactive (false) groups.
+    pub is_active: Option<bool>,
+}
+
+/// Body of `POST /groups`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    /// Owning company (default: the active company; the caller needs `group.create` there).
+    pub company_id: Option<i64>,
+    /// Display name (1-100 characters).
+    pub name: String,
+    /// Codename: 2-100 lower-case letters, digits, `_` or `-`; unique within the company.
+    pub codename: String,
+    /// Longer description.
+    pub description: Option<String>,
+    /// Initial permission codenames (only ones the caller holds in that company).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// Body of `PATCH /groups/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGroup {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (an empty string clears it).
+    pub description: Option<String>,
+    /// Activate or deactivate (changes every member's permissions at once).
+    pub is_active: Option<bool>,
+}
+
+/// Body of `POST /groups/{id}/members`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    /// The user to add: a member of the group's company (any user for superusers).
+    pub user_id: i64,
+}
+
+/// The group `id` if the caller holds `codename` in its company (404 otherwise).
+async fn scoped(
+    p: &Principal,
+    fv: &Fastvue,
+    id: i64,
+    codename: &str,
+) -> Result<group::Model, ApiError> {
+    let g = fv.groups().get(id).await?;
+    ensure_visible(p, fv, g.company_id, codename, "group").await?;
+    Ok(g)
+}
+
+async fn detail(fv: &Fastvue, g: group::Model) -> Result<GroupDetail, ApiError> {
+    let permissions = fv
+        .groups()
+        .permissions(g.id)
+        .await?
+        .into_iter()
+        .map(|p| p.codename)
+        .collect();
+    Ok(GroupDetail {
+        group: g.into(),
+        permissions,
+    })
+}
+
+/// List groups
+///
+/// Requires `group.read`. Groups of the companies where the caller holds `group.read`, by name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups",
+    tag = "groups",
+    params(PageQuery, GroupQuery),
+    responses(
+        (status = 200, description = "A page of groups", body = PageOf<GroupOut>),
+        (status = 400, description = "Malformed parameter", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.read`", body = ErrorBody),
+        (status = 404, description = "company_id outside the caller's scope", body = ErrorBody),
+        (status = 422, description = "Bad page or page_size", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn list(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "group.read").await?;
+    let page = query::<PageQuery>(req)?.page()?;
+    let q = query::<GroupQuery>(req)?;
+    let scope = p.scope(&fv, "group.read").await?;
+    if let (Some(c), Some(ids)) = (q.company_id, &scope)
+        && !ids.contains(&c)
+    {
+        return Err(ApiError::not_found("company not found"));
+    }
+    let filter = GroupFilter {
+        company_id: q.company_id,
+        company_ids: if q.company_id.is_some() { None } else { scope },
+        search: q.search,
+        is_active: q.is_active,
+    };
+    let found = fv.groups().list(&filter, page).await?;
+    res.render(Json(PageOf::from(found.map(GroupOut::from))));
+    Ok(())
+}
+
+/// Create a group
+///
+/// Requires `group.create` (in the active company, and in `company_id`, else 403). Initial
+/// permissions must be held by the caller in that company (403 otherwise).
+#[utoipa::path(
+    post,
+    path = "/api/v1/groups",
+    tag = "groups",
+    request_body = CreateGroup,
+    responses(
+        (status = 201, description = "The new group", body = GroupDetail),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.create` there, or escalation", body = ErrorBody),
+        (status = 409, description = "Codename taken in that company", body = ErrorBody),
+        (status = 422, description = "Invalid fields or unknown permission", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn create(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    let active = p.require(&fv, "group.create").await?;
+    let body: CreateGroup = json_body(req).await?;
+    let company_id = body.company_id.unwrap_or(active);
+    ensure_allowed_in(p, &fv, company_id, "group.create").await?;
+    fv.permissions()
+        .ensure_grantable(&p.user, company_id, &body.permissions, &[])
+        .await?;
+    let created = fv
+        .groups()
+        .create(
+            &audit_context(req, depot),
+            NewGroup {
+                company_id,
+                name: body.name,
+                codename: body.codename,
+                description: body.description,
+                permissions: body.permissions,
+            },
+        )
+        .await?;
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(detail(&fv, created).await?));
+    Ok(())
+}
+
+/// Get a group
+///
+/// Requires `group.read` in the group's company. Includes the granted permission codenames.
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups/{id}",
+    tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, description = "The group", body = GroupDetail),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.read`", body = ErrorBody),
+        (status = 404, description = "Unknown group or outside the caller's scope", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "group.read").await?;
+    let g = scoped(p, &fv, path_id(req, "id")?, "group.read").await?;
+    res.render(Json(detail(&fv, g).await?));
+    Ok(())
+}
+
+/// Update a group
+///
+/// Requires `group.update` in the group's company. Deactivating a group removes its
+/// permissions from every member at once.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/groups/{id}",
+    tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    request_body = UpdateGroup,
+    responses(
+        (status = 200, description = "The updated group", body = GroupDetail),
+        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.update`", body = ErrorBody),
+        (status = 404, description = "Unknown group or outside the caller's scope", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn update(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "group.update").await?;
+    let id = path_id(req, "id")?;
+    let body: UpdateGroup = json_body(req).await?;
+    scoped(p, &fv, id, "group.update").await?;
+    let updated = fv
+        .groups()
+        .update(
+            &audit_context(req, depot),
+            id,
+            GroupPatch {
+                name: body.name,
+                description: body.description,
+                is_active: body.is_active,
+            },
+        )
+        .await?;
+    res.render(Json(detail(&fv, updated).await?));
+    Ok(())
+}
+
+/// Replace a group's permissions
+///
+/// Requires `group.update` in the group's company. Replaces the whole set; every member
+/// sees the new set on its next request. A non-superuser may add only permissions it
+/// holds itself in that company (403 naming the others). Unknown codenames: 422.
+#[utoipa::path(
+    put,
+    path = "/api/v1/groups/{id}/permissions",
+    tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    request_body = PermissionSetIn,
+    responses(
+        (status = 200, description = "The group with its new set", body = GroupDetail),
+        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.update`, or escalation", body = ErrorBody),
+        (status = 404, description = "Unknown group or outside the caller's scope", body = ErrorBody),
+        (status = 422, description = "Malformed or unknown codename", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn set_permissions(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "group.update").await?;
+    let id = path_id(req, "id")?;
+    let body: PermissionSetIn = json_body(req).await?;
+    let g = scoped(p, &fv, id, "group.update").await?;
+    let kept = fv.groups().permissions(id).await?;
+    fv.permissions()
+        .ensure_grantable(&p.user, g.company_id, &body.permissions, &kept)
+        .await?;
+    let perms = fv
+        .groups()
+        .set_permissions(&audit_context(req, depot), id, &body.permissions)
+        .await?;
+    res.render(Json(GroupDetail {
+        group: g.into(),
+        permissions: perms.into_iter().map(|p| p.codename).collect(),
+    }));
+    Ok(())
+}
+
+/// Delete a group
+///
+/// Requires `group.delete` in the group's company. Members lose its permissions at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups/{id}",
+    tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.delete`", body = ErrorBody),
+        (status = 404, description = "Unknown group or outside the caller's scope", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn delete(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "group.delete").await?;
+    let id = path_id(req, "id")?;
+    scoped(p, &fv, id, "group.delete").await?;
+    fv.groups().delete(&audit_context(req, depot), id).await?;
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+/// List a group's members
+///
+/// Requires `group.read` in the group's company. Active memberships, by user id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups/{id}/members",
+    tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, description = "The members", body = Vec<MemberOut>),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.read`", body = ErrorBody),
+        (status = 404, description = "Unknown group or outside the caller's scope", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn members(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "group.read").await?;
+    let g = scoped(p, &fv, path_id(req, "id")?, "group.read").await?;
+    let found: Vec<MemberOut> = fv
+        .groups()
+        .members(g.id)
+        .await?
+        .into_iter()
+        .map(MemberOut::from)
+        .collect();
+    res.render(Json(found));
+    Ok(())
+}
+
+/// Add a member
+///
+/// Requires `group.update` in the group's company. The user must be a member (hold a role)
+/// of that company, except for superusers; anyone else is 422 `user_id` like an unknown
+/// user. Adding a member again re-activates the membership.
+#[utoipa::path(
+    post,
+    path = "/api/v1/groups/{id}/members",
+    tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    request_body = AddMember,
+    responses(
+        (status = 204, description = "Added"),
+        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.update`", body = ErrorBody),
+        (status = 404, description = "Unknown group or outside the caller's scope", body = ErrorBody),
+        (status = 422, description = "Unknown user, or not a member of the company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn add_member(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "group.update").await?;
+    let id = path_id(req, "id")?;
+    let body: AddMember = json_body(req).await?;
+    let g = scoped(p, &fv, id, "group.update").await?;
+    if !p.is_superuser()
+        && !fv
+            .assignments()
+            .companies_of(body.user_id)
+            .await?
+            .contains(&g.company_id)
+    {
+        return Err(fastvue_core::Error::invalid("user_id", "no such user").into());
+    }
+    fv.groups()
+        .add_member(&audit_context(req, depot), id, body.user_id)
+        .await?;
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+/// Remove a member
+///
+/// Requires `group.update` in the group's company. 404 when the user is not a member.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups/{id}/members/{user_id}",
+    tag = "groups",
+    params(
+        ("id" = i64, Path, description = "Group id"),
+        ("user_id" = i64, Path, description = "User id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `group.update`", body = ErrorBody),
+        (status = 404, description = "Unknown group, outside the caller's scope, or not a member", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn remove_member(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "group.update").await?;
+    let id = path_id(req, "id")?;
+    let user_id = path_id(req, "user_id")?;
+    scoped(p, &fv, id, "group.update").await?;
+    fv.groups()
+        .remove_member(&audit_context(req, depot), id, user_id)
+        .await?;
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+/// The `/groups` routes (relative to `/api/v1`), behind authentication.
+pub fn router() -> Router {
+    Router::with_path("groups")
+        .hoop(auth::authenticate)
+        .get(list)
+        .post(create)
+        .push(
+            Router::with_path("{id}")
+                .get(get)
+                .patch(update)
+                .delete(delete)
+                .push(Router::with_path("permissions").put(set_permissions))
+                .push(
+                    Router::with_path("members")
+                        .get(members)
+                        .post(add_member)
+                        .push(Router::with_path("{user_id}").delete(remove_member)),
+                ),
+        )
+}
+
+/// OpenAPI of the `/groups` routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(
+        list,
+        create,
+        get,
+        update,
+        set_permissions,
+        delete,
+        members,
+        add_member,
+        remove_member
+    ),
+    components(schemas(GroupOut, GroupDetail, MemberOut, CreateGroup, UpdateGroup, AddMember))
+)]
+pub struct Api;

@@ -1,0 +1,450 @@
+//! `/permissions`: the global `resource.action` catalogue, and `POST /permissions/check`.
+//!
+//! Permissions are global (not per company): `permission.create/update/delete` held in the
+//! active company act on the catalogue every company shares. System (seeded) permissions
+//! are changed by superusers only and never deleted (409).
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use fastvue_core::entity::permission;
+use fastvue_core::service::permissions::{NewPermission, PermissionFilter, PermissionPatch};
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{self, audit_context, principal};
+use crate::error::ApiError;
+use crate::extract::{PageQuery, json_body, path_id, query};
+use crate::openapi::ErrorBody;
+use crate::routes::roles::PageOf;
+use crate::routes::roles::ensure_visible;
+use crate::state::app;
+
+/// Most codenames one `POST /permissions/check` may ask about.
+const MAX_CHECKED: usize = 100;
+
+/// A permission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PermissionOut {
+    /// Id.
+    pub id: i64,
+    /// Unique `resource.action` codename.
+    pub codename: String,
+    /// Display name.
+    pub name: String,
+    /// Longer description.
+    pub description: Option<String>,
+    /// The part before the dot.
+    pub resource: String,
+    /// The part after the dot.
+    pub action: String,
+    /// Free grouping for UIs.
+    pub category: Option<String>,
+    /// Seeded permissions: changed by superusers only, never deleted.
+    pub is_system: bool,
+    /// Inactive permissions are granted to nobody.
+    pub is_active: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<permission::Model> for PermissionOut {
+    fn from(p: permission::Model) -> Self {
+        Self {
+            id: p.id,
+            codename: p.codename,
+            name: p.name,
+            description: p.description,
+            resource: p.resource,
+            action: p.action,
+            category: p.category,
+            is_system: p.is_system,
+            is_active: p.is_active,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// Filters of `GET /permissions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PermissionQuery {
+    /// Only this resource (the part before the dot).
+    pub resource: Option<String>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Substring of codename or name.
+    pub search: Option<String>,
+    /// Only active (true) or inactive (false) permissions.
+    pub is_active: Option<bool>,
+}
+
+/// Body of `POST /permissions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePermission {
+    /// `resource.action`: two parts of 1-50 lower-case letters, digits or `_`; unique.
+    pub codename: String,
+    /// Display name (1-200 characters).
+    pub name: String,
+    /// Longer description.
+    pub description: Option<String>,
+    /// Grouping for UIs (default: the resource).
+    pub category: Option<String>,
+}
+
+/// Body of `PATCH /permissions/{id}` (the codename never changes).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePermission {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (an empty string clears it).
+    pub description: Option<String>,
+    /// New category.
+    pub category: Option<String>,
+    /// Activate or deactivate (for everyone who could hold it, at once).
+    pub is_active: Option<bool>,
+}
+
+/// How `POST /permissions/check` combines the results.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckMode {
+    /// `allowed` when every permission is held.
+    #[default]
+    All,
+    /// `allowed` when at least one is held.
+    Any,
+}
+
+/// Body of `POST /permissions/check`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// The user to check (default: the caller).
+    pub user_id: Option<i64>,
+    /// The company to check in (default: the active company).
+    pub company_id: Option<i64>,
+    /// Codenames to check (1 to 100); unknown ones are simply not held.
+    pub permissions: Vec<String>,
+    /// `all` (default) or `any`.
+    #[serde(default)]
+    pub mode: CheckMode,
+}
+
+/// Answer of `POST /permissions/check`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResponse {
+    /// The combined answer under `mode`.
+    pub allowed: bool,
+    /// Each codename asked about, and whether it is held.
+    pub results: BTreeMap<String, bool>,
+}
+
+/// List permissions
+///
+/// Requires `permission.read`. The global catalogue, by codename.
+#[utoipa::path(
+    get,
+    path = "/api/v1/permissions",
+    tag = "permissions",
+    params(PageQuery, PermissionQuery),
+    responses(
+        (status = 200, description = "A page of permissions", body = PageOf<PermissionOut>),
+        (status = 400, description = "Malformed parameter", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `permission.read`", body = ErrorBody),
+        (status = 422, description = "Bad page or page_size", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn list(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    principal(depot)?.require(&fv, "permission.read").await?;
+    let page = query::<PageQuery>(req)?.page()?;
+    let q = query::<PermissionQuery>(req)?;
+    let filter = PermissionFilter {
+        resource: q.resource,
+        category: q.category,
+        search: q.search,
+        is_active: q.is_active,
+    };
+    let found = fv.permissions().list(&filter, page).await?;
+    res.render(Json(PageOf::from(found.map(PermissionOut::from))));
+    Ok(())
+}
+
+/// Create a permission
+///
+/// Requires `permission.create`. Permissions are global: the new one exists for every
+/// company (superusers hold it at once; others once a role or group grants it).
+#[utoipa::path(
+    post,
+    path = "/api/v1/permissions",
+    tag = "permissions",
+    request_body = CreatePermission,
+    responses(
+        (status = 201, description = "The new permission", body = PermissionOut),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `permission.create`", body = ErrorBody),
+        (status = 409, description = "Codename taken", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn create(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    principal(depot)?.require(&fv, "permission.create").await?;
+    let body: CreatePermission = json_body(req).await?;
+    let created = fv
+        .permissions()
+        .create(
+            &audit_context(req, depot),
+            NewPermission {
+                codename: body.codename,
+                name: body.name,
+                description: body.description,
+                category: body.category,
+            },
+        )
+        .await?;
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(PermissionOut::from(created)));
+    Ok(())
+}
+
+/// Get a permission
+///
+/// Requires `permission.read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/permissions/{id}",
+    tag = "permissions",
+    params(("id" = i64, Path, description = "Permission id")),
+    responses(
+        (status = 200, description = "The permission", body = PermissionOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `permission.read`", body = ErrorBody),
+        (status = 404, description = "Unknown permission", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    principal(depot)?.require(&fv, "permission.read").await?;
+    let id = path_id(req, "id")?;
+    res.render(Json(PermissionOut::from(fv.permissions().get(id).await?)));
+    Ok(())
+}
+
+/// Update a permission
+///
+/// Requires `permission.update`; system permissions: superusers only (403). The change is
+/// global. Deactivating removes the permission from everyone at once.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/permissions/{id}",
+    tag = "permissions",
+    params(("id" = i64, Path, description = "Permission id")),
+    request_body = UpdatePermission,
+    responses(
+        (status = 200, description = "The updated permission", body = PermissionOut),
+        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `permission.update`, or a system permission", body = ErrorBody),
+        (status = 404, description = "Unknown permission", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn update(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "permission.update").await?;
+    let id = path_id(req, "id")?;
+    let body: UpdatePermission = json_body(req).await?;
+    if fv.permissions().get(id).await?.is_system && !p.is_superuser() {
+        return Err(ApiError::forbidden(
+            "system permissions can be changed by superusers only",
+        ));
+    }
+    let updated = fv
+        .permissions()
+        .update(
+            &audit_context(req, depot),
+            id,
+            PermissionPatch {
+                name: body.name,
+                description: body.description,
+                category: body.category,
+                is_active: body.is_active,
+            },
+        )
+        .await?;
+    res.render(Json(PermissionOut::from(updated)));
+    Ok(())
+}
+
+/// Delete a permission
+///
+/// Requires `permission.delete`. System permissions cannot be deleted (409). The deletion
+/// is global: every role and group granting it loses it at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/permissions/{id}",
+    tag = "permissions",
+    params(("id" = i64, Path, description = "Permission id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `permission.delete`", body = ErrorBody),
+        (status = 404, description = "Unknown permission", body = ErrorBody),
+        (status = 409, description = "System permission", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn delete(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    principal(depot)?.require(&fv, "permission.delete").await?;
+    let id = path_id(req, "id")?;
+    fv.permissions()
+        .delete(&audit_context(req, depot), id)
+        .await?;
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+/// Check permissions
+///
+/// Any authenticated user may check itself in its active company (no permission needed;
+/// answered from the permission cache). Checking another user, or another company, requires
+/// `permission.read` in the active company and in the company checked; a company outside
+/// the caller's scope, or a user who is not a member of it, answers 404 (superusers may
+/// check anyone anywhere). Unknown codenames are not held.
+#[utoipa::path(
+    post,
+    path = "/api/v1/permissions/check",
+    tag = "permissions",
+    request_body = CheckRequest,
+    responses(
+        (status = 200, description = "The answer", body = CheckResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "No active company, or lacks `permission.read` to check others", body = ErrorBody),
+        (status = 404, description = "User or company outside the caller's scope", body = ErrorBody),
+        (status = 422, description = "No codenames, or more than 100", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn check(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    let body: CheckRequest = json_body(req).await?;
+    if body.permissions.is_empty() || body.permissions.len() > MAX_CHECKED {
+        return Err(fastvue_core::Error::invalid(
+            "permissions",
+            format!("must name 1 to {MAX_CHECKED} permissions"),
+        )
+        .into());
+    }
+    let user_id = body.user_id.unwrap_or(p.id());
+    let company_id = match body.company_id {
+        Some(c) => c,
+        None => p.active_company()?,
+    };
+    if user_id != p.id() || Some(company_id) != p.company_id {
+        p.require(&fv, "permission.read").await?;
+        ensure_visible(p, &fv, company_id, "permission.read", "company").await?;
+        if user_id != p.id()
+            && !p.is_superuser()
+            && !fv
+                .assignments()
+                .companies_of(user_id)
+                .await?
+                .contains(&company_id)
+        {
+            return Err(ApiError::not_found("user not found"));
+        }
+    }
+    let authorizer = fv.authorizer();
+    let set = authorizer.permissions(user_id, company_id).await?;
+    let catalog = authorizer.catalog();
+    let results: BTreeMap<String, bool> = body
+        .permissions
+        .into_iter()
+        .map(|c| {
+            let held = catalog.id(&c).is_some_and(|id| set.contains(id));
+            (c, held)
+        })
+        .collect();
+    let allowed = match body.mode {
+        CheckMode::All => results.values().all(|v| *v),
+        CheckMode::Any => results.values().any(|v| *v),
+    };
+    res.render(Json(CheckResponse { allowed, results }));
+    Ok(())
+}
+
+/// The `/permissions` routes (relative to `/api/v1`), behind authentication.
+pub fn router() -> Router {
+    Router::with_path("permissions")
+        .hoop(auth::authenticate)
+        .get(list)
+        .post(create)
+        .push(Router::with_path("check").post(check))
+        .push(
+            Router::with_path("{id}")
+                .get(get)
+                .patch(update)
+                .delete(delete),
+        )
+}
+
+/// OpenAPI of the `/permissions` routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(list, create, get, update, delete, check),
+    components(schemas(
+        PermissionOut,
+        CreatePermission,
+        UpdatePermission,
+        CheckMode,
+        CheckRequest,
+        CheckResponse
+    ))
+)]
+pub struct Api;

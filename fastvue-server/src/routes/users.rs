@@ -1,0 +1,878 @@
+//! `/users`: accounts, their role assignments and their effective permissions.
+//!
+//! Scoping: every route first needs its permission in the active company (403). A
+//! non-superuser then sees and changes only users who hold an active role in a company
+//! where the caller holds that same permission; any other id answers 404, like an unknown
+//! one. A company named in a body (`company_id` of an assignment) outside the caller's
+//! scope answers 403; one named in a query (`?company_id=`) answers 404.
+//!
+//! Escalation rules (403):
+//! - only superusers set `is_superuser` on a new user, or change it on an existing one
+//!   (sending the current value is accepted as a no-op);
+//! - a superuser's account is changed or deactivated by superusers only (it is usually
+//!   invisible to others, 404; a superuser who also holds a role in the caller's company
+//!   is visible and answers 403);
+//! - a non-superuser changes or deactivates only accounts whose permissions (through roles
+//!   and groups, in every company) it holds itself in those companies, so a password
+//!   reset cannot take over a more powerful account, here or in another company;
+//! - assigning or removing a role needs `role.assign` in that company and every permission
+//!   the role grants (a role of another company is 422).
+//!
+//! A non-superuser creating a user must give `role_id` (and optionally `company_id`,
+//! default the active company): an account without a role in the caller's companies would
+//! be invisible to its creator. The account and its assignment are created atomically.
+use chrono::{DateTime, Utc};
+use fastvue_core::domain::Codename;
+use fastvue_core::entity::user;
+use fastvue_core::permission::{Explanation, GrantPath};
+use fastvue_core::service::assignments::{AssignmentView, NewAssignment};
+use fastvue_core::service::users::{NewUser, UserFilter, UserPatch};
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{self, audit_context, principal};
+use crate::error::ApiError;
+use crate::extract::{PageQuery, json_body, path_id, query};
+use crate::openapi::ErrorBody;
+use crate::routes::roles::PageOf;
+use crate::state::app;
+
+/// A user account (never its password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    /// Id.
+    pub id: i64,
+    /// Email (lower-cased, unique).
+    pub email: String,
+    /// Username (unique).
+    pub username: String,
+    /// Full name.
+    pub full_name: Option<String>,
+    /// Inactive users cannot sign in and hold no permissions.
+    pub is_active: bool,
+    /// Superusers hold every permission in every company.
+    pub is_superuser: bool,
+    /// The company used when a request sends no `X-Company-ID`.
+    pub current_company_id: Option<i64>,
+    /// Last successful sign-in.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    pub updated_at: DateTime<Utc>,
+    /// Deactivation time (the row is kept).
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<user::Model> for UserOut {
+    fn from(u: user::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            username: u.username,
+            full_name: u.full_name,
+            is_active: u.is_active,
+            is_superuser: u.is_superuser,
+            current_company_id: u.current_company_id,
+            last_login_at: u.last_login_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            deleted_at: u.deleted_at,
+        }
+    }
+}
+
+/// Filters of `GET /users` (and `GET /companies/{id}/users`, without `company_id`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Substring of email, username or full name (case-insensitive).
+    pub search: Option<String>,
+    /// Only active (true) or inactive (false) users.
+    pub is_active: Option<bool>,
+    /// Only superusers (true) or regular users (false).
+    pub is_superuser: Option<bool>,
+    /// Only users holding an active role in this company (empty outside the caller's scope).
+    pub company_id: Option<i64>,
+}
+
+/// Body of `POST /users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// Email address (unique).
+    pub email: String,
+    /// Username: 3-100 letters, digits, `_`, `.` or `-` (unique).
+    pub username: String,
+    /// Password (8-128 characters); omitted for accounts that sign in only through Google.
+    pub password: Option<String>,
+    /// Full name.
+    pub full_name: Option<String>,
+    /// Active from the start (default true).
+    pub is_active: Option<bool>,
+    /// Superuser (default false). Only superusers may set it (403).
+    pub is_superuser: Option<bool>,
+    /// The company of the initial role (default: the active company). Needs `role.assign`
+    /// and `user.create` there (403).
+    pub company_id: Option<i64>,
+    /// The initial role: a role of that company or a global template, granting nothing the
+    /// caller lacks there (403). Required unless the caller is a superuser.
+    pub role_id: Option<i64>,
+    /// Marks the initial assignment as the user's default.
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// Body of `PATCH /users/{id}`; absent fields are left as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// New email.
+    pub email: Option<String>,
+    /// New username.
+    pub username: Option<String>,
+    /// New full name (an empty string clears it).
+    pub full_name: Option<String>,
+    /// New password (revokes the user's refresh tokens).
+    pub password: Option<String>,
+    /// Activate or deactivate (deactivation revokes the user's refresh tokens).
+    pub is_active: Option<bool>,
+    /// Grant or revoke superuser: superusers only (403).
+    pub is_superuser: Option<bool>,
+    /// New current company (a non-superuser: one where it holds `user.update`, else 403).
+    pub current_company_id: Option<i64>,
+}
+
+/// A role held by a user in a company.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentOut {
+    /// The assignment id (for `DELETE /users/{id}/roles/{assignment_id}`).
+    pub id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// The company the role is held in.
+    pub company_id: i64,
+    /// The company's name.
+    pub company_name: String,
+    /// The role.
+    pub role_id: i64,
+    /// The role's codename.
+    pub role_codename: String,
+    /// The role's name.
+    pub role_name: String,
+    /// The user's default assignment.
+    pub is_default: bool,
+    /// Inactive assignments grant nothing.
+    pub is_active: bool,
+    /// When it was assigned.
+    pub assigned_at: DateTime<Utc>,
+    /// Who assigned it.
+    pub assigned_by: Option<i64>,
+}
+
+impl From<AssignmentView> for AssignmentOut {
+    fn from(v: AssignmentView) -> Self {
+        let a = v.assignment;
+        Self {
+            id: a.id,
+            user_id: a.user_id,
+            company_id: a.company_id,
+            company_name: v.company_name,
+            role_id: a.role_id,
+            role_codename: v.role_codename,
+            role_name: v.role_name,
+            is_default: a.is_default,
+            is_active: a.is_active,
+            assigned_at: a.assigned_at,
+            assigned_by: a.assigned_by,
+        }
+    }
+}
+
+/// Body of `POST /users/{id}/roles`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRole {
+    /// The company the role is held in (the caller needs `role.assign` there, else 403).
+    pub company_id: i64,
+    /// A role of that company or a global template (another company's role: 422).
+    pub role_id: i64,
+    /// Marks the assignment as the user's default.
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// `?company_id=` of `GET /users/{id}/permissions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PermissionsQuery {
+    /// The company (default: the caller's active company); 404 outside the caller's scope.
+    pub company_id: Option<i64>,
+}
+
+/// A user's effective permissions in one company.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPermissions {
+    /// The user.
+    pub user_id: i64,
+    /// The company.
+    pub company_id: i64,
+    /// Superusers hold every active permission.
+    pub is_superuser: bool,
+    /// Effective permission codenames, sorted.
+    pub permissions: Vec<String>,
+}
+
+/// `?company_id=&permission=` of `GET /users/{id}/permissions/explain`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExplainQuery {
+    /// The company (default: the caller's active company); 404 outside the caller's scope.
+    pub company_id: Option<i64>,
+    /// The permission codename to explain (required; 422 when missing or malformed).
+    pub permission: Option<String>,
+}
+
+/// One way a user holds a permission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantOut {
+    /// `superuser`, `role` or `group`.
+    #[serde(rename = "type")]
+    #[schema(example = "role")]
+    pub kind: &'static str,
+    /// The role or group id (null for `superuser`).
+    pub id: Option<i64>,
+    /// The role or group name (null for `superuser`).
+    pub name: Option<String>,
+}
+
+impl From<GrantPath> for GrantOut {
+    fn from(g: GrantPath) -> Self {
+        match g {
+            GrantPath::Superuser => Self {
+                kind: "superuser",
+                id: None,
+                name: None,
+            },
+            GrantPath::Role { id, name } => Self {
+                kind: "role",
+                id: Some(id),
+                name: Some(name),
+            },
+            GrantPath::Group { id, name } => Self {
+                kind: "group",
+                id: Some(id),
+                name: Some(name),
+            },
+        }
+    }
+}
+
+/// Why a user holds (or does not hold) a permission in a company.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplainOut {
+    /// The user.
+    pub user_id: i64,
+    /// The company.
+    pub company_id: i64,
+    /// The permission.
+    pub permission: String,
+    /// Whether the user holds it.
+    pub granted: bool,
+    /// Every grant path: the superuser flag, roles and groups.
+    pub grants: Vec<GrantOut>,
+    /// Why nothing is granted despite grant paths: `unknown permission`, `permission
+    /// inactive`, `user inactive` or `company inactive`.
+    pub blocked_by: Option<String>,
+}
+
+impl From<Explanation> for ExplainOut {
+    fn from(e: Explanation) -> Self {
+        Self {
+            user_id: e.user_id,
+            company_id: e.company_id,
+            permission: e.permission,
+            granted: e.granted,
+            grants: e.grants.into_iter().map(GrantOut::from).collect(),
+            blocked_by: e.blocked_by.map(str::to_owned),
+        }
+    }
+}
+
+/// List users
+///
+/// Requires `user.read`. A non-superuser sees the users holding an active role in a
+/// company where it holds `user.read`. Ordered by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    params(PageQuery, UserQuery),
+    responses(
+        (status = 200, description = "A page of users", body = PageOf<UserOut>),
+        (status = 400, description = "Malformed parameter", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `user.read`", body = ErrorBody),
+        (status = 422, description = "Bad page or page_size", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn list(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "user.read").await?;
+    let page = query::<PageQuery>(req)?.page()?;
+    let q = query::<UserQuery>(req)?;
+    let filter = UserFilter {
+        search: q.search,
+        is_active: q.is_active,
+        is_superuser: q.is_superuser,
+        company_id: q.company_id,
+        company_ids: p.scope(&fv, "user.read").await?,
+    };
+    let found = fv.users().list(&filter, page).await?;
+    res.render(Json(PageOf::from(found.map(UserOut::from))));
+    Ok(())
+}
+
+/// Create a user
+///
+/// Requires `user.create`. The user gets the role `role_id` in `company_id` (default: the
+/// active company), atomically; a non-superuser must name a role, needs `user.create` and
+/// `role.assign` in that company and may not grant a permission it lacks there (403).
+/// Only superusers set `is_superuser` (403).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "The new user", body = UserOut),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `user.create` or `role.assign` there, is_superuser, or escalation", body = ErrorBody),
+        (status = 409, description = "Email or username taken", body = ErrorBody),
+        (status = 422, description = "Invalid fields, missing role_id, or a role of another company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn create(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    let active = p.require(&fv, "user.create").await;
+    let active = match (active, p.is_superuser()) {
+        (Ok(c), _) => Some(c),
+        // A superuser without an active company may still create company-less users.
+        (Err(_), true) => None,
+        (Err(e), false) => return Err(e),
+    };
+    let body: CreateUser = json_body(req).await?;
+    let new = NewUser {
+        email: body.email,
+        username: body.username,
+        password: body.password,
+        full_name: body.full_name,
+        is_active: body.is_active,
+        is_superuser: body.is_superuser,
+        current_company_id: None,
+    };
+    fv.users().ensure_may_create(&p.user, &new)?;
+    let assignment = match (body.role_id, body.company_id.or(active)) {
+        (Some(role_id), Some(company_id)) => {
+            for needed in ["user.create", "role.assign"] {
+                if !p.can(&fv, company_id, needed).await? {
+                    return Err(ApiError::forbidden(format!(
+                        "you lack `{needed}` in company {company_id}"
+                    )));
+                }
+            }
+            fv.assignments()
+                .ensure_grantable(p.id(), company_id, role_id)
+                .await?;
+            Some(NewAssignment {
+                company_id,
+                role_id,
+                is_default: body.is_default,
+            })
+        }
+        (Some(_), None) => {
+            return Err(fastvue_core::Error::invalid(
+                "company_id",
+                "is required without an active company",
+            )
+            .into());
+        }
+        (None, _) if body.company_id.is_some() || !p.is_superuser() => {
+            return Err(fastvue_core::Error::invalid(
+                "role_id",
+                "is required: a new user must hold a role in a company you manage",
+            )
+            .into());
+        }
+        (None, _) => None,
+    };
+    let (created, _) = fv
+        .users()
+        .create_with_role(&audit_context(req, depot), new, assignment)
+        .await?;
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(UserOut::from(created)));
+    Ok(())
+}
+
+/// Get a user
+///
+/// Requires `user.read` (in the active company and in one of the user's companies).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserOut),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `user.read`", body = ErrorBody),
+        (status = 404, description = "Unknown user or outside the caller's scope", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "user.read").await?;
+    let id = path_id(req, "id")?;
+    let scope = p.scope(&fv, "user.read").await?;
+    let found = fv.users().get_in(id, scope.as_deref()).await?;
+    res.render(Json(UserOut::from(found)));
+    Ok(())
+}
+
+/// Update a user
+///
+/// Requires `user.update` (in the active company and in one of the user's companies).
+/// Only superusers change `is_superuser` or a superuser's account; a non-superuser changes
+/// only accounts whose permissions it holds itself in each of their companies (403). A new
+/// password or deactivation revokes the user's refresh tokens; nobody deactivates itself
+/// (409).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The updated user", body = UserOut),
+        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `user.update`, is_superuser, or escalation", body = ErrorBody),
+        (status = 404, description = "Unknown user or outside the caller's scope", body = ErrorBody),
+        (status = 409, description = "Email or username taken, or deactivating oneself", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn update(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "user.update").await?;
+    let id = path_id(req, "id")?;
+    let body: UpdateUser = json_body(req).await?;
+    let scope = p.scope(&fv, "user.update").await?;
+    let target = fv.users().get_in(id, scope.as_deref()).await?;
+    let patch = UserPatch {
+        email: body.email,
+        username: body.username,
+        full_name: body.full_name,
+        password: body.password,
+        is_active: body.is_active,
+        is_superuser: body.is_superuser,
+        current_company_id: body.current_company_id,
+    };
+    fv.users()
+        .ensure_may_change(&p.user, &target, Some(&patch))
+        .await?;
+    if let (Some(c), Some(ids)) = (patch.current_company_id, &scope)
+        && !ids.contains(&c)
+    {
+        return Err(ApiError::forbidden(format!(
+            "you lack `user.update` in company {c}"
+        )));
+    }
+    let updated = fv
+        .users()
+        .update(&audit_context(req, depot), id, patch)
+        .await?;
+    res.render(Json(UserOut::from(updated)));
+    Ok(())
+}
+
+/// Deactivate a user
+///
+/// Requires `user.delete` (in the active company and in one of the user's companies). The
+/// account is kept but can no longer sign in; its permissions are dropped and its refresh
+/// tokens revoked at once. Same escalation rules as `PATCH`; nobody deactivates itself (409).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `user.delete`, or escalation", body = ErrorBody),
+        (status = 404, description = "Unknown user or outside the caller's scope", body = ErrorBody),
+        (status = 409, description = "Deactivating oneself", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn delete(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "user.delete").await?;
+    let id = path_id(req, "id")?;
+    let scope = p.scope(&fv, "user.delete").await?;
+    let target = fv.users().get_in(id, scope.as_deref()).await?;
+    fv.users().ensure_may_change(&p.user, &target, None).await?;
+    fv.users()
+        .deactivate(&audit_context(req, depot), id)
+        .await?;
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+/// List a user's roles
+///
+/// Requires `user.read`. A non-superuser sees only the assignments in companies where it
+/// holds `user.read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/roles",
+    tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user's role assignments", body = Vec<AssignmentOut>),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `user.read`", body = ErrorBody),
+        (status = 404, description = "Unknown user or outside the caller's scope", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn roles(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "user.read").await?;
+    let id = path_id(req, "id")?;
+    let scope = p.scope(&fv, "user.read").await?;
+    fv.users().get_in(id, scope.as_deref()).await?;
+    let views = fv.assignments().of_user_in(id, scope.as_deref()).await?;
+    let out: Vec<AssignmentOut> = views.into_iter().map(AssignmentOut::from).collect();
+    res.render(Json(out));
+    Ok(())
+}
+
+/// Assign a role
+///
+/// Requires `role.assign` in the active company, in `company_id` (403 otherwise, also for
+/// a company the caller cannot see) and in one of the user's companies (404 otherwise).
+/// The role must belong to `company_id` or be a global template (422), and grant nothing
+/// the caller lacks in that company (403).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/roles",
+    tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = AssignRole,
+    responses(
+        (status = 201, description = "The new assignment", body = AssignmentOut),
+        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `role.assign` there, or escalation", body = ErrorBody),
+        (status = 404, description = "Unknown user or outside the caller's scope", body = ErrorBody),
+        (status = 409, description = "The user already holds this role there", body = ErrorBody),
+        (status = 422, description = "Unknown company or role, or a role of another company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn assign(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "role.assign").await?;
+    let id = path_id(req, "id")?;
+    let body: AssignRole = json_body(req).await?;
+    let scope = p.scope(&fv, "role.assign").await?;
+    fv.users().get_in(id, scope.as_deref()).await?;
+    if !p.can(&fv, body.company_id, "role.assign").await? {
+        return Err(ApiError::forbidden(format!(
+            "you lack `role.assign` in company {}",
+            body.company_id
+        )));
+    }
+    fv.assignments()
+        .ensure_grantable(p.id(), body.company_id, body.role_id)
+        .await?;
+    let made = fv
+        .assignments()
+        .assign(
+            &audit_context(req, depot),
+            id,
+            NewAssignment {
+                company_id: body.company_id,
+                role_id: body.role_id,
+                is_default: body.is_default,
+            },
+        )
+        .await?;
+    let view = fv
+        .assignments()
+        .of_user(id, Some(made.company_id))
+        .await?
+        .into_iter()
+        .find(|v| v.assignment.id == made.id)
+        .ok_or_else(|| ApiError::not_found("assignment not found"))?;
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(AssignmentOut::from(view)));
+    Ok(())
+}
+
+/// Remove a role assignment
+///
+/// Requires `role.assign` in the active company and in the assignment's company (404
+/// otherwise); removing a role that grants something the caller lacks there is 403.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}/roles/{assignment_id}",
+    tag = "users",
+    params(
+        ("id" = i64, Path, description = "User id"),
+        ("assignment_id" = i64, Path, description = "Assignment id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `role.assign`, or escalation", body = ErrorBody),
+        (status = 404, description = "Unknown user or assignment, or outside the caller's scope", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn unassign(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "role.assign").await?;
+    let id = path_id(req, "id")?;
+    let assignment_id = path_id(req, "assignment_id")?;
+    let scope = p.scope(&fv, "role.assign").await?;
+    fv.users().get_in(id, scope.as_deref()).await?;
+    let a = fv.assignments().get(id, assignment_id).await?;
+    if scope
+        .as_ref()
+        .is_some_and(|ids| !ids.contains(&a.company_id))
+    {
+        return Err(ApiError::not_found("assignment not found"));
+    }
+    fv.assignments()
+        .ensure_grantable(p.id(), a.company_id, a.role_id)
+        .await?;
+    fv.assignments()
+        .unassign(&audit_context(req, depot), id, assignment_id)
+        .await?;
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+/// The company a permission query is about: `?company_id=` or the active company, 404
+/// when it does not exist or is outside `scope`.
+async fn query_company(
+    fv: &fastvue_core::Fastvue,
+    p: &auth::Principal,
+    requested: Option<i64>,
+    scope: Option<&[i64]>,
+) -> Result<i64, ApiError> {
+    let company_id = match requested {
+        Some(c) => c,
+        None => p.active_company()?,
+    };
+    fv.companies().get_in(company_id, scope).await?;
+    Ok(company_id)
+}
+
+/// A user's permissions
+///
+/// Requires `user.read` (in the active company, in `company_id` and in one of the user's
+/// companies; 404 otherwise). The user's effective permission codenames in `company_id`
+/// (default: the caller's active company).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/permissions",
+    tag = "users",
+    params(("id" = i64, Path, description = "User id"), PermissionsQuery),
+    responses(
+        (status = 200, description = "The effective permissions", body = UserPermissions),
+        (status = 400, description = "Malformed id or parameter", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `user.read`", body = ErrorBody),
+        (status = 404, description = "Unknown user or company, or outside the caller's scope", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn permissions(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "user.read").await?;
+    let id = path_id(req, "id")?;
+    let q = query::<PermissionsQuery>(req)?;
+    let scope = p.scope(&fv, "user.read").await?;
+    let target = fv.users().get_in(id, scope.as_deref()).await?;
+    let company_id = query_company(&fv, p, q.company_id, scope.as_deref()).await?;
+    let codenames = fv.authorizer().codenames(id, company_id).await?;
+    res.render(Json(UserPermissions {
+        user_id: id,
+        company_id,
+        is_superuser: target.is_superuser,
+        permissions: codenames.iter().map(|c| c.to_string()).collect(),
+    }));
+    Ok(())
+}
+
+/// Explain a permission
+///
+/// Requires `user.read` (as for `GET /users/{id}/permissions`). Whether the user holds
+/// `permission` in `company_id` and through which roles, groups or superuser flag, and
+/// what blocks it (an inactive user, company or permission).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/permissions/explain",
+    tag = "users",
+    params(("id" = i64, Path, description = "User id"), ExplainQuery),
+    responses(
+        (status = 200, description = "The grant paths", body = ExplainOut),
+        (status = 400, description = "Malformed id or parameter", body = ErrorBody),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks `user.read`", body = ErrorBody),
+        (status = 404, description = "Unknown user or company, or outside the caller's scope", body = ErrorBody),
+        (status = 422, description = "Missing or malformed permission", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn explain(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let p = principal(depot)?;
+    p.require(&fv, "user.read").await?;
+    let id = path_id(req, "id")?;
+    let q = query::<ExplainQuery>(req)?;
+    let codename = Codename::parse(q.permission.as_deref().unwrap_or_default())
+        .map_err(|m| fastvue_core::Error::invalid("permission", m))?;
+    let scope = p.scope(&fv, "user.read").await?;
+    fv.users().get_in(id, scope.as_deref()).await?;
+    let company_id = query_company(&fv, p, q.company_id, scope.as_deref()).await?;
+    let explanation = fv
+        .authorizer()
+        .explain(id, company_id, codename.as_str())
+        .await?;
+    res.render(Json(ExplainOut::from(explanation)));
+    Ok(())
+}
+
+/// The `/users` routes (relative to `/api/v1`), behind authentication.
+pub fn router() -> Router {
+    Router::with_path("users")
+        .hoop(auth::authenticate)
+        .get(list)
+        .post(create)
+        .push(
+            Router::with_path("{id}")
+                .get(get)
+                .patch(update)
+                .delete(delete)
+                .push(
+                    Router::with_path("roles")
+                        .get(roles)
+                        .post(assign)
+                        .push(Router::with_path("{assignment_id}").delete(unassign)),
+                )
+                .push(
+                    Router::with_path("permissions")
+                        .get(permissions)
+                        .push(Router::with_path("explain").get(explain)),
+                ),
+        )
+}
+
+/// OpenAPI of the `/users` routes.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(
+        list,
+        create,
+        get,
+        update,
+        delete,
+        roles,
+        assign,
+        unassign,
+        permissions,
+        explain
+    ),
+    components(schemas(
+        UserOut,
+        CreateUser,
+        UpdateUser,
+        AssignmentOut,
+        AssignRole,
+        UserPermissions,
+        GrantOut,
+        ExplainOut
+    ))
+)]
+pub struct Api;

@@ -1,0 +1,192 @@
+//! The error body for everything a client can get wrong: bad JSON, oversized bodies,
+//! wrong types, unknown routes and methods. Never a 500.
+use crate::helpers::spawn_app;
+
+async fn post_login(
+    app: &crate::helpers::TestApp,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn error_of(res: reqwest::Response) -> serde_json::Value {
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{:?}",
+        res.headers()
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"]["request_id"].is_string(), "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    body["error"].clone()
+}
+
+#[tokio::test]
+async fn malformed_json_answers_400_bad_request() {
+    let app = spawn_app().await;
+    for body in [
+        &b"{\"username\": "[..],
+        b"not json",
+        b"{\"username\": \"a\", \"password\": \"b\"} trailing",
+    ] {
+        let res = post_login(&app, "application/json", body.to_vec()).await;
+        assert_eq!(res.status(), 400);
+        assert_eq!(error_of(res).await["code"], "bad_request");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_body_or_a_non_json_content_type_answers_400() {
+    let app = spawn_app().await;
+    let res = post_login(&app, "application/json", Vec::new()).await;
+    assert_eq!(res.status(), 400);
+    let res = post_login(
+        &app,
+        "text/plain",
+        br#"{"username":"a","password":"b"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(error_of(res).await["code"], "bad_request");
+}
+
+#[tokio::test]
+async fn wrong_types_missing_and_unknown_fields_answer_422_naming_the_field() {
+    let app = spawn_app().await;
+    for (body, field) in [
+        (r#"{"username": 5, "password": "x"}"#, "username"),
+        (r#"{"username": "root@example.com"}"#, "password"),
+        (
+            r#"{"username": "root@example.com", "password": "x", "is_superuser": true}"#,
+            "is_superuser",
+        ),
+    ] {
+        let res = post_login(&app, "application/json", body.as_bytes().to_vec()).await;
+        assert_eq!(res.status(), 422, "{body}");
+        let error = error_of(res).await;
+        assert_eq!(error["code"], "validation_error", "{body}");
+        assert_eq!(error["details"][0]["field"], field, "{body}");
+        assert!(error["details"][0]["message"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_answers_413_json() {
+    let app = spawn_app().await;
+    let padding = "x".repeat(1024 * 1024 + 16);
+    let body = format!(r#"{{"username": "{padding}", "password": "x"}}"#);
+    let res = post_login(&app, "application/json", body.into_bytes()).await;
+    assert_eq!(res.status(), 413);
+    assert_eq!(error_of(res).await["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_body_just_under_the_limit_is_read() {
+    let app = spawn_app().await;
+    let padding = "x".repeat(1024 * 1000);
+    let body = format!(r#"{{"username": "{padding}", "password": "x"}}"#);
+    let res = post_login(&app, "application/json", body.into_bytes()).await;
+    assert_ne!(res.status(), 413);
+    assert!(res.status().is_client_error(), "{}", res.status());
+}
+
+#[tokio::test]
+async fn a_bad_query_parameter_answers_400_naming_it() {
+    let app = spawn_app().await;
+    let token = app.root_token().await;
+    let res = app
+        .client
+        .get(format!(
+            "{}/api/v1/auth/me/permissions?company_id=abc",
+            app.address
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let error = error_of(res).await;
+    assert_eq!(error["code"], "bad_request");
+    assert_eq!(error["details"][0]["field"], "company_id");
+}
+
+#[tokio::test]
+async fn an_unknown_api_route_answers_404_json() {
+    let app = spawn_app().await;
+    let res = app.get("/api/v1/no-such-resource/1").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(error_of(res).await["code"], "not_found");
+}
+
+#[tokio::test]
+async fn a_wrong_method_answers_405_json() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .put(format!("{}/health/live", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(error_of(res).await["code"], "method_not_allowed");
+}
+
+/// Sends a chunked POST of `total` bytes over a raw connection; returns the status line
+/// and the body of the answer.
+fn post_chunked(address: &str, path: &str, total: usize) -> (String, String) {
+    use std::io::{Read, Write};
+    let authority = address.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(authority).expect("connects");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    // The server may answer and stop reading before everything is sent.
+    let _ = (|| -> std::io::Result<()> {
+        stream.write_all(head.as_bytes())?;
+        while sent < total {
+            write!(stream, "{:x}\r\n", chunk.len())?;
+            stream.write_all(&chunk)?;
+            stream.write_all(b"\r\n")?;
+            sent += chunk.len();
+        }
+        stream.write_all(b"0\r\n\r\n")
+    })();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.lines().next().unwrap_or_default().to_string();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_one_mebibyte_answers_413_json() {
+    let app = spawn_app().await;
+    let address = app.address.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        post_chunked(&address, "/api/v1/auth/login", 2 * 1024 * 1024)
+    })
+    .await
+    .unwrap();
+    assert!(status.contains(" 413 "), "{status}");
+    assert!(body.contains("payload_too_large"), "{body}");
+}

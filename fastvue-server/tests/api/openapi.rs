@@ -1,0 +1,167 @@
+//! `/openapi.json` is a valid OpenAPI 3 document; `/docs` serves Swagger UI offline.
+use crate::helpers::spawn_app;
+
+/// Paths that need no bearer token.
+const PUBLIC_PATHS: &[&str] = &[
+    "/health",
+    "/health/live",
+    "/metrics",
+    "/openapi.json",
+    "/docs/",
+    "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/logout",
+    "/api/v1/auth/oauth/google/authorize",
+    "/api/v1/auth/oauth/google/callback",
+];
+
+async fn document(app: &crate::helpers::TestApp) -> serde_json::Value {
+    let res = app.get("/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn openapi_json_is_a_valid_openapi_3_document() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    // utoipa emits OpenAPI 3.1, which `oas3` parses (the `openapiv3` crate reads 3.0 only).
+    let spec = oas3::from_json(doc.to_string()).expect("an OpenAPI 3.1 document");
+    assert!(spec.openapi.starts_with("3."), "{}", spec.openapi);
+    spec.validate_version()
+        .expect("a supported OpenAPI version");
+    assert_eq!(spec.info.title, "fastvue-rs");
+    assert_eq!(spec.info.version, env!("CARGO_PKG_VERSION"));
+    let paths = spec.paths.as_ref().expect("paths");
+    for path in ["/health", "/health/live", "/metrics", "/openapi.json"] {
+        assert!(paths.contains_key(path), "{path} is missing");
+    }
+    let components = spec.components.as_ref().expect("components");
+    let bearer = components.security_schemes["bearer"]
+        .resolve(&spec)
+        .expect("the bearer scheme");
+    let bearer = serde_json::to_value(bearer).unwrap();
+    assert_eq!(bearer["type"], "http");
+    assert_eq!(bearer["scheme"], "bearer");
+}
+
+/// Every `$ref` string in the document.
+fn refs<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", serde_json::Value::String(r)) => out.push(r),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_schema_reference_resolves() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    let dangling: Vec<&str> = found
+        .into_iter()
+        .filter(|r| doc.pointer(r.trim_start_matches('#')).is_none())
+        .collect();
+    assert!(
+        dangling.is_empty(),
+        "unresolved $ref (list the schema in the module's `components(schemas(...))`): {dangling:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_path_but_the_public_ones_requires_the_bearer_token() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut unprotected = Vec::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|reqs| reqs.iter().any(|r| r.get("bearer").is_some()))
+                || doc["security"]
+                    .as_array()
+                    .is_some_and(|reqs| reqs.iter().any(|r| r.get("bearer").is_some()));
+            if !secured && !PUBLIC_PATHS.contains(&path.as_str()) {
+                unprotected.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        unprotected.is_empty(),
+        "operations without `security((\"bearer\" = []))`: {unprotected:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_operation_documents_a_response() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object();
+            assert!(
+                responses.is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents no response"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn docs_serves_swagger_ui_and_its_assets_offline() {
+    let app = spawn_app().await;
+    // `/docs` redirects to `/docs/` (reqwest follows it).
+    let res = app.get("/docs").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.url().path(), "/docs/");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    let assets: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("./") && (s.ends_with(".js") || s.ends_with(".css")))
+        .collect();
+    assert!(assets.len() >= 3, "assets referenced: {assets:?}");
+    for asset in assets {
+        let res = app.get(&format!("/docs/{}", &asset[2..])).await;
+        assert_eq!(res.status(), 200, "{asset}");
+        let body = res.text().await.unwrap();
+        assert!(!body.is_empty(), "{asset}");
+    }
+    let initializer = app.get("/docs/swagger-initializer.js").await;
+    assert_eq!(initializer.status(), 200);
+    assert!(initializer.text().await.unwrap().contains("/openapi.json"));
+}
+
+#[tokio::test]
+async fn an_unknown_docs_file_answers_404_json() {
+    let app = spawn_app().await;
+    let res = app.get("/docs/no-such-file.js").await;
+    assert_eq!(res.status(), 404);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+}
