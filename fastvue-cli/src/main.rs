@@ -1,13 +1,23 @@
-//! `fastvue`: operations CLI for fastvue-rs. All logic lives in fastvue-core.
+//! `fastvue`: operations CLI for fastvue-rs. All logic lives in fastvue-core (and, for
+//! `serve`, in fastvue-server); this crate parses arguments and prints results.
 //!
 //! Exit codes: 0 success, 1 the command failed, 2 invalid usage or configuration.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fastvue_core::config::Settings;
-use fastvue_core::db;
 
-/// fastvue-rs operations: database migrations.
+mod admin_api;
+mod commands;
+mod input;
+mod output;
+
+use commands::{cache, data, migrate, users};
+use output::Failure;
+
+/// fastvue-rs operations: migrations, the server, users, the permission cache, a
+/// deployment check and bulk data. Configured like the server (environment variables,
+/// or a .env file in the current directory).
 #[derive(Debug, Parser)]
 #[command(name = "fastvue", version, about)]
 struct Cli {
@@ -22,133 +32,42 @@ struct Cli {
 enum Command {
     /// Database schema migrations.
     #[command(subcommand)]
-    Migrate(Migrate),
-}
-
-#[derive(Debug, Subcommand)]
-enum Migrate {
-    /// Apply every pending migration.
-    Up,
-    /// Roll back the last N migrations (default 1).
-    Down {
-        /// How many migrations to roll back.
-        #[arg(short = 'n', long = "steps", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-        steps: u32,
-    },
-    /// List migrations and whether each is applied.
-    Status,
-    /// Drop every table and apply all migrations again (destroys all data).
-    Fresh {
-        /// Required: confirms that all data will be lost.
-        #[arg(long)]
-        force: bool,
-    },
+    Migrate(migrate::Migrate),
+    /// Run the HTTP server (the same server as `fastvue-server`).
+    Serve,
+    /// User administration.
+    #[command(subcommand)]
+    Users(users::Users),
+    /// The permission cache: invalidate, statistics, inspect one entry.
+    #[command(subcommand)]
+    Cache(cache::Cache),
+    /// Check the configuration, the database, Redis, the connection budget and secrets.
+    Check,
+    /// Load or export companies, users, roles, groups, permissions and assignments.
+    #[command(subcommand)]
+    Data(data::Data),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: invalid configuration:\n{e}");
-            return ExitCode::from(2);
-        }
+    let Cli { json, command } = Cli::parse();
+    let settings = Settings::from_env();
+    let result = match (command, settings) {
+        // The check reports an invalid configuration itself, like any other finding.
+        (Command::Check, settings) => commands::check::run(json, settings).await,
+        (command, Ok(settings)) => run(json, settings, command).await,
+        (_, Err(e)) => Err(Failure::Usage(format!("invalid configuration: {e}"))),
     };
-    match run(cli, settings).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(msg)) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Failed(msg)) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
+    output::finish(result)
 }
 
-enum Failure {
-    Usage(String),
-    Failed(String),
-}
-
-impl From<fastvue_core::Error> for Failure {
-    fn from(e: fastvue_core::Error) -> Self {
-        match e {
-            fastvue_core::Error::Unavailable(inner) => {
-                Failure::Failed(format!("database unavailable: {inner}"))
-            }
-            // An operator needs the cause, which HTTP clients never see.
-            fastvue_core::Error::Internal(detail) => {
-                Failure::Failed(format!("internal error: {detail}"))
-            }
-            other => Failure::Failed(other.to_string()),
-        }
-    }
-}
-
-async fn run(cli: Cli, settings: Settings) -> Result<(), Failure> {
-    let Command::Migrate(cmd) = cli.command;
-    if let Migrate::Fresh { force: false } = cmd {
-        return Err(Failure::Usage(
-            "migrate fresh destroys all data; pass --force to confirm".into(),
-        ));
-    }
-    let conn = db::connect(&settings).await?;
-    match cmd {
-        Migrate::Up => {
-            let pending = db::pending_migrations(&conn).await?;
-            db::migrate(&conn).await?;
-            report(cli.json, "applied", &pending);
-        }
-        Migrate::Down { steps } => {
-            let applied: Vec<String> = db::migration_status(&conn)
-                .await?
-                .into_iter()
-                .filter(|(_, applied)| *applied)
-                .map(|(name, _)| name)
-                .collect();
-            db::rollback(&conn, Some(steps)).await?;
-            let rolled: Vec<String> = applied.into_iter().rev().take(steps as usize).collect();
-            report(cli.json, "rolled back", &rolled);
-        }
-        Migrate::Status => {
-            let status = db::migration_status(&conn).await?;
-            if cli.json {
-                let rows: Vec<_> = status
-                    .iter()
-                    .map(|(name, applied)| serde_json::json!({ "name": name, "applied": applied }))
-                    .collect();
-                println!("{}", serde_json::Value::Array(rows));
-            } else {
-                println!("{:<45} STATUS", "MIGRATION");
-                for (name, applied) in status {
-                    println!("{name:<45} {}", if applied { "applied" } else { "pending" });
-                }
-            }
-        }
-        Migrate::Fresh { .. } => {
-            db::fresh(&conn).await?;
-            let all: Vec<String> = db::migration_status(&conn)
-                .await?
-                .into_iter()
-                .map(|(n, _)| n)
-                .collect();
-            report(cli.json, "applied", &all);
-        }
-    }
-    Ok(())
-}
-
-fn report(json: bool, verb: &str, names: &[String]) {
-    if json {
-        println!("{}", serde_json::json!({ verb.replace(' ', "_"): names }));
-    } else if names.is_empty() {
-        println!("nothing to do");
-    } else {
-        for name in names {
-            println!("{verb} {name}");
-        }
+async fn run(json: bool, settings: Settings, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Migrate(cmd) => migrate::run(json, settings, cmd).await,
+        Command::Serve => commands::serve::run(settings).await,
+        Command::Users(cmd) => users::run(json, settings, cmd).await,
+        Command::Cache(cmd) => cache::run(json, settings, cmd).await,
+        Command::Check => commands::check::run(json, Ok(settings)).await,
+        Command::Data(cmd) => data::run(json, settings, cmd).await,
     }
 }

@@ -28,6 +28,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::domain::{CompanyCode, Slug};
+
 /// Insecure signing key used for `SECRET_KEY` outside production when the
 /// variable is unset. Never use it for a deployed system: production refuses
 /// to start with it.
@@ -250,22 +252,61 @@ pub struct CacheSettings {
     pub permission_max_entries: u64,
 }
 
-/// Google OAuth settings; all optional.
+/// Google's OAuth 2.0 authorization endpoint, the default of `GOOGLE_AUTH_URL`.
+pub const GOOGLE_AUTH_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
+/// Google's token endpoint, the default of `GOOGLE_TOKEN_URL`.
+pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// Google's OpenID Connect userinfo endpoint, the default of `GOOGLE_USERINFO_URL`.
+pub const GOOGLE_USERINFO_URL: &str = "https://openidconnect.googleapis.com/v1/userinfo";
+/// How long a started Google sign-in may take: the default of
+/// [`GoogleSettings::state_ttl`] (10 minutes).
+pub const OAUTH_STATE_TTL: Duration = Duration::from_secs(600);
+
+/// Google sign-in settings. Sign-in is offered when `GOOGLE_CLIENT_ID` is set;
+/// then `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI` and `FRONTEND_URL` are
+/// required too.
 #[derive(Debug, Clone)]
 pub struct GoogleSettings {
     /// `GOOGLE_CLIENT_ID`.
     pub client_id: Option<String>,
     /// `GOOGLE_CLIENT_SECRET`.
     pub client_secret: Option<Secret>,
-    /// `GOOGLE_REDIRECT_URI`, an http(s) URL.
+    /// `GOOGLE_REDIRECT_URI`, an http(s) URL: this server's
+    /// `/api/v1/auth/oauth/google/callback` as the browser reaches it.
     pub redirect_uri: Option<String>,
+    /// `GOOGLE_AUTH_URL`, the provider's authorization endpoint (default
+    /// [`GOOGLE_AUTH_URL`]; https in production).
+    pub auth_url: String,
+    /// `GOOGLE_TOKEN_URL`, the provider's token endpoint (default
+    /// [`GOOGLE_TOKEN_URL`]; https in production).
+    pub token_url: String,
+    /// `GOOGLE_USERINFO_URL`, the provider's OpenID userinfo endpoint (default
+    /// [`GOOGLE_USERINFO_URL`]; https in production).
+    pub userinfo_url: String,
+    /// `GOOGLE_AUTO_LINK` (default true): a Google account with a verified
+    /// email is linked to the existing user with that email.
+    pub auto_link: bool,
+    /// `GOOGLE_ALLOW_SIGNUP` (default false): a Google account matching no
+    /// user creates one, in [`GoogleSettings::signup_company`] with
+    /// [`GoogleSettings::signup_role`].
+    pub allow_signup: bool,
+    /// `DEFAULT_SIGNUP_COMPANY`: code of the company new users join
+    /// (upper-cased; required when `GOOGLE_ALLOW_SIGNUP` is true).
+    pub signup_company: Option<String>,
+    /// `DEFAULT_SIGNUP_ROLE`: codename of the role new users get there
+    /// (default `viewer`).
+    pub signup_role: String,
+    /// How long a started sign-in stays valid ([`OAUTH_STATE_TTL`], which is also
+    /// its upper bound). Not read from the environment; tests and embedders may
+    /// shorten it.
+    pub state_ttl: Duration,
 }
 
 impl GoogleSettings {
-    /// Whether both a client id and a client secret are configured, i.e.
-    /// Google sign-in can be offered.
+    /// Whether Google sign-in is offered (`GOOGLE_CLIENT_ID` is set; loading
+    /// then guarantees the secret and the redirect URI are set too).
     pub fn is_configured(&self) -> bool {
-        self.client_id.is_some() && self.client_secret.is_some()
+        self.client_id.is_some() && self.client_secret.is_some() && self.redirect_uri.is_some()
     }
 }
 
@@ -319,6 +360,11 @@ pub struct Settings {
     pub refresh_token_expire_days: u32,
     /// Database pool sizing (`DB_POOL_*`, `DB_MAX_OVERFLOW`).
     pub db_pool: DbPoolSettings,
+    /// `FASTVUE_REPLICAS`: how many server processes share the database (at least 1,
+    /// default 1). Only `fastvue check` reads it, to size the connection budget
+    /// `(DB_POOL_SIZE + DB_MAX_OVERFLOW) x FASTVUE_REPLICAS + 10` against PostgreSQL's
+    /// `max_connections`.
+    pub replicas: u32,
     /// Redis settings (`REDIS_*`).
     pub redis: RedisSettings,
     /// Cache settings (`CACHE_*`, `PERMISSION_CACHE_*`).
@@ -462,6 +508,7 @@ impl fmt::Debug for Settings {
             )
             .field("refresh_token_expire_days", &self.refresh_token_expire_days)
             .field("db_pool", &self.db_pool)
+            .field("replicas", &self.replicas)
             .field("redis", &self.redis)
             .field("cache", &self.cache)
             .field("backend_cors_origins", &self.backend_cors_origins)
@@ -791,6 +838,7 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         pool_timeout: l.seconds("DB_POOL_TIMEOUT", 30, 1),
         pool_recycle: l.seconds("DB_POOL_RECYCLE", 3600, 1),
     };
+    let replicas = l.integer("FASTVUE_REPLICAS", 1, 1, u32::MAX);
     let key_prefix = l.text_or("REDIS_KEY_PREFIX", "");
     if key_prefix.len() > 64
         || !key_prefix
@@ -850,19 +898,16 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         );
     }
 
-    let google = GoogleSettings {
-        client_id: l.text("GOOGLE_CLIENT_ID"),
-        client_secret: l.secret("GOOGLE_CLIENT_SECRET"),
-        redirect_uri: l.text("GOOGLE_REDIRECT_URI"),
-    };
-    if let Some(uri) = &google.redirect_uri
-        && let Err(reason) = check_http_url(uri, false)
+    if let Some(url) = &frontend_url
+        && url.contains('#')
     {
         l.problem(
-            "GOOGLE_REDIRECT_URI",
-            format!("expected an http(s) URL, got {uri:?} ({reason})"),
+            "FRONTEND_URL",
+            "must not contain a fragment (#): sign-in results are appended as one",
         );
     }
+
+    let google = load_google(&mut l, environment, frontend_url.is_some());
 
     let rate_limit_login_per_minute = l.integer("RATE_LIMIT_LOGIN_PER_MINUTE", 5, 1, u32::MAX);
 
@@ -916,6 +961,7 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         access_token_expire_minutes,
         refresh_token_expire_days,
         db_pool,
+        replicas,
         redis,
         cache,
         backend_cors_origins,
@@ -928,6 +974,109 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         argon2,
         default_secrets,
     })
+}
+
+/// The `GOOGLE_*` and `DEFAULT_SIGNUP_*` variables.
+fn load_google<F: Fn(&'static str) -> Raw>(
+    l: &mut Loader<F>,
+    environment: Environment,
+    has_frontend_url: bool,
+) -> GoogleSettings {
+    let client_id = l.text("GOOGLE_CLIENT_ID");
+    let client_secret = l.secret("GOOGLE_CLIENT_SECRET");
+    let redirect_uri = l.text("GOOGLE_REDIRECT_URI");
+    if let Some(uri) = &redirect_uri
+        && let Err(reason) = check_http_url(uri, false)
+    {
+        l.problem(
+            "GOOGLE_REDIRECT_URI",
+            format!("expected an http(s) URL, got {uri:?} ({reason})"),
+        );
+    }
+    if client_id.is_some() {
+        if client_secret.is_none() {
+            l.problem(
+                "GOOGLE_CLIENT_SECRET",
+                "must be set when GOOGLE_CLIENT_ID is set",
+            );
+        }
+        if redirect_uri.is_none() {
+            l.problem(
+                "GOOGLE_REDIRECT_URI",
+                "must be set when GOOGLE_CLIENT_ID is set, to \
+                 {public base URL}/api/v1/auth/oauth/google/callback",
+            );
+        }
+        if !has_frontend_url {
+            l.problem(
+                "FRONTEND_URL",
+                "must be set when GOOGLE_CLIENT_ID is set: sign-in results are sent there",
+            );
+        }
+    }
+    let mut endpoint = |var: &'static str, default: &str| {
+        let url = l.text_or(var, default);
+        if let Err(reason) = check_http_url(&url, false) {
+            l.problem(
+                var,
+                format!("expected an http(s) URL, got {url:?} ({reason})"),
+            );
+        } else if environment.is_production() && !url.starts_with("https://") {
+            l.problem(var, "must be an https:// URL in production");
+        }
+        url
+    };
+    let auth_url = endpoint("GOOGLE_AUTH_URL", GOOGLE_AUTH_URL);
+    let token_url = endpoint("GOOGLE_TOKEN_URL", GOOGLE_TOKEN_URL);
+    let userinfo_url = endpoint("GOOGLE_USERINFO_URL", GOOGLE_USERINFO_URL);
+    let auto_link = l.flag("GOOGLE_AUTO_LINK", true);
+    let allow_signup = l.flag("GOOGLE_ALLOW_SIGNUP", false);
+    let signup_company = match l.text("DEFAULT_SIGNUP_COMPANY") {
+        Some(raw) => match CompanyCode::parse(&raw) {
+            Ok(code) => Some(code.into_inner()),
+            Err(reason) => {
+                l.problem(
+                    "DEFAULT_SIGNUP_COMPANY",
+                    format!("expected a company code, got {raw:?} ({reason})"),
+                );
+                None
+            }
+        },
+        None => {
+            if allow_signup {
+                l.problem(
+                    "DEFAULT_SIGNUP_COMPANY",
+                    "must be set when GOOGLE_ALLOW_SIGNUP is true: the code of the company \
+                     new users join",
+                );
+            }
+            None
+        }
+    };
+    let raw_role = l.text_or("DEFAULT_SIGNUP_ROLE", "viewer");
+    let signup_role = match Slug::parse(&raw_role) {
+        Ok(role) => role.into_inner(),
+        Err(reason) => {
+            l.problem(
+                "DEFAULT_SIGNUP_ROLE",
+                format!("expected a role codename, got {raw_role:?} ({reason})"),
+            );
+            raw_role
+        }
+    };
+    GoogleSettings {
+        client_id,
+        client_secret,
+        redirect_uri,
+        auth_url,
+        token_url,
+        userinfo_url,
+        auto_link,
+        allow_signup,
+        signup_company,
+        signup_role,
+        state_ttl: OAUTH_STATE_TTL,
+    }
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -1217,6 +1366,14 @@ mod tests {
         assert!(s.google.client_secret.is_none());
         assert_eq!(s.google.redirect_uri, None);
         assert!(!s.google.is_configured());
+        assert_eq!(s.google.auth_url, GOOGLE_AUTH_URL);
+        assert_eq!(s.google.token_url, GOOGLE_TOKEN_URL);
+        assert_eq!(s.google.userinfo_url, GOOGLE_USERINFO_URL);
+        assert!(s.google.auto_link);
+        assert!(!s.google.allow_signup);
+        assert_eq!(s.google.signup_company, None);
+        assert_eq!(s.google.signup_role, "viewer");
+        assert_eq!(s.google.state_ttl, Duration::from_secs(600));
         assert_eq!(s.rate_limit_login_per_minute, 5);
         assert_eq!(s.admin_email, None);
         assert!(s.admin_password.is_none());
@@ -1345,6 +1502,14 @@ mod tests {
             ("ALLOWED_HOSTS", "https://api.example.com/"),
             ("FRONTEND_URL", "app.example.com"),
             ("GOOGLE_REDIRECT_URI", "ftp://x"),
+            ("GOOGLE_AUTH_URL", "accounts.example.com/auth"),
+            ("GOOGLE_TOKEN_URL", "ftp://idp.example.com/token"),
+            ("GOOGLE_USERINFO_URL", "https://"),
+            ("GOOGLE_AUTO_LINK", "maybe"),
+            ("GOOGLE_ALLOW_SIGNUP", "2"),
+            ("DEFAULT_SIGNUP_COMPANY", "a b"),
+            ("DEFAULT_SIGNUP_ROLE", "Viewer!"),
+            ("FRONTEND_URL", "https://app.example.com/#/home"),
             ("RATE_LIMIT_LOGIN_PER_MINUTE", "0"),
             ("FASTVUE_ADMIN_EMAIL", "admin"),
             ("ARGON2_MEMORY_KIB", "4"),
@@ -1360,6 +1525,89 @@ mod tests {
                 "{variable}={value:?} gave {err}"
             );
         }
+    }
+
+    /// Everything Google sign-in needs, pointing at a loopback identity provider.
+    const GOOGLE: &[(&str, &str)] = &[
+        ("GOOGLE_CLIENT_ID", "client-id"),
+        ("GOOGLE_CLIENT_SECRET", "client-secret"),
+        (
+            "GOOGLE_REDIRECT_URI",
+            "https://api.example.com/api/v1/auth/oauth/google/callback",
+        ),
+        ("FRONTEND_URL", "https://app.example.com"),
+    ];
+
+    #[test]
+    fn google_provider_endpoints_and_linking_rules_are_read() {
+        let mut vars = GOOGLE.to_vec();
+        vars.extend_from_slice(&[
+            ("GOOGLE_AUTH_URL", "http://127.0.0.1:9000/authorize"),
+            ("GOOGLE_TOKEN_URL", " http://127.0.0.1:9000/token "),
+            ("GOOGLE_USERINFO_URL", "http://127.0.0.1:9000/userinfo"),
+            ("GOOGLE_AUTO_LINK", "off"),
+            ("GOOGLE_ALLOW_SIGNUP", "yes"),
+            ("DEFAULT_SIGNUP_COMPANY", "acme-east"),
+            ("DEFAULT_SIGNUP_ROLE", "manager"),
+        ]);
+        let s = settings(&vars).expect("valid Google settings");
+        let g = &s.google;
+        assert!(g.is_configured());
+        assert_eq!(g.auth_url, "http://127.0.0.1:9000/authorize");
+        assert_eq!(g.token_url, "http://127.0.0.1:9000/token");
+        assert_eq!(g.userinfo_url, "http://127.0.0.1:9000/userinfo");
+        assert!(!g.auto_link);
+        assert!(g.allow_signup);
+        assert_eq!(g.signup_company.as_deref(), Some("ACME-EAST"));
+        assert_eq!(g.signup_role, "manager");
+    }
+
+    #[test]
+    fn google_client_id_requires_the_secret_the_redirect_uri_and_the_frontend() {
+        let err = problems(&[("GOOGLE_CLIENT_ID", "client-id")]);
+        assert_eq!(
+            variables(&err),
+            [
+                "GOOGLE_CLIENT_SECRET",
+                "GOOGLE_REDIRECT_URI",
+                "FRONTEND_URL"
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("/api/v1/auth/oauth/google/callback"),
+            "{text}"
+        );
+        // Without a client id nothing is required and sign-in is off.
+        let s = settings(&[("GOOGLE_CLIENT_SECRET", "client-secret")]).unwrap();
+        assert!(!s.google.is_configured());
+    }
+
+    #[test]
+    fn google_signup_requires_a_company() {
+        let mut vars = GOOGLE.to_vec();
+        vars.push(("GOOGLE_ALLOW_SIGNUP", "true"));
+        let err = problems(&vars);
+        assert_eq!(variables(&err), ["DEFAULT_SIGNUP_COMPANY"]);
+        vars.push(("DEFAULT_SIGNUP_COMPANY", "DEFAULT"));
+        let s = settings(&vars).expect("signup with a company");
+        assert_eq!(s.google.signup_company.as_deref(), Some("DEFAULT"));
+        assert_eq!(s.google.signup_role, "viewer");
+    }
+
+    #[test]
+    fn google_endpoints_must_be_https_in_production() {
+        let mut vars = GOOGLE.to_vec();
+        vars.extend_from_slice(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", STRONG),
+            ("JWT_SECRET_KEY", STRONG_JWT),
+        ]);
+        let s = settings(&vars).expect("Google's own endpoints are https");
+        assert_eq!(s.google.token_url, GOOGLE_TOKEN_URL);
+        vars.push(("GOOGLE_TOKEN_URL", "http://idp.internal/token"));
+        let err = problems(&vars);
+        assert_eq!(variables(&err), ["GOOGLE_TOKEN_URL"]);
     }
 
     #[test]
@@ -1598,6 +1846,15 @@ mod tests {
             pool_recycle: Duration::from_secs(1),
         };
         assert_eq!(pool.max_connections(), u32::MAX);
+    }
+
+    #[test]
+    fn replicas_default_to_one_and_must_be_positive() {
+        assert_eq!(settings(&[]).expect("defaults").replicas, 1);
+        let s = settings(&[("FASTVUE_REPLICAS", "4")]).expect("valid");
+        assert_eq!(s.replicas, 4);
+        let err = settings(&[("FASTVUE_REPLICAS", "0")]).unwrap_err();
+        assert!(err.problem("FASTVUE_REPLICAS").is_some());
     }
 
     #[test]

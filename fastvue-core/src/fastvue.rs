@@ -6,6 +6,9 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+use crate::auth::active_users::ActiveUsers;
+use crate::auth::oauth::{GoogleProvider, GoogleSignIn};
+use crate::auth::oauth_state::StateStore;
 use crate::auth::{JwtCodec, LoginLimiter, Tokens};
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -17,7 +20,7 @@ use crate::permission::{Affected, Authorizer, Change};
 use crate::seed::{self, BootstrapReport};
 use crate::service::{
     assignments::Assignments, audit::AuditLogs, companies::Companies, groups::Groups,
-    permissions::Permissions, roles::Roles, users::Users,
+    permissions::Permissions, roles::Roles, social_accounts::SocialAccounts, users::Users,
 };
 
 /// What [`Fastvue::health`] found.
@@ -36,6 +39,9 @@ pub struct Fastvue {
     inner: Arc<Inner>,
 }
 
+/// Users kept by the authenticated-user cache (an entry is about 1 KiB).
+const ACTIVE_USERS_CAPACITY: u64 = 100_000;
+
 #[derive(Debug)]
 struct Inner {
     db: DatabaseConnection,
@@ -44,6 +50,9 @@ struct Inner {
     authorizer: Authorizer,
     jwt: JwtCodec,
     login_limiter: LoginLimiter,
+    active_users: ActiveUsers,
+    google: Option<GoogleProvider>,
+    oauth_states: StateStore,
 }
 
 impl Fastvue {
@@ -82,6 +91,11 @@ impl Fastvue {
             settings.rate_limit_login_per_minute,
             authorizer.cache().l2(),
         );
+        let google = GoogleProvider::from_settings(&settings)?;
+        // Pending Google sign-ins live in Redis when there is one (any replica can finish
+        // a flow), else in the database.
+        let oauth_states = StateStore::new(authorizer.cache().l2());
+        let active_users = ActiveUsers::new(cache.enabled, ACTIVE_USERS_CAPACITY);
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -90,6 +104,9 @@ impl Fastvue {
                 authorizer,
                 jwt,
                 login_limiter,
+                active_users,
+                google,
+                oauth_states,
             }),
         })
     }
@@ -147,6 +164,25 @@ impl Fastvue {
     /// The failed sign-in limiter (`RATE_LIMIT_LOGIN_PER_MINUTE`).
     pub fn login_limiter(&self) -> &LoginLimiter {
         &self.inner.login_limiter
+    }
+
+    /// Recently authenticated users (see [`ActiveUsers`]).
+    pub(crate) fn active_users(&self) -> &ActiveUsers {
+        &self.inner.active_users
+    }
+
+    /// Google sign-in; `None` when `GOOGLE_CLIENT_ID` is not configured.
+    pub fn google(&self) -> Option<GoogleSignIn<'_>> {
+        self.inner.google.as_ref().map(|provider| GoogleSignIn {
+            fv: self,
+            provider,
+            states: &self.inner.oauth_states,
+        })
+    }
+
+    /// Users' linked provider accounts.
+    pub fn social_accounts(&self) -> SocialAccounts<'_> {
+        SocialAccounts { fv: self }
     }
 
     /// User administration.

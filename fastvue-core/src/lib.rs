@@ -2,10 +2,14 @@
 //!
 //! Build one [`Fastvue`] handle from [`config::Settings`] and use its services
 //! (`users()`, `companies()`, `roles()`, `permissions()`, `groups()`, `assignments()`,
-//! `audit_logs()`) and its [`permission::Authorizer`]. The server and the CLI use
-//! exactly this handle, so an embedding service gets identical behaviour.
+//! `audit_logs()`, `social_accounts()`, `google()` for Google sign-in) and its
+//! [`permission::Authorizer`]. The server and the CLI use
+//! exactly this handle, so an embedding service gets identical behaviour. [`data`]
+//! loads and exports whole data sets; [`check`] inspects a deployment.
 pub mod auth;
+pub mod check;
 pub mod config;
+pub mod data;
 pub mod db;
 pub mod domain;
 pub mod entity;

@@ -87,6 +87,33 @@ impl Application {
     }
 }
 
+/// Runs the server the way every binary does (`fastvue-server`, `fastvue serve`):
+/// installs logging, warns about development secrets, builds the [`Application`]
+/// (connect, migrate, seed, bind), prints a generated first-superuser password once on
+/// standard output (never through the logger), then serves until SIGTERM or Ctrl-C.
+///
+/// # Errors
+///
+/// Why the server cannot start, for the console.
+pub async fn serve(settings: Settings) -> Result<(), String> {
+    crate::telemetry::init(&settings);
+    if settings.uses_default_secrets() {
+        tracing::warn!(
+            "SECRET_KEY/JWT_SECRET_KEY use the shipped development defaults; set real secrets before exposing this server"
+        );
+    }
+    let app = Application::build(settings).await?;
+    if let Some((username, password)) = &app.bootstrap_report().generated_admin {
+        // Printed once on the console, deliberately not through the logger.
+        println!(
+            "\n  First start: created superuser '{username}' with password: {password}\n  Change it after signing in (or set FASTVUE_ADMIN_EMAIL/FASTVUE_ADMIN_PASSWORD).\n"
+        );
+    }
+    tracing::info!(port = app.port(), "fastvue-server listening");
+    app.run_until_stopped().await;
+    Ok(())
+}
+
 /// The router with its middleware and JSON catcher.
 ///
 /// Service middleware, outermost first: request id, access log + metrics, security
@@ -127,6 +154,7 @@ pub fn service(fastvue: Fastvue) -> Service {
 fn api() -> Router {
     Router::with_path("api/v1")
         .push(crate::routes::auth::router())
+        .push(crate::routes::oauth::router())
         .push(crate::routes::users::router())
         .push(crate::routes::companies::router())
         .push(crate::routes::roles::router())

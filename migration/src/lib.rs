@@ -11,6 +11,7 @@ mod m20261122_000002_permissions_roles;
 mod m20261122_000003_groups;
 mod m20261122_000004_auth_tokens;
 mod m20261122_000005_audit_logs;
+mod m20261122_000006_oauth_states;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_groups::Migration),
             Box::new(m20261122_000004_auth_tokens::Migration),
             Box::new(m20261122_000005_audit_logs::Migration),
+            Box::new(m20261122_000006_oauth_states::Migration),
         ]
     }
 }

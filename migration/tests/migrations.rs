@@ -153,6 +153,17 @@ const TABLES: &[(&str, &[&str])] = &[
             "created_at",
         ],
     ),
+    (
+        "oauth_states",
+        &[
+            "state",
+            "provider",
+            "pkce_verifier",
+            "redirect_to",
+            "expires_at",
+            "created_at",
+        ],
+    ),
 ];
 
 /// The named indexes of docs/schema.md (the named UNIQUE constraints are
@@ -174,6 +185,7 @@ const INDEXES: &[(&str, &str)] = &[
     ("audit_logs", "idx_audit_logs_actor_id"),
     ("audit_logs", "idx_audit_logs_company_id"),
     ("audit_logs", "idx_audit_logs_created_at"),
+    ("oauth_states", "idx_oauth_states_expires_at"),
 ];
 
 const TS: &str = "'2026-11-22T10:00:00Z'";

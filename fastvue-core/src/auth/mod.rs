@@ -1,9 +1,13 @@
 //! Authentication: signed tokens ([`jwt`]), refresh-token rotation and revocation
-//! ([`tokens`]) and the failed-login limiter ([`rate_limit`]).
+//! ([`tokens`]), the cache of recently authenticated users ([`active_users`]), the failed-login limiter ([`rate_limit`]) and Google sign-in
+//! ([`oauth`], with its pending sign-ins in [`oauth_state`]).
 //!
-//! Reach them through the handle: [`crate::Fastvue::tokens`] and
-//! [`crate::Fastvue::login_limiter`].
+//! Reach them through the handle: [`crate::Fastvue::tokens`],
+//! [`crate::Fastvue::login_limiter`] and [`crate::Fastvue::google`].
+pub mod active_users;
 pub mod jwt;
+pub mod oauth;
+pub mod oauth_state;
 pub mod rate_limit;
 pub mod tokens;
 

@@ -59,7 +59,15 @@ impl Tokens<'_> {
     /// for a bad token or an inactive or deleted user, [`TokenError::Expired`] after `exp`.
     pub async fn verify_access(&self, token: &str) -> Result<user::Model, TokenError> {
         let claims = self.fv.jwt().verify(token, TokenKind::Access)?;
-        active_user(self.fv.db(), &claims).await
+        let id = claims.user_id().ok_or(TokenError::Invalid)?;
+        let (cache, l1) = (self.fv.active_users(), self.fv.authorizer().l1());
+        if let Some(user) = cache.get(l1, id) {
+            return Ok(user);
+        }
+        let ticket = cache.begin(l1, id);
+        let user = active_user(self.fv.db(), &claims).await?;
+        cache.put(&user, ticket);
+        Ok(user)
     }
 
     /// Exchanges a refresh token for a new pair (rotation; see the [module docs](self)).

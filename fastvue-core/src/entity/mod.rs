@@ -3,6 +3,7 @@ pub mod audit_log;
 pub mod company;
 pub mod group;
 pub mod group_permission;
+pub mod oauth_state;
 pub mod permission;
 pub mod refresh_token;
 pub mod role;

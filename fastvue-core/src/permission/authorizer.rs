@@ -11,7 +11,7 @@ use super::l2::L2Lookup;
 use super::query::{self, GrantPath};
 use super::set::PermissionSet;
 use super::tiered::TieredCache;
-use crate::entity::{company, permission, user};
+use crate::entity::{company, group, permission, role, user};
 use crate::error::{Error, Result};
 
 /// Why a user holds (or does not hold) a permission in a company.
@@ -30,6 +30,121 @@ pub struct Explanation {
     /// Why nothing is granted despite paths, when that is the case (inactive user,
     /// company or permission, unknown permission).
     pub blocked_by: Option<&'static str>,
+}
+
+/// What an operator (or the admin endpoint) asks to drop from the permission cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheTarget {
+    /// Every cached set.
+    All,
+    /// The sets of one user.
+    User {
+        /// The user.
+        user_id: i64,
+        /// Only the set in this company; `None`: in every company.
+        company_id: Option<i64>,
+    },
+    /// The sets of every holder of a role.
+    Role(i64),
+    /// The sets of every member of a group.
+    Group(i64),
+    /// Every set in a company.
+    Company(i64),
+}
+
+/// What [`Authorizer::invalidate_target`] dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct InvalidationSummary {
+    /// Sets dropped from this process's in-memory tier.
+    pub local: u64,
+    /// Sets deleted from Redis; `None` without Redis (partial when `published` is false).
+    pub redis: Option<u64>,
+    /// With Redis: whether every part reached Redis and was published to the other
+    /// processes, which drop their in-memory sets on receipt. When it is false a full
+    /// repair is owed (see [`super::tiered`]); always false without Redis.
+    pub published: bool,
+}
+
+/// What Redis holds for one (user, company) key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RedisEntry {
+    /// No REDIS_URL is configured.
+    Disabled,
+    /// Redis holds nothing for the key.
+    Absent,
+    /// The cached codenames, sorted.
+    Cached {
+        /// The codenames.
+        permissions: Vec<String>,
+    },
+    /// A value that is not a JSON array of codenames (every process reads it as a miss).
+    Unreadable {
+        /// The value as stored.
+        raw: String,
+    },
+    /// Redis did not answer.
+    Unavailable {
+        /// Why.
+        error: String,
+    },
+}
+
+/// One (user, company) key compared between Redis and the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheInspection {
+    /// The user.
+    pub user_id: i64,
+    /// The company.
+    pub company_id: i64,
+    /// What Redis holds.
+    pub redis: RedisEntry,
+    /// The effective permissions the database grants now, sorted (never cached).
+    pub database: Vec<String>,
+    /// Cached in Redis but no longer granted (empty unless Redis holds a value).
+    pub stale: Vec<String>,
+    /// Granted but absent from the Redis value (empty unless Redis holds a value).
+    pub missing: Vec<String>,
+}
+
+impl CacheInspection {
+    /// Whether Redis holds a value that differs from what the database grants.
+    pub fn differs(&self) -> bool {
+        !self.stale.is_empty() || !self.missing.is_empty()
+    }
+}
+
+/// The state of the shared Redis tier, for `fastvue cache stats`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RedisOverview {
+    /// No REDIS_URL is configured: each process has only its in-memory tier.
+    Disabled,
+    /// Redis answered.
+    Reachable {
+        /// Round trip of a `PING`, milliseconds.
+        round_trip_ms: f64,
+        /// Permission sets held (approximate, see [`super::l2::RedisTier::count_values`]).
+        entries: u64,
+    },
+    /// Redis did not answer.
+    Unavailable {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Cache configuration and the shared tier's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CacheOverview {
+    /// Whether permission caching is on (`CACHE_ENABLED`).
+    pub enabled: bool,
+    /// Time-to-live of a cached set, seconds (`PERMISSION_CACHE_TTL`).
+    pub ttl_seconds: u64,
+    /// Capacity of each process's in-memory tier (`PERMISSION_CACHE_MAX_ENTRIES`).
+    pub max_entries: u64,
+    /// The Redis tier.
+    pub redis: RedisOverview,
 }
 
 /// Answers permission checks. Cheap to share: it lives inside [`crate::Fastvue`].
@@ -268,13 +383,174 @@ impl Authorizer {
         .await
     }
 
+    /// Drops the cached sets of `target` from this process, from Redis and (through the
+    /// invalidation channel) from every other process, and reports what it dropped. It
+    /// returns once the invalidation is published; subscribers apply it on receipt.
+    /// Unknown users, companies, roles or groups are [`Error::NotFound`].
+    pub async fn invalidate_target(&self, target: CacheTarget) -> Result<InvalidationSummary> {
+        let affected = match target {
+            CacheTarget::All => Affected {
+                all: true,
+                ..Affected::default()
+            },
+            CacheTarget::User {
+                user_id,
+                company_id,
+            } => {
+                self.ensure_exists(user::Entity::find_by_id(user_id), "user")
+                    .await?;
+                if let Some(c) = company_id {
+                    self.ensure_exists(company::Entity::find_by_id(c), "company")
+                        .await?;
+                }
+                match company_id {
+                    Some(c) => Affected {
+                        keys: vec![(user_id, c)],
+                        ..Affected::default()
+                    },
+                    None => Affected {
+                        users: vec![user_id],
+                        ..Affected::default()
+                    },
+                }
+            }
+            CacheTarget::Role(id) => {
+                self.ensure_exists(role::Entity::find_by_id(id), "role")
+                    .await?;
+                super::change::resolve(&self.db, super::Change::Role(id)).await?
+            }
+            CacheTarget::Group(id) => {
+                self.ensure_exists(group::Entity::find_by_id(id), "group")
+                    .await?;
+                super::change::resolve(&self.db, super::Change::Group(id)).await?
+            }
+            CacheTarget::Company(id) => {
+                self.ensure_exists(company::Entity::find_by_id(id), "company")
+                    .await?;
+                Affected {
+                    companies: vec![id],
+                    ..Affected::default()
+                }
+            }
+        };
+        Ok(self.apply_summarized(&affected).await)
+    }
+
+    async fn ensure_exists<E: EntityTrait>(
+        &self,
+        query: sea_orm::Select<E>,
+        entity: &'static str,
+    ) -> Result<()> {
+        match query.one(&self.db).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound { entity }),
+        }
+    }
+
     /// Drops what `affected` names from every tier and tells the other processes.
     pub(crate) async fn apply(&self, affected: &Affected) -> u64 {
-        let mut dropped = 0;
+        self.apply_summarized(affected).await.local
+    }
+
+    async fn apply_summarized(&self, affected: &Affected) -> InvalidationSummary {
+        let remote = self.cache.l2().is_some();
+        let mut summary = InvalidationSummary {
+            local: 0,
+            redis: remote.then_some(0),
+            published: remote,
+        };
         for scope in affected.scopes() {
-            dropped += self.cache.invalidate(&scope).await.l1_dropped;
+            let report = self.cache.invalidate(&scope).await;
+            summary.local += report.l1_dropped;
+            if let (Some(total), Some(n)) = (summary.redis.as_mut(), report.l2_deleted) {
+                *total += n;
+            }
+            summary.published &= report.published;
         }
-        dropped
+        summary
+    }
+
+    /// Compares what Redis holds for (`user_id`, `company_id`) with what the database
+    /// grants now. Unknown users or companies are [`Error::NotFound`].
+    pub async fn inspect(&self, user_id: i64, company_id: i64) -> Result<CacheInspection> {
+        self.ensure_exists(user::Entity::find_by_id(user_id), "user")
+            .await?;
+        self.ensure_exists(company::Entity::find_by_id(company_id), "company")
+            .await?;
+        let mut database: Vec<String> = query::effective_permissions(&self.db, user_id, company_id)
+            .await?
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        database.sort_unstable();
+        let redis = match self.cache.l2() {
+            None => RedisEntry::Disabled,
+            Some(l2) => match l2.raw_value(CacheKey::new(user_id, company_id)).await {
+                Err(e) => RedisEntry::Unavailable {
+                    error: e.to_string(),
+                },
+                Ok(None) => RedisEntry::Absent,
+                Ok(Some(raw)) => match serde_json::from_str::<Vec<String>>(&raw) {
+                    Ok(mut permissions) => {
+                        permissions.sort_unstable();
+                        RedisEntry::Cached { permissions }
+                    }
+                    Err(_) => RedisEntry::Unreadable { raw },
+                },
+            },
+        };
+        let (stale, missing) = match &redis {
+            RedisEntry::Cached { permissions } => (
+                permissions
+                    .iter()
+                    .filter(|p| database.binary_search(p).is_err())
+                    .cloned()
+                    .collect(),
+                database
+                    .iter()
+                    .filter(|p| permissions.binary_search(p).is_err())
+                    .cloned()
+                    .collect(),
+            ),
+            _ => (Vec::new(), Vec::new()),
+        };
+        Ok(CacheInspection {
+            user_id,
+            company_id,
+            redis,
+            database,
+            stale,
+            missing,
+        })
+    }
+
+    /// The cache configuration and the state of the Redis tier (a `PING` and a count of
+    /// the sets it holds).
+    pub async fn overview(&self) -> CacheOverview {
+        let l1 = self.cache.l1();
+        let redis = match self.cache.l2() {
+            None => RedisOverview::Disabled,
+            Some(l2) => match l2.ping().await {
+                Err(e) => RedisOverview::Unavailable {
+                    error: e.to_string(),
+                },
+                Ok(rtt) => match l2.count_values().await {
+                    Ok(entries) => RedisOverview::Reachable {
+                        round_trip_ms: rtt.as_secs_f64() * 1000.0,
+                        entries,
+                    },
+                    Err(e) => RedisOverview::Unavailable {
+                        error: e.to_string(),
+                    },
+                },
+            },
+        };
+        CacheOverview {
+            enabled: self.enabled,
+            ttl_seconds: l1.ttl().as_secs(),
+            max_entries: l1.max_entries(),
+            redis,
+        }
     }
 
     /// Round-trip time to Redis: `None` without Redis, `Some(Err)` when it does not answer.

@@ -625,6 +625,15 @@ impl L1Cache {
         self.generations.ticket(key)
     }
 
+    /// Whether no invalidation that could affect the ticket's key (same key,
+    /// user, company — or a colliding stripe — or everything) started since the
+    /// ticket was taken. Lets caches tied to a user reuse this cache's
+    /// invalidations, local and remote (see `auth::active_users`).
+    #[inline]
+    pub fn is_current(&self, ticket: &FillTicket) -> bool {
+        self.generations.unchanged(ticket)
+    }
+
     /// Stores `set` for the ticket's key unless an invalidation that could
     /// affect the key (same key, user, company — or a colliding stripe — or
     /// everything) started since [`begin_fill`](Self::begin_fill). Returns

@@ -136,6 +136,12 @@ impl KeySpace {
     pub fn login_failures(&self, ip: &str, login: &str) -> String {
         format!("{}fastvue:login:fail:{ip}:{login}", self.prefix)
     }
+
+    /// A Google sign-in in progress, by its `state`:
+    /// `{prefix}fastvue:oauth:state:{state}`.
+    pub fn oauth_state(&self, state: &str) -> String {
+        format!("{}fastvue:oauth:state:{state}", self.prefix)
+    }
 }
 
 /// Generations of a key read before a fill; pass it to [`RedisTier::store`].
@@ -573,6 +579,46 @@ impl RedisTier {
         }
     }
 
+    // --- operator views ---------------------------------------------------
+
+    /// The raw value Redis holds for `key` (normally a JSON array of codenames), for
+    /// operators comparing the cache with the database. Unlike [`get`](Self::get) it
+    /// reports Redis trouble instead of reading it as a miss, and ignores the breaker.
+    pub async fn raw_value(&self, key: CacheKey) -> Result<Option<String>, L2Error> {
+        let k = self.keys.value(key);
+        self.run(async |c| redis::cmd("GET").arg(&k).query_async(c).await)
+            .await
+    }
+
+    /// How many permission sets Redis holds under this key space (`SCAN` over
+    /// `user:*:company:*:permissions`, batch by batch; each round trip bounded by the
+    /// timeout). Approximate while Redis resizes its table (`SCAN` may then return a
+    /// key twice).
+    pub async fn count_values(&self) -> Result<u64, L2Error> {
+        let pattern = self.keys.all_pattern();
+        let mut cursor: u64 = 0;
+        let mut count = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .run(async |c| {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT)
+                        .query_async(c)
+                        .await
+                })
+                .await?;
+            count += keys.len() as u64;
+            if next == 0 {
+                return Ok(count);
+            }
+            cursor = next;
+        }
+    }
+
     // --- health -----------------------------------------------------------
 
     /// Round-trip time of a `PING` (pool checkout included), for health
@@ -641,6 +687,7 @@ mod tests {
             t.login_failures("::1", "ann"),
             "t1:fastvue:login:fail:::1:ann"
         );
+        assert_eq!(t.oauth_state("abc_-1"), "t1:fastvue:oauth:state:abc_-1");
     }
 
     #[test]

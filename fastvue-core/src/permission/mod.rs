@@ -10,7 +10,10 @@ pub(crate) mod query;
 pub mod set;
 pub mod tiered;
 
-pub use authorizer::{Authorizer, Explanation};
+pub use authorizer::{
+    Authorizer, CacheInspection, CacheOverview, CacheTarget, Explanation, InvalidationSummary,
+    RedisEntry, RedisOverview,
+};
 pub use change::{Affected, Change, resolve};
 pub use query::GrantPath;
 pub use set::PermissionSet;

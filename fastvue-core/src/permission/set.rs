@@ -15,22 +15,81 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, Weak};
 
+/// Sets of at most this many ids keep them inline, in the set itself: behind an
+/// `Arc` the ids then sit in the same allocation as the reference counts, so a
+/// membership test on a cold set costs one memory access instead of two.
+const INLINE: usize = 30;
+
 /// An immutable set of interned permission ids, sorted and deduplicated.
 ///
 /// Cheap to share behind an [`Arc`]; compare and hash by content.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone)]
 pub struct PermissionSet {
-    ids: Box<[u32]>,
+    ids: Ids,
+}
+
+#[derive(Clone)]
+enum Ids {
+    Inline { len: u8, ids: [u32; INLINE] },
+    Heap(Box<[u32]>),
+}
+
+impl Default for PermissionSet {
+    fn default() -> Self {
+        Self {
+            ids: Ids::Inline {
+                len: 0,
+                ids: [0; INLINE],
+            },
+        }
+    }
+}
+
+impl PartialEq for PermissionSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids() == other.ids()
+    }
+}
+
+impl Eq for PermissionSet {}
+
+impl std::hash::Hash for PermissionSet {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.ids().hash(state);
+    }
+}
+
+impl PartialOrd for PermissionSet {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PermissionSet {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.ids().cmp(other.ids())
+    }
 }
 
 impl PermissionSet {
     /// Builds a set from any ids, in any order, with or without duplicates.
     pub fn new(ids: impl IntoIterator<Item = u32>) -> Self {
-        let mut ids: Vec<u32> = ids.into_iter().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        Self {
-            ids: ids.into_boxed_slice(),
+        let mut sorted: Vec<u32> = ids.into_iter().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() <= INLINE {
+            let mut ids = [0; INLINE];
+            ids[..sorted.len()].copy_from_slice(&sorted);
+            Self {
+                ids: Ids::Inline {
+                    len: sorted.len() as u8,
+                    ids,
+                },
+            }
+        } else {
+            Self {
+                ids: Ids::Heap(sorted.into_boxed_slice()),
+            }
         }
     }
 
@@ -42,7 +101,7 @@ impl PermissionSet {
     /// Whether `id` is in the set: a binary search, no allocation.
     #[inline]
     pub fn contains(&self, id: u32) -> bool {
-        self.ids.binary_search(&id).is_ok()
+        self.ids().binary_search(&id).is_ok()
     }
 
     /// Whether every id of `ids` is in the set (true for an empty `ids`).
@@ -58,30 +117,36 @@ impl PermissionSet {
     /// The ids, sorted ascending, without duplicates.
     #[inline]
     pub fn ids(&self) -> &[u32] {
-        &self.ids
+        match &self.ids {
+            Ids::Inline { len, ids } => &ids[..usize::from(*len)],
+            Ids::Heap(ids) => ids,
+        }
     }
 
     /// Number of ids in the set.
     #[inline]
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ids().len()
     }
 
     /// Whether the set holds no id.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.ids().is_empty()
     }
 
-    /// Approximate heap bytes owned by this set (the id slice).
+    /// Heap bytes owned by this set besides itself (ids of a large set).
     pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val::<[u32]>(&self.ids)
+        match &self.ids {
+            Ids::Inline { .. } => 0,
+            Ids::Heap(ids) => std::mem::size_of_val::<[u32]>(ids),
+        }
     }
 }
 
 impl fmt::Debug for PermissionSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.ids.iter()).finish()
+        f.debug_set().entries(self.ids().iter()).finish()
     }
 }
 
@@ -247,6 +312,21 @@ mod tests {
         assert!(s.contains_any(&[2, 5]));
         assert!(!s.contains_any(&[]));
         assert!(s.contains_all(&[]));
+    }
+
+    #[test]
+    fn small_and_large_sets_answer_alike() {
+        for n in [0u32, 1, 29, 30, 31, 200] {
+            let s = PermissionSet::new((0..n).rev().map(|i| i * 3));
+            assert_eq!(s.len(), n as usize);
+            assert_eq!(
+                s.ids(),
+                (0..n).map(|i| i * 3).collect::<Vec<_>>().as_slice()
+            );
+            assert!((0..n).all(|i| s.contains(i * 3) && !s.contains(i * 3 + 1)));
+            assert_eq!(s.heap_bytes(), if n > 30 { 4 * n as usize } else { 0 });
+            assert_eq!(s, PermissionSet::new((0..n).map(|i| i * 3)));
+        }
     }
 
     #[test]

@@ -182,6 +182,14 @@ impl Companies<'_> {
         find(self.fv.db(), id).await
     }
 
+    /// The company with this code (compared upper-case, as codes are stored), if any.
+    pub async fn find_by_code(&self, code: &str) -> Result<Option<company::Model>> {
+        Ok(company::Entity::find()
+            .filter(company::Column::Code.eq(code.trim().to_ascii_uppercase()))
+            .one(self.fv.db())
+            .await?)
+    }
+
     /// The company with this id if it is one of `visible` (`None`: every company is
     /// visible). Others are [`Error::NotFound`], exactly like ids that do not exist.
     pub async fn get_in(&self, id: i64, visible: Option<&[i64]>) -> Result<company::Model> {

@@ -6,4 +6,5 @@ pub mod groups;
 pub mod permissions;
 pub mod roles;
 pub(crate) mod search;
+pub mod social_accounts;
 pub mod users;

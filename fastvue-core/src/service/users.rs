@@ -277,6 +277,20 @@ impl Users<'_> {
             .await?)
     }
 
+    /// The user an operator names: an id, a username or an email. A number is tried as
+    /// an id first, then as a username. Anything else unknown is [`Error::NotFound`].
+    pub async fn resolve(&self, reference: &str) -> Result<user::Model> {
+        let reference = reference.trim();
+        if let Ok(id) = reference.parse::<i64>()
+            && let Some(found) = user::Entity::find_by_id(id).one(self.fv.db()).await?
+        {
+            return Ok(found);
+        }
+        self.find_by_login(reference)
+            .await?
+            .ok_or(Error::NotFound { entity: "user" })
+    }
+
     /// Lists users, newest first.
     pub async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<user::Model>> {
         let mut q = user::Entity::find();
@@ -314,12 +328,25 @@ impl Users<'_> {
         }
         let db = self.fv.db();
         let total = q.clone().count(db).await?;
-        let items = q
+        // Deep pages: skip over ids only (an index walk), then read the page's rows.
+        let ids: Vec<i64> = q
+            .select_only()
+            .column(user::Column::Id)
             .order_by_asc(user::Column::Id)
             .offset(page.offset())
             .limit(page.page_size())
+            .into_tuple()
             .all(db)
             .await?;
+        let items = if ids.is_empty() {
+            Vec::new()
+        } else {
+            user::Entity::find()
+                .filter(user::Column::Id.is_in(ids))
+                .order_by_asc(user::Column::Id)
+                .all(db)
+                .await?
+        };
         Ok(Page::new(items, total, page))
     }
 
@@ -402,9 +429,9 @@ impl Users<'_> {
         )
         .await?;
         txn.commit().await?;
-        if old.is_active != new.is_active || old.is_superuser != new.is_superuser {
-            self.fv.permissions_changed(Change::User(id)).await;
-        }
+        // Also for profile-only changes: the user's scope guards the cache of
+        // authenticated users (`auth::active_users`) on every replica.
+        self.fv.permissions_changed(Change::User(id)).await;
         if !new.is_active || patch.password.is_some() {
             self.fv.tokens().revoke_all(id).await?;
         }

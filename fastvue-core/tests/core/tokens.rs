@@ -478,3 +478,61 @@ async fn the_login_limiter_forgets_failures_after_the_window() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(limiter.check("192.0.2.1", "alice").await, None);
 }
+
+#[tokio::test]
+async fn a_verified_user_is_cached_until_a_write_to_that_user() {
+    let db = TestDb::new().await;
+    let u = create_user(&db.fv, "carol").await;
+    let (fv, log) = db.counted_handle().await;
+    let token = fv.tokens().issue(&u).await.unwrap().access_token;
+    let verify = async |fv: &fastvue_core::Fastvue| fv.tokens().verify_access(&token).await;
+
+    log.clear();
+    assert_eq!(verify(&fv).await.unwrap().id, u.id);
+    assert_eq!(log.take().len(), 1, "the first request reads the user");
+    assert_eq!(verify(&fv).await.unwrap().full_name, u.full_name);
+    assert!(
+        log.take().is_empty(),
+        "later requests are answered from the cache"
+    );
+
+    // A profile change through the services is seen by the very next request.
+    let patch = UserPatch {
+        full_name: Some("Carol C.".into()),
+        ..Default::default()
+    };
+    fv.users().update(&sys(), u.id, patch).await.unwrap();
+    assert_eq!(
+        verify(&fv).await.unwrap().full_name.as_deref(),
+        Some("Carol C.")
+    );
+
+    // So is a deactivation.
+    fv.users().deactivate(&sys(), u.id).await.unwrap();
+    assert!(matches!(verify(&fv).await, Err(TokenError::Invalid)));
+}
+
+#[tokio::test]
+async fn with_the_cache_disabled_every_request_reads_the_user() {
+    let db = TestDb::with(&[("CACHE_ENABLED", "false")]).await;
+    let u = create_user(&db.fv, "dave").await;
+    let token = db.fv.tokens().issue(&u).await.unwrap().access_token;
+    for _ in 0..2 {
+        assert_eq!(db.fv.tokens().verify_access(&token).await.unwrap().id, u.id);
+    }
+    // Deactivated behind the services' back: seen at once without a cache.
+    use sea_orm::sea_query::Expr;
+    fastvue_core::entity::user::Entity::update_many()
+        .col_expr(
+            fastvue_core::entity::user::Column::IsActive,
+            Expr::value(false),
+        )
+        .filter(fastvue_core::entity::user::Column::Id.eq(u.id))
+        .exec(db.fv.db())
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.fv.tokens().verify_access(&token).await,
+        Err(TokenError::Invalid)
+    ));
+}

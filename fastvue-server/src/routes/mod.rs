@@ -5,6 +5,7 @@ pub mod cache;
 pub mod companies;
 pub mod groups;
 pub mod health;
+pub mod oauth;
 pub mod permissions;
 pub mod roles;
 pub mod users;

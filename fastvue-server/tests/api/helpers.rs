@@ -53,11 +53,20 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server with extra configuration variables.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_settings(extra, |_| {}).await
+}
+
+/// Starts a server with extra configuration variables, after `adjust` changed the loaded
+/// settings (for settings no variable sets, such as the sign-in state lifetime).
+pub async fn spawn_app_with_settings(
+    extra: &[(&str, &str)],
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     LazyLock::force(&TRACING);
     let db = TestDatabase::create("fastvue_api").await;
-    let app = Application::build(test_settings(db.url(), extra))
-        .await
-        .expect("server builds");
+    let mut settings = test_settings(db.url(), extra);
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let fastvue = app.fastvue().clone();
     tokio::spawn(app.run_until_stopped());

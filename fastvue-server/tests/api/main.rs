@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod metrics;
 mod middleware;
+mod oauth;
 mod openapi;
 mod permissions;
 mod roles;

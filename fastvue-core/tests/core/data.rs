@@ -1,0 +1,282 @@
+//! Bulk data: `fastvue_core::data::{load, export}`.
+use fastvue_core::Error;
+use fastvue_core::data::{self, Document, ExportOptions, LoadOptions, LoadReport};
+use fastvue_core::entity::{company, user};
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn doc(value: serde_json::Value) -> Document {
+    Document::from_json(&value.to_string()).expect("a valid document")
+}
+
+async fn load(fv: &fastvue_core::Fastvue, d: &Document) -> Result<LoadReport, Error> {
+    data::load(fv, d, LoadOptions::default(), &mut |_, _| {}).await
+}
+
+fn sample() -> Document {
+    doc(json!({
+        "companies": [
+            {"code": "east", "name": "East", "parent": "HQ"},
+            {"code": "HQ", "name": "Head Office"}
+        ],
+        "permissions": [{"codename": "report.read", "name": "View reports"}],
+        "users": [
+            {"username": "ann", "email": "Ann@Example.com", "password": "ann-password-1",
+             "current_company": "HQ"},
+            {"username": "ben", "email": "ben@example.com", "is_active": false}
+        ],
+        "roles": [
+            {"company": "HQ", "codename": "analyst", "name": "Analyst",
+             "permissions": ["report.read", "user.read"]},
+            {"codename": "auditor", "name": "Auditor", "permissions": ["audit.read"]}
+        ],
+        "groups": [
+            {"company": "HQ", "codename": "readers", "name": "Readers",
+             "permissions": ["group.read"], "members": ["ann"]}
+        ],
+        "assignments": [
+            {"user": "ann", "company": "HQ", "role": "analyst", "is_default": true},
+            {"user": "ann", "company": "EAST", "role": "auditor", "global_role": true}
+        ]
+    }))
+}
+
+async fn company_id(fv: &fastvue_core::Fastvue, code: &str) -> i64 {
+    fv.companies()
+        .find_by_code(code)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no company {code}"))
+        .id
+}
+
+#[tokio::test]
+async fn load_creates_every_record_and_a_reload_changes_nothing() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    let d = sample();
+    let first = load(fv, &d).await.unwrap();
+    assert_eq!(first.companies.created, 2);
+    assert_eq!(first.users.created, 2);
+    assert_eq!(first.permissions.created, 1);
+    assert_eq!(first.roles.created, 2);
+    assert_eq!(first.groups.created, 1);
+    assert_eq!(first.assignments.created, 2);
+    let ann = fv
+        .users()
+        .authenticate("ann", "ann-password-1")
+        .await
+        .unwrap();
+    let ann_hash = fv.users().get(ann.id).await.unwrap().password_hash;
+    let hq = company_id(fv, "HQ").await;
+    let east = company_id(fv, "EAST").await;
+    assert_eq!(fv.companies().get(east).await.unwrap().parent_id, Some(hq));
+    assert_eq!(
+        effective(fv, ann.id, hq).await,
+        names(&["group.read", "report.read", "user.read"])
+    );
+    assert_eq!(effective(fv, ann.id, east).await, names(&["audit.read"]));
+    let ben = fv.users().resolve("ben").await.unwrap();
+    assert!(!ben.is_active && ben.deleted_at.is_some());
+
+    let again = load(fv, &d).await.unwrap();
+    assert!(!again.changed(), "{again:?}");
+    assert_eq!(again.users.unchanged, 2);
+    assert_eq!(
+        fv.users().get(ann.id).await.unwrap().password_hash,
+        ann_hash,
+        "a matching password keeps its hash"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_replaces_role_permissions_and_group_members_and_drops_cached_sets() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    load(fv, &sample()).await.unwrap();
+    let ann = fv.users().resolve("ann").await.unwrap();
+    let hq = company_id(fv, "HQ").await;
+    assert!(has(fv, ann.id, hq, "group.read").await);
+    assert_cached(fv, ann.id, hq);
+    let mut changed = sample();
+    changed.roles[0].permissions = names(&["user.read"]);
+    changed.groups[0].members.clear();
+    let report = load(fv, &changed).await.unwrap();
+    assert_eq!((report.roles.updated, report.groups.updated), (1, 1));
+    assert_eq!(effective(fv, ann.id, hq).await, names(&["user.read"]));
+}
+
+#[tokio::test]
+async fn a_bad_record_is_named_and_nothing_is_written() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    let before = count(fv, user::Entity).await;
+    let bad = doc(json!({
+        "companies": [{"code": "NEW", "name": "New"}],
+        "users": [
+            {"username": "ok-user", "email": "ok@example.com"},
+            {"username": "x", "email": "nope"}
+        ],
+        "roles": [{"codename": "r1", "name": "R", "permissions": ["not a codename"]}]
+    }));
+    let fields: Vec<String> = validation(load(fv, &bad).await)
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "users[1].username",
+            "users[1].email",
+            "roles[0].permissions[0]"
+        ]
+    );
+    assert_eq!(count(fv, user::Entity).await, before);
+    assert!(fv.companies().find_by_code("NEW").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_unknown_reference_rolls_back_what_was_written_before_it() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    let companies = count(fv, company::Entity).await;
+    let bad = doc(json!({
+        "companies": [{"code": "NEW", "name": "New"}],
+        "users": [{"username": "newbie", "email": "newbie@example.com"}],
+        "groups": [{"company": "NEW", "codename": "g1", "name": "G",
+                    "permissions": ["no.such"], "members": ["ghost"]}],
+        "assignments": [{"user": "newbie", "company": "NEW", "role": "missing"}]
+    }));
+    let errors = validation(load(fv, &bad).await);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "groups[0].permissions[0]",
+            "groups[0].members[0]",
+            "assignments[0].role"
+        ]
+    );
+    assert_eq!(errors[2].message, "company NEW has no role \"missing\"");
+    assert_eq!(count(fv, company::Entity).await, companies);
+    assert!(fv.users().find_by_login("newbie").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn duplicates_cycles_and_taken_emails_are_named() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    create_user(fv, "owner").await;
+    let dup = doc(json!({
+        "companies": [{"code": "A1", "name": "A"}, {"code": "a1", "name": "A again"}]
+    }));
+    assert_eq!(invalid_fields(load(fv, &dup).await), ["companies[1].code"]);
+    let cycle = doc(json!({
+        "companies": [
+            {"code": "A1", "name": "A", "parent": "B1"},
+            {"code": "B1", "name": "B", "parent": "A1"}
+        ]
+    }));
+    assert_eq!(
+        invalid_fields(load(fv, &cycle).await),
+        ["companies[0].parent", "companies[1].parent"]
+    );
+    let taken = doc(json!({
+        "users": [{"username": "someone", "email": "owner@example.com"}]
+    }));
+    let errors = validation(load(fv, &taken).await);
+    assert_eq!(errors[0].field, "users[0].email");
+    assert_eq!(errors[0].message, "already used by user \"owner\"");
+}
+
+#[tokio::test]
+async fn malformed_documents_name_the_json_path() {
+    let err = Document::from_json(r#"{"users": [{"username": "a", "email": 5}]}"#).unwrap_err();
+    let Error::Validation(errors) = err else {
+        panic!("expected a validation error")
+    };
+    assert_eq!(errors[0].field, "users[0].email");
+    assert!(errors[0].message.starts_with("invalid type: integer"));
+    assert!(Document::from_json(r#"{"version": 2}"#).is_err());
+    assert!(Document::from_json("{} trailing").is_err());
+}
+
+#[tokio::test]
+async fn a_new_password_revokes_sessions_and_clear_removes_the_rest() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    load(fv, &sample()).await.unwrap();
+    let ann = fv.users().resolve("ann").await.unwrap();
+    let pair = fv.tokens().issue(&ann).await.unwrap();
+    let mut changed = sample();
+    changed.users[0].password = Some("another-password-2".into());
+    assert_eq!(load(fv, &changed).await.unwrap().users.updated, 1);
+    assert!(fv.tokens().refresh(&pair.refresh_token).await.is_err());
+
+    let only = doc(json!({"users": [{"username": "solo", "email": "solo@example.com"}]}));
+    let report = data::load(fv, &only, LoadOptions { clear: true }, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.cleared);
+    assert_eq!(count(fv, user::Entity).await, 1);
+    assert_eq!(count(fv, company::Entity).await, 0);
+}
+
+#[tokio::test]
+async fn export_then_load_elsewhere_reproduces_the_document() {
+    let a = TestDb::new().await;
+    load(&a.fv, &sample()).await.unwrap();
+    let exported = data::export(
+        &a.fv,
+        ExportOptions {
+            include_password_hashes: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(exported.users.iter().any(|u| u.password_hash.is_some()));
+    let without = data::export(&a.fv, ExportOptions::default()).await.unwrap();
+    assert!(without.users.iter().all(|u| u.password_hash.is_none()));
+    let text = exported.to_json();
+    assert_eq!(Document::from_json(&text).unwrap(), exported);
+
+    let b = TestDb::unseeded(&[]).await;
+    load(&b.fv, &exported).await.unwrap();
+    let again = data::export(
+        &b.fv,
+        ExportOptions {
+            include_password_hashes: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, exported);
+    b.fv.users()
+        .authenticate("ann", "ann-password-1")
+        .await
+        .expect("the hash travelled");
+}
+
+#[tokio::test]
+async fn progress_counts_every_record_and_every_hashed_password() {
+    let t = TestDb::new().await;
+    let d = sample();
+    let mut seen = Vec::new();
+    data::load(&t.fv, &d, LoadOptions::default(), &mut |done, total| {
+        seen.push((done, total))
+    })
+    .await
+    .unwrap();
+    let total = d.records() + 1; // one user has a password to hash
+    assert_eq!(seen.first(), Some(&(0, total)));
+    assert_eq!(seen.last(), Some(&(total, total)));
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
+}
+
+#[test]
+fn user_records_never_show_passwords_in_debug_output() {
+    let d = sample();
+    let shown = format!("{:?}", d.users[0]);
+    assert!(!shown.contains("ann-password-1"), "{shown}");
+}
