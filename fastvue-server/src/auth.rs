@@ -223,6 +223,23 @@ impl Principal {
         }
         Ok(Some(held))
     }
+
+    /// [`scope`](Self::scope) for a list route filtered by `company_id`: a company
+    /// outside the scope answers 404, as if it did not exist.
+    pub async fn list_scope(
+        &self,
+        app: &Fastvue,
+        codename: &str,
+        company_id: Option<i64>,
+    ) -> Result<Option<Vec<i64>>, ApiError> {
+        let scope = self.scope(app, codename).await?;
+        if let (Some(c), Some(ids)) = (company_id, &scope)
+            && !ids.contains(&c)
+        {
+            return Err(ApiError::not_found("company not found"));
+        }
+        Ok(scope)
+    }
 }
 
 /// The client's IP address (the peer of the connection).

@@ -107,12 +107,7 @@ pub async fn list(
     p.require(&fv, "audit.read").await?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<AuditQuery>(req)?;
-    let scope = p.scope(&fv, "audit.read").await?;
-    if let (Some(c), Some(ids)) = (q.company_id, &scope)
-        && !ids.contains(&c)
-    {
-        return Err(ApiError::not_found("company not found"));
-    }
+    let scope = p.list_scope(&fv, "audit.read", q.company_id).await?;
     let filter = AuditFilter {
         entity_type: q.entity_type,
         entity_id: q.entity_id,

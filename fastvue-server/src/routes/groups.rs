@@ -197,12 +197,7 @@ pub async fn list(
     p.require(&fv, "group.read").await?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<GroupQuery>(req)?;
-    let scope = p.scope(&fv, "group.read").await?;
-    if let (Some(c), Some(ids)) = (q.company_id, &scope)
-        && !ids.contains(&c)
-    {
-        return Err(ApiError::not_found("company not found"));
-    }
+    let scope = p.list_scope(&fv, "group.read", q.company_id).await?;
     let filter = GroupFilter {
         company_id: q.company_id,
         company_ids: if q.company_id.is_some() { None } else { scope },

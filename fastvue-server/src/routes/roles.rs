@@ -242,12 +242,7 @@ pub async fn list(
     p.require(&fv, "role.read").await?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<RoleQuery>(req)?;
-    let scope = p.scope(&fv, "role.read").await?;
-    if let (Some(c), Some(ids)) = (q.company_id, &scope)
-        && !ids.contains(&c)
-    {
-        return Err(ApiError::not_found("company not found"));
-    }
+    let scope = p.list_scope(&fv, "role.read", q.company_id).await?;
     let filter = RoleFilter {
         company_id: q.company_id,
         include_global: true,
