@@ -340,29 +340,21 @@ impl Authorizer {
 
     /// Drops every cached set of a user (in one company, or all of them); returns how many.
     pub async fn invalidate_user(&self, user_id: i64, company_id: Option<i64>) -> u64 {
-        let affected = match company_id {
-            Some(c) => Affected {
-                keys: vec![(user_id, c)],
-                ..Affected::default()
-            },
-            None => Affected {
-                users: vec![user_id],
-                ..Affected::default()
-            },
-        };
-        self.apply(&affected).await
+        self.apply(&user_scope(user_id, company_id)).await
     }
 
     /// Drops the cached sets of every holder of a role; returns how many.
     pub async fn invalidate_role(&self, role_id: i64) -> Result<u64> {
-        let affected = super::change::resolve(&self.db, super::Change::Role(role_id)).await?;
-        Ok(self.apply(&affected).await)
+        Ok(self
+            .apply(&self.affected(CacheTarget::Role(role_id)).await?)
+            .await)
     }
 
     /// Drops the cached sets of every member of a group; returns how many.
     pub async fn invalidate_group(&self, group_id: i64) -> Result<u64> {
-        let affected = super::change::resolve(&self.db, super::Change::Group(group_id)).await?;
-        Ok(self.apply(&affected).await)
+        Ok(self
+            .apply(&self.affected(CacheTarget::Group(group_id)).await?)
+            .await)
     }
 
     /// Drops every cached set in a company; returns how many.
@@ -388,11 +380,8 @@ impl Authorizer {
     /// returns once the invalidation is published; subscribers apply it on receipt.
     /// Unknown users, companies, roles or groups are [`Error::NotFound`].
     pub async fn invalidate_target(&self, target: CacheTarget) -> Result<InvalidationSummary> {
-        let affected = match target {
-            CacheTarget::All => Affected {
-                all: true,
-                ..Affected::default()
-            },
+        match target {
+            CacheTarget::All => {}
             CacheTarget::User {
                 user_id,
                 company_id,
@@ -403,37 +392,47 @@ impl Authorizer {
                     self.ensure_exists(company::Entity::find_by_id(c), "company")
                         .await?;
                 }
-                match company_id {
-                    Some(c) => Affected {
-                        keys: vec![(user_id, c)],
-                        ..Affected::default()
-                    },
-                    None => Affected {
-                        users: vec![user_id],
-                        ..Affected::default()
-                    },
-                }
             }
             CacheTarget::Role(id) => {
                 self.ensure_exists(role::Entity::find_by_id(id), "role")
                     .await?;
-                super::change::resolve(&self.db, super::Change::Role(id)).await?
             }
             CacheTarget::Group(id) => {
                 self.ensure_exists(group::Entity::find_by_id(id), "group")
                     .await?;
-                super::change::resolve(&self.db, super::Change::Group(id)).await?
             }
             CacheTarget::Company(id) => {
                 self.ensure_exists(company::Entity::find_by_id(id), "company")
                     .await?;
-                Affected {
-                    companies: vec![id],
-                    ..Affected::default()
-                }
             }
-        };
+        }
+        let affected = self.affected(target).await?;
         Ok(self.apply_summarized(&affected).await)
+    }
+
+    /// The cached keys `target` covers (role holders and group members read from the
+    /// database; the other scopes need no query).
+    async fn affected(&self, target: CacheTarget) -> Result<Affected> {
+        Ok(match target {
+            CacheTarget::All => Affected {
+                all: true,
+                ..Affected::default()
+            },
+            CacheTarget::User {
+                user_id,
+                company_id,
+            } => user_scope(user_id, company_id),
+            CacheTarget::Role(id) => {
+                super::change::resolve(&self.db, super::Change::Role(id)).await?
+            }
+            CacheTarget::Group(id) => {
+                super::change::resolve(&self.db, super::Change::Group(id)).await?
+            }
+            CacheTarget::Company(id) => Affected {
+                companies: vec![id],
+                ..Affected::default()
+            },
+        })
     }
 
     async fn ensure_exists<E: EntityTrait>(
@@ -574,5 +573,19 @@ impl Authorizer {
             .interner()
             .intern(PermissionSet::new(interned.iter().map(|(id, _)| *id)));
         Ok((set, grants.into_iter().map(|(_, name)| name).collect()))
+    }
+}
+
+/// The keys of one user: its set in `company_id`, or all of its sets.
+fn user_scope(user_id: i64, company_id: Option<i64>) -> Affected {
+    match company_id {
+        Some(c) => Affected {
+            keys: vec![(user_id, c)],
+            ..Affected::default()
+        },
+        None => Affected {
+            users: vec![user_id],
+            ..Affected::default()
+        },
     }
 }

@@ -5,6 +5,7 @@
 //! acts only inside companies where it holds `cache.manage` (others answer 404), and only
 //! superusers flush everything or the holders of a global template role (403).
 use fastvue_core::Fastvue;
+use fastvue_core::permission::authorizer::CacheTarget;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -82,26 +83,24 @@ fn required(id: Option<i64>) -> Result<i64, ApiError> {
     id.ok_or_else(|| fastvue_core::Error::invalid("id", "required unless scope is \"all\"").into())
 }
 
-/// Applies `body` for `p` and returns the count of entries dropped here.
-async fn invalidate_scope(
+/// Checks that `p` may invalidate what `body` names and returns it as a core target.
+async fn authorized_target(
     p: &Principal,
     fv: &Fastvue,
     body: &InvalidateRequest,
-) -> Result<u64, ApiError> {
-    let authorizer = fv.authorizer();
+) -> Result<CacheTarget, ApiError> {
     const MANAGE: &str = "cache.manage";
-    match body.scope {
+    Ok(match body.scope {
         CacheScope::All => {
             if !p.is_superuser() {
                 return Err(ApiError::forbidden(
                     "only superusers may flush the whole cache",
                 ));
             }
-            Ok(authorizer.invalidate_all().await)
+            CacheTarget::All
         }
         CacheScope::User => {
             let user_id = required(body.id)?;
-            fv.users().get(user_id).await?;
             let company_id = if p.is_superuser() {
                 body.company_id
             } else {
@@ -115,7 +114,10 @@ async fn invalidate_scope(
                 }
                 Some(c)
             };
-            Ok(authorizer.invalidate_user(user_id, company_id).await)
+            CacheTarget::User {
+                user_id,
+                company_id,
+            }
         }
         CacheScope::Role => {
             let role_id = required(body.id)?;
@@ -128,21 +130,20 @@ async fn invalidate_scope(
                 }
                 None => {}
             }
-            Ok(authorizer.invalidate_role(role_id).await?)
+            CacheTarget::Role(role_id)
         }
         CacheScope::Group => {
             let group_id = required(body.id)?;
             let g = fv.groups().get(group_id).await?;
             ensure_visible(p, fv, g.company_id, MANAGE, "group").await?;
-            Ok(authorizer.invalidate_group(group_id).await?)
+            CacheTarget::Group(group_id)
         }
         CacheScope::Company => {
             let company_id = required(body.id.or(body.company_id))?;
-            fv.companies().get(company_id).await?;
             ensure_visible(p, fv, company_id, MANAGE, "company").await?;
-            Ok(authorizer.invalidate_company(company_id).await)
+            CacheTarget::Company(company_id)
         }
-    }
+    })
 }
 
 /// Invalidate cached permissions
@@ -176,7 +177,9 @@ pub async fn invalidate(
     let p = principal(depot)?;
     p.require(&fv, "cache.manage").await?;
     let body: InvalidateRequest = json_body(req).await?;
-    let invalidated = invalidate_scope(p, &fv, &body).await?;
+    let target = authorized_target(p, &fv, &body).await?;
+    // The same core call as `fastvue cache invalidate` (existence checks included).
+    let invalidated = fv.authorizer().invalidate_target(target).await?.local;
     tracing::info!(
         actor_id = p.id(),
         scope = ?body.scope,

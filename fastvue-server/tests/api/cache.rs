@@ -263,3 +263,19 @@ async fn invalidate_validates_guards_and_scopes_to_the_callers_companies() {
         assert_eq!(status, 200, "{body}: {res}");
     }
 }
+
+#[tokio::test]
+async fn a_superuser_invalidating_an_unknown_id_gets_404() {
+    let app = spawn_app().await;
+    let root = app.root_token().await;
+    for body in [
+        json!({"scope": "user", "id": 999_999}),
+        json!({"scope": "user", "id": 1, "company_id": 999_999}),
+        json!({"scope": "role", "id": 999_999}),
+        json!({"scope": "group", "id": 999_999}),
+        json!({"scope": "company", "id": 999_999}),
+    ] {
+        let (status, res) = invalidate(&app, Some(&root), body.clone()).await;
+        assert_eq!(status, 404, "{body}: {res}");
+    }
+}
