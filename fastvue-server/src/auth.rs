@@ -143,10 +143,7 @@ pub async fn ensure_may_act_in(
             Err(e) => return Err(e.into()),
         }
     } else {
-        fv.assignments()
-            .companies_of(user.id)
-            .await?
-            .contains(&company_id)
+        fv.assignments().is_member(user.id, company_id).await?
     };
     if allowed {
         Ok(())

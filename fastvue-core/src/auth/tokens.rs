@@ -61,13 +61,16 @@ impl Tokens<'_> {
         let claims = self.fv.jwt().verify(token, TokenKind::Access)?;
         let id = claims.user_id().ok_or(TokenError::Invalid)?;
         let (cache, l1) = (self.fv.active_users(), self.fv.authorizer().l1());
-        if let Some(user) = cache.get(l1, id) {
-            return Ok(user);
-        }
-        let ticket = cache.begin(l1, id);
-        let user = active_user(self.fv.db(), &claims).await?;
-        cache.put(&user, ticket);
-        Ok(user)
+        let user = cache
+            .user(l1, id, async || {
+                match active_user(self.fv.db(), &claims).await {
+                    Ok(user) => Ok(Some(user)),
+                    Err(TokenError::Invalid) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        user.ok_or(TokenError::Invalid)
     }
 
     /// Exchanges a refresh token for a new pair (rotation; see the [module docs](self)).

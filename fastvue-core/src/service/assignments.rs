@@ -2,7 +2,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -215,7 +215,28 @@ impl Assignments<'_> {
         Ok(views)
     }
 
-    /// Ids of the companies where the user holds an active assignment.
+    /// Whether the user holds an active assignment in the company. Cached, and dropped
+    /// by any change of that (user, company), user or company (see
+    /// [`crate::auth::active_users`]): this is the per-request `X-Company-ID` check.
+    pub async fn is_member(&self, user_id: i64, company_id: i64) -> Result<bool> {
+        let fv = self.fv;
+        fv.active_users()
+            .member(fv.authorizer().l1(), user_id, company_id, async || {
+                let found: Option<i64> = user_company_role::Entity::find()
+                    .select_only()
+                    .column(user_company_role::Column::Id)
+                    .filter(user_company_role::Column::UserId.eq(user_id))
+                    .filter(user_company_role::Column::CompanyId.eq(company_id))
+                    .filter(user_company_role::Column::IsActive.eq(true))
+                    .into_tuple()
+                    .one(fv.db())
+                    .await?;
+                Ok(found.is_some())
+            })
+            .await
+    }
+
+    /// Companies where `user_id` holds an active assignment, ascending.
     pub async fn companies_of(&self, user_id: i64) -> Result<Vec<i64>> {
         let mut ids: Vec<i64> = user_company_role::Entity::find()
             .filter(user_company_role::Column::UserId.eq(user_id))

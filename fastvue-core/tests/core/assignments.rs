@@ -225,3 +225,28 @@ async fn of_user_lists_role_and_company_names() {
     );
     assert_not_found(t.fv.assignments().of_user(121_212, None).await, "user");
 }
+
+#[tokio::test]
+async fn membership_is_cached_until_that_assignment_changes() {
+    let t = TestDb::new().await;
+    let acme = create_company(&t.fv, "ACME").await;
+    let other = create_company(&t.fv, "OTHER").await;
+    let ann = create_user(&t.fv, "ann").await;
+    let role = create_role(&t.fv, Some(acme.id), "clerk", &["user.read"]).await;
+    let (fv, log) = t.counted_handle().await;
+
+    let a = assign(&fv, ann.id, acme.id, role.id).await;
+    log.clear();
+    assert!(fv.assignments().is_member(ann.id, acme.id).await.unwrap());
+    assert_eq!(log.take().len(), 1, "the first check reads the database");
+    assert!(fv.assignments().is_member(ann.id, acme.id).await.unwrap());
+    assert!(!fv.assignments().is_member(ann.id, other.id).await.unwrap());
+    assert_eq!(log.take().len(), 1, "only the new (user, company) is read");
+    assert!(!fv.assignments().is_member(ann.id, other.id).await.unwrap());
+    assert!(log.take().is_empty(), "answers, yes or no, are cached");
+
+    fv.assignments().unassign(&sys(), ann.id, a.id).await.unwrap();
+    assert!(!fv.assignments().is_member(ann.id, acme.id).await.unwrap());
+    assign(&fv, ann.id, acme.id, role.id).await;
+    assert!(fv.assignments().is_member(ann.id, acme.id).await.unwrap());
+}

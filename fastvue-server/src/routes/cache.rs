@@ -109,7 +109,7 @@ async fn authorized_target(
                     None => p.active_company()?,
                 };
                 ensure_visible(p, fv, c, MANAGE, "company").await?;
-                if !fv.assignments().companies_of(user_id).await?.contains(&c) {
+                if !fv.assignments().is_member(user_id, c).await? {
                     return Err(ApiError::not_found("user not found"));
                 }
                 Some(c)

@@ -491,9 +491,8 @@ pub async fn add_member(
     if !p.is_superuser()
         && !fv
             .assignments()
-            .companies_of(body.user_id)
+            .is_member(body.user_id, g.company_id)
             .await?
-            .contains(&g.company_id)
     {
         return Err(fastvue_core::Error::invalid("user_id", "no such user").into());
     }

@@ -391,11 +391,7 @@ pub async fn check(
         ensure_visible(p, &fv, company_id, "permission.read", "company").await?;
         if user_id != p.id()
             && !p.is_superuser()
-            && !fv
-                .assignments()
-                .companies_of(user_id)
-                .await?
-                .contains(&company_id)
+            && !fv.assignments().is_member(user_id, company_id).await?
         {
             return Err(ApiError::not_found("user not found"));
         }
