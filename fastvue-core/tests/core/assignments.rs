@@ -245,7 +245,10 @@ async fn membership_is_cached_until_that_assignment_changes() {
     assert!(!fv.assignments().is_member(ann.id, other.id).await.unwrap());
     assert!(log.take().is_empty(), "answers, yes or no, are cached");
 
-    fv.assignments().unassign(&sys(), ann.id, a.id).await.unwrap();
+    fv.assignments()
+        .unassign(&sys(), ann.id, a.id)
+        .await
+        .unwrap();
     assert!(!fv.assignments().is_member(ann.id, acme.id).await.unwrap());
     assign(&fv, ann.id, acme.id, role.id).await;
     assert!(fv.assignments().is_member(ann.id, acme.id).await.unwrap());
