@@ -2,7 +2,8 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::sqlx;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -41,9 +42,37 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
         })
 }
 
-/// Applies every pending migration.
+/// PostgreSQL advisory-lock key that serialises start-up work (migrations, seeding)
+/// across replicas starting at the same time over one database.
+pub const STARTUP_LOCK_KEY: i64 = 0x0066_6173_7476_7565; // "fastvue"
+
+/// Applies every pending migration. On PostgreSQL it holds the start-up advisory lock
+/// ([`STARTUP_LOCK_KEY`]) meanwhile, so replicas starting together migrate one after the
+/// other (the later ones find nothing pending) instead of racing on the same DDL. On
+/// SQLite, handles in one process take turns; run one process's migrations at a time.
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
-    Migrator::up(db, None).await.map_err(Error::from)
+    if db.get_database_backend() != DbBackend::Postgres {
+        static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _turn = IN_PROCESS.lock().await;
+        return Migrator::up(db, None).await.map_err(Error::from);
+    }
+    // A connection taken out of the pool holds the session lock; closing it (or dropping
+    // it, should anything panic) ends the session and so releases the lock.
+    let mut conn = db
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .map_err(|e| Error::Unavailable(DbErr::Conn(RuntimeErr::SqlxError(e.into()))))?
+        .detach();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(STARTUP_LOCK_KEY)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| Error::from(DbErr::Exec(RuntimeErr::SqlxError(e.into()))))?;
+    let result = Migrator::up(db, None).await.map_err(Error::from);
+    // Closing ends the session, which releases the lock; a failed close drops the socket.
+    let _ = sqlx::Connection::close(conn).await;
+    result
 }
 
 /// Rolls back the last `steps` migrations (all of them with `None`).

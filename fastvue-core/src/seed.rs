@@ -2,7 +2,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, Statement,
 };
 
 use crate::Fastvue;
@@ -162,6 +163,16 @@ pub(crate) async fn ensure_company_roles<C: ConnectionTrait>(
 pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
     let db = fv.db();
     let txn = fv.begin_write().await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        // Replicas starting together over one database seed one after the other (the
+        // lock ends with the transaction); SQLite's write transaction is already exclusive.
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [crate::db::STARTUP_LOCK_KEY.into()],
+        ))
+        .await?;
+    }
     ensure_system_permissions(&txn).await?;
     let now = Utc::now();
     company::Entity::insert(company::ActiveModel {

@@ -326,3 +326,27 @@ async fn replicas_bootstrapping_at_the_same_time_all_start_and_report_one_workin
         assert_eq!(created, 1, "round {round}: one replica created the admin");
     }
 }
+
+#[tokio::test]
+async fn replicas_starting_together_on_an_empty_database_all_start_and_seed_once() {
+    let db = TestDatabase::create("fastvue_core").await;
+    let starts = (0..4).map(|_| {
+        let s = settings(db.url(), &[]);
+        tokio::spawn(async move {
+            let fv = Fastvue::connect(s).await?;
+            fv.bootstrap().await?;
+            Ok::<_, fastvue_core::Error>(fv)
+        })
+    });
+    let mut handles = Vec::new();
+    for start in futures_util::future::join_all(starts).await {
+        handles.push(start.expect("no panic").expect("every replica starts"));
+    }
+    let fv = &handles[0];
+    assert_eq!(count(fv, company::Entity).await, 1, "one default company");
+    assert_eq!(count(fv, user::Entity).await, 1, "one first superuser");
+    assert_eq!(
+        count(fv, permission::Entity).await,
+        system_permissions().len() as u64
+    );
+}

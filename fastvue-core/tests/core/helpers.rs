@@ -17,7 +17,7 @@ use fastvue_core::service::permissions::NewPermission;
 use fastvue_core::service::roles::NewRole;
 use fastvue_core::service::users::NewUser;
 pub use fastvue_core::testing::Backend;
-use fastvue_core::testing::{TestDatabase, settings};
+pub use fastvue_core::testing::{TestDatabase, settings};
 use fastvue_core::{Error, Fastvue};
 use sea_orm::{EntityTrait, PaginatorTrait};
 
