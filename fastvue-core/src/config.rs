@@ -29,6 +29,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::domain::{CompanyCode, Slug};
+use crate::proxy::{IpNet, TrustedProxies};
 
 /// Insecure signing key used for `SECRET_KEY` outside production when the
 /// variable is unset. Never use it for a deployed system: production refuses
@@ -378,6 +379,10 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// `FRONTEND_URL`: the http(s) URL of the web frontend, if known.
     pub frontend_url: Option<String>,
+    /// `TRUSTED_PROXIES`: comma-separated addresses or networks (`127.0.0.1`,
+    /// `10.0.0.0/8`) of reverse proxies whose `X-Forwarded-For` names the client.
+    /// Empty (the default): the client is the connection's peer.
+    pub trusted_proxies: TrustedProxies,
     /// Google OAuth settings (`GOOGLE_*`).
     pub google: GoogleSettings,
     /// `RATE_LIMIT_LOGIN_PER_MINUTE`: login attempts allowed per minute
@@ -425,6 +430,20 @@ impl Settings {
     /// Returns a [`ConfigError`] listing every invalid variable.
     pub fn from_source(source: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         load(|name| source(name).map_or(Raw::Missing, Raw::Value))
+    }
+
+    /// Every variable the loader reads, in the order it reads them (for checking
+    /// deployment files: a variable not listed here is ignored by the loader).
+    pub fn variables() -> Vec<&'static str> {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let _ = load(|name| {
+            let mut seen = seen.borrow_mut();
+            if !seen.contains(&name) {
+                seen.push(name);
+            }
+            Raw::Missing
+        });
+        seen.into_inner()
     }
 
     /// `host:port`, suitable for binding a listener. IPv6 hosts are put in
@@ -888,6 +907,20 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
             );
         }
     }
+    let mut proxies = Vec::new();
+    for entry in l.list("TRUSTED_PROXIES") {
+        match IpNet::parse(&entry) {
+            Some(net) => proxies.push(net),
+            None => l.problem(
+                "TRUSTED_PROXIES",
+                format!(
+                    "expected a comma-separated list of IP addresses or networks such as \
+                     127.0.0.1,10.0.0.0/8; {entry:?} is not one"
+                ),
+            ),
+        }
+    }
+    let trusted_proxies = TrustedProxies::new(proxies);
     let frontend_url = l.text("FRONTEND_URL");
     if let Some(url) = &frontend_url
         && let Err(reason) = check_http_url(url, false)
@@ -967,6 +1000,7 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         backend_cors_origins,
         allowed_hosts,
         frontend_url,
+        trusted_proxies,
         google,
         rate_limit_login_per_minute,
         admin_email,
@@ -1419,6 +1453,7 @@ mod tests {
             ("CACHE_ENABLED", "off"),
             ("CACHE_DEFAULT_TTL", "0"),
             ("ALLOWED_HOSTS", "api.example.com, *.example.com,"),
+            ("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8, ::1"),
             ("FRONTEND_URL", "https://app.example.com/admin"),
             ("GOOGLE_CLIENT_ID", "id"),
             ("GOOGLE_CLIENT_SECRET", "client-secret"),
@@ -1431,6 +1466,9 @@ mod tests {
         .expect("valid configuration");
         assert_eq!(s.environment, Environment::Staging);
         assert!(s.debug);
+        assert!(s.trusted_proxies.is_trusted("10.9.8.7".parse().unwrap()));
+        assert!(s.trusted_proxies.is_trusted("::1".parse().unwrap()));
+        assert!(!s.trusted_proxies.is_trusted("192.0.2.1".parse().unwrap()));
         assert_eq!(s.log_level, "fastvue=debug,sea_orm=warn");
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.bind_address(), "[::1]:9000");
@@ -1500,6 +1538,8 @@ mod tests {
             ("PERMISSION_CACHE_MAX_ENTRIES", "0"),
             ("BACKEND_CORS_ORIGINS", "localhost:3000"),
             ("ALLOWED_HOSTS", "https://api.example.com/"),
+            ("TRUSTED_PROXIES", "127.0.0.1, proxy.internal"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("FRONTEND_URL", "app.example.com"),
             ("GOOGLE_REDIRECT_URI", "ftp://x"),
             ("GOOGLE_AUTH_URL", "accounts.example.com/auth"),

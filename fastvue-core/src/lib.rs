@@ -18,6 +18,7 @@ mod fastvue;
 pub mod pagination;
 pub mod password;
 pub mod permission;
+pub mod proxy;
 pub mod seed;
 pub mod service;
 #[cfg(feature = "test-support")]

@@ -239,19 +239,30 @@ impl Principal {
     }
 }
 
-/// The client's IP address (the peer of the connection).
-pub fn client_ip(req: &Request) -> Option<String> {
-    req.remote_addr()
-        .clone()
-        .into_std()
-        .map(|a| a.ip().to_string())
+/// The client's IP address: the connection's peer, or, when the peer is one of
+/// TRUSTED_PROXIES, the client its `X-Forwarded-For` chain names.
+pub fn client_ip(req: &Request, depot: &Depot) -> Option<String> {
+    let peer = req.remote_addr().clone().into_std()?.ip();
+    let Ok(fv) = app(depot) else {
+        return Some(peer.to_string());
+    };
+    let proxies = &fv.settings().trusted_proxies;
+    if proxies.is_empty() {
+        return Some(peer.to_string());
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Some(proxies.client_ip(peer, forwarded).to_string())
 }
 
 /// Audit context of this request: actor = principal (if any), client IP, request id.
 pub fn audit_context(req: &Request, depot: &Depot) -> AuditContext {
     AuditContext {
         actor_id: depot.get_typed::<Principal>().ok().map(Principal::id),
-        ip_address: client_ip(req),
+        ip_address: client_ip(req, depot),
         request_id: depot
             .get::<RequestId>(RequestId::KEY)
             .ok()

@@ -200,7 +200,7 @@ pub async fn login(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let input: LoginIn = json_body(req).await?;
-    let ip = client_ip(req).unwrap_or_else(|| "unknown".to_owned());
+    let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
     let limiter = fv.login_limiter();
     if let Some(retry_after) = limiter.check(&ip, &input.username).await {
         return Err(rate_limited(retry_after));
@@ -493,7 +493,7 @@ pub async fn change_password(
     let fv = app(depot)?;
     let input: ChangePasswordIn = json_body(req).await?;
     let p = principal(depot)?;
-    let ip = client_ip(req).unwrap_or_else(|| "unknown".to_owned());
+    let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
     let limiter = fv.login_limiter();
     let username = p.user.username.as_str();
     if let Some(retry_after) = limiter.check(&ip, username).await {

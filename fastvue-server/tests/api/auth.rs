@@ -860,3 +860,52 @@ async fn the_failed_login_limit_is_shared_through_redis() {
     }
     assert_eq!(login(&b, &name, "wrong-password").await.status(), 429);
 }
+
+async fn login_from(
+    app: &TestApp,
+    forwarded_for: &str,
+    username: &str,
+    password: &str,
+) -> Response {
+    app.client
+        .post(url(app, "/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_login_limit_counts_per_forwarded_client() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_LOGIN_PER_MINUTE", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1,::1"),
+    ])
+    .await;
+    let name = unique_name();
+    for _ in 0..2 {
+        let res = login_from(&app, "198.51.100.1", &name, "wrong-password").await;
+        assert_eq!(res.status(), 401);
+    }
+    let blocked = login_from(&app, "198.51.100.1", &name, "wrong-password").await;
+    assert_eq!(blocked.status(), 429);
+    // Another client behind the same proxy has its own count; a forged left-most entry
+    // does not move the first client out of its bucket.
+    let other = login_from(&app, "198.51.100.2", &name, "wrong-password").await;
+    assert_eq!(other.status(), 401);
+    let forged = login_from(&app, "203.0.113.50, 198.51.100.1", &name, "wrong-password").await;
+    assert_eq!(forged.status(), 429);
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_cannot_dodge_the_login_limit() {
+    let app = spawn_app_with(&[("RATE_LIMIT_LOGIN_PER_MINUTE", "2")]).await;
+    let name = unique_name();
+    for i in 0..2 {
+        let res = login_from(&app, &format!("198.51.100.{i}"), &name, "wrong-password").await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = login_from(&app, "198.51.100.77", &name, "wrong-password").await;
+    assert_eq!(res.status(), 429);
+}
