@@ -2007,4 +2007,40 @@ mod tests {
         assert!(text.contains("line 2"), "{text}");
         assert!(!text.contains("unterminated-secret-value"), "{text}");
     }
+
+    /// The variables documented as table rows (`| \`NAME\` | ...`) in docs/configuration.md.
+    fn documented_variables() -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let text = std::fs::read_to_string(path).expect("docs/configuration.md");
+        text.lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned())
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_variable_the_loader_reads_is_documented_and_every_documented_one_is_read() {
+        let read = Settings::variables();
+        assert!(read.contains(&"DATABASE_URL") && read.contains(&"TRUSTED_PROXIES"));
+        assert!(read.contains(&"GOOGLE_CLIENT_SECRET") && read.contains(&"ARGON2_PARALLELISM"));
+        let documented = documented_variables();
+        let undocumented: Vec<_> = read
+            .iter()
+            .filter(|v| !documented.iter().any(|d| d == *v))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in docs/configuration.md: {undocumented:?}"
+        );
+        let unknown: Vec<_> = documented
+            .iter()
+            .filter(|d| !read.contains(&d.as_str()))
+            .collect();
+        assert!(unknown.is_empty(), "documented but never read: {unknown:?}");
+    }
 }

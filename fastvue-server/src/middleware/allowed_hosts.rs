@@ -5,6 +5,10 @@ use salvo::prelude::*;
 
 use crate::error::ApiError;
 
+/// Liveness and health probes: answered whatever the host, because orchestrators and
+/// container health checks reach a replica by its address (`127.0.0.1:8000`).
+const PROBES: [&str; 2] = ["/health", "/health/live"];
+
 /// Accepts a request only when its host (the `Host` header without the port) matches an
 /// entry: an exact name (case-insensitive), `*.example.com` (any subdomain of
 /// example.com), or `*` (anything). No entries accepts every host.
@@ -69,7 +73,7 @@ impl Handler for AllowedHosts {
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
             .or_else(|| req.uri().authority().map(|a| a.to_string()));
-        if host.as_deref().is_some_and(|h| self.allows(h)) {
+        if host.as_deref().is_some_and(|h| self.allows(h)) || PROBES.contains(&req.uri().path()) {
             ctrl.call_next(req, depot, res).await;
         } else {
             ApiError::bad_request("the Host header names a host this server does not serve")

@@ -93,3 +93,33 @@ async fn a_wrong_method_answers_the_json_error_body_not_a_bare_status() {
     assert!(body["error"]["code"].is_string(), "{body}");
     assert!(body["error"]["request_id"].is_string(), "{body}");
 }
+
+/// Runs `fastvue-server healthcheck` (the container HEALTHCHECK) against `port`.
+fn healthcheck(port: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fastvue-server"))
+        .arg("healthcheck")
+        .env("PORT", port)
+        .env_remove("DATABASE_URL")
+        .env_remove("ENVIRONMENT")
+        .output()
+        .expect("run fastvue-server healthcheck")
+}
+
+#[tokio::test]
+async fn the_healthcheck_command_succeeds_against_a_live_server_and_fails_without_one() {
+    let app = spawn_app().await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    let live = tokio::task::spawn_blocking(move || healthcheck(&port))
+        .await
+        .unwrap();
+    assert!(live.status.success(), "{live:?}");
+    // A port nothing listens on: bind one, then free it.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let down = tokio::task::spawn_blocking(move || healthcheck(&closed))
+        .await
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach"));
+}

@@ -166,7 +166,7 @@ async fn allowed_hosts_refuses_a_foreign_host_with_a_json_400() {
     let app = spawn_app_with(&[("ALLOWED_HOSTS", "api.example.com,127.0.0.1")]).await;
     let res = app
         .client
-        .get(format!("{}/health/live", app.address))
+        .get(format!("{}/openapi.json", app.address))
         .header("Host", "evil.example.net")
         .header("X-Request-ID", "host-check-1")
         .send()
@@ -184,15 +184,38 @@ async fn allowed_hosts_refuses_a_foreign_host_with_a_json_400() {
 async fn allowed_hosts_accepts_listed_hosts_with_any_port() {
     let app = spawn_app_with(&[("ALLOWED_HOSTS", "api.example.com,127.0.0.1")]).await;
     // The client's own Host header is 127.0.0.1:<port>.
-    assert_eq!(app.get("/health/live").await.status(), 200);
+    assert_eq!(app.get("/openapi.json").await.status(), 200);
     let res = app
         .client
-        .get(format!("{}/health/live", app.address))
+        .get(format!("{}/openapi.json", app.address))
         .header("Host", "API.example.com:443")
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn allowed_hosts_still_answers_health_probes_sent_to_the_replica_address() {
+    let app = spawn_app_with(&[("ALLOWED_HOSTS", "api.example.com")]).await;
+    for path in ["/health/live", "/health"] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("Host", "10.0.0.7:8000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let res = app
+        .client
+        .get(format!("{}/api/v1/auth/me", app.address))
+        .header("Host", "10.0.0.7:8000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
 }
 
 #[tokio::test]
