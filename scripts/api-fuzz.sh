@@ -21,6 +21,7 @@ cd "$(dirname "$0")/.."
 MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-20}"
 SEED="${FUZZ_SEED:-1}"
 WORKERS="${FUZZ_WORKERS:-2}"
+PHASES="${FUZZ_PHASES:-examples,coverage,fuzzing,stateful}"
 DIR="${FUZZ_DIR:-${TMPDIR:-/tmp}/fastvue-api-fuzz}"
 VENV="${FUZZ_VENV:-$HOME/.cache/fastvue-api-fuzz/venv}"
 SCHEMATHESIS_SPEC="schemathesis>=4,<5"
@@ -42,7 +43,7 @@ say "$("$VENV/bin/schemathesis" --version)"
 say "building the server (debug)"
 cargo build -q -p fastvue-server --bin fastvue-server
 
-rm -rf "$DIR" && mkdir -p "$DIR"
+rm -rf "$DIR" && mkdir -p "$DIR" && DIR="$(cd "$DIR" && pwd)"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
 
@@ -70,14 +71,48 @@ TOKEN="$(curl -fs -X POST "$BASE/api/v1/auth/login" -H 'Content-Type: applicatio
 COMPANY_ID="$(curl -fs "$BASE/api/v1/companies?page_size=1" -H "Authorization: Bearer $TOKEN" \
   | jq -er '.items[0].id')" || die "no seeded company"
 
+# Rows for the {id} routes to find (most generated ids hit nothing): two companies (ids 2
+# and 3, with their seeded roles), two users in them (ids 2 and 3; the superuser, id 1,
+# is left out so the fuzzer cannot lock itself out) and groups. Generated path ids are
+# drawn from these half of the time (a schemathesis dictionary), at random otherwise.
+post() {
+  local out
+  out="$(curl -s -w '\n%{http_code}' -X POST "$BASE/api/v1/$1" -H "Authorization: Bearer $TOKEN" \
+    -H "X-Company-ID: $COMPANY_ID" -H 'Content-Type: application/json' -d "$2")"
+  [ "${out##*$'\n'}" = 201 ] || die "fixture POST /api/v1/$1 failed: $out"
+}
+ROLE_ID="$(curl -fs "$BASE/api/v1/roles?company_id=$COMPANY_ID&page_size=100" -H "Authorization: Bearer $TOKEN" \
+  | jq -er '[.items[] | select(.codename == "viewer")][0].id')" || die "no seeded viewer role"
+for n in 1 2; do
+  post companies "{\"name\": \"Fuzz $n\", \"code\": \"FUZZ$n\"}"
+  post users "{\"email\": \"fuzz$n@example.com\", \"username\": \"fuzz$n\", \"password\": \"fuzz-password-123\", \"company_id\": $COMPANY_ID, \"role_id\": $ROLE_ID}"
+done
+for n in 1 2 3; do
+  post groups "{\"name\": \"Fuzz $n\", \"codename\": \"fuzz$n\", \"permissions\": [\"user.read\"]}"
+done
+cat >"$DIR/schemathesis.toml" <<'TOML'
+[dictionaries.existing]
+values = [2, 3]
+
+[dictionaries.assignments]
+values = [1, 2, 3]
+
+[parameters]
+"path.id" = { dictionary = "existing", probability = 0.5 }
+"path.user_id" = { dictionary = "existing", probability = 0.5 }
+"path.assignment_id" = { dictionary = "assignments", probability = 0.5 }
+TOML
+
 say "fuzzing every operation of $BASE/openapi.json (max $MAX_EXAMPLES examples, seed $SEED)"
 set +e
-"$VENV/bin/schemathesis" run "$BASE/openapi.json" \
+# Run from $DIR: schemathesis keeps its cache (.schemathesis/) in the working directory.
+cd "$DIR"
+"$VENV/bin/schemathesis" --config-file "$DIR/schemathesis.toml" run "$BASE/openapi.json" \
   --url "$BASE" \
   --header "Authorization: Bearer $TOKEN" \
   --header "X-Company-ID: $COMPANY_ID" \
   --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
-  --phases examples,coverage,fuzzing \
+  --phases "$PHASES" \
   --max-examples "$MAX_EXAMPLES" \
   --seed "$SEED" \
   --workers "$WORKERS" \

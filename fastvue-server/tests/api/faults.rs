@@ -246,7 +246,10 @@ async fn set_role_permissions(app: &TestApp, root: &str, role_id: i64, codenames
 
 async fn health(app: &TestApp) -> (u16, Value) {
     let res = app.get("/health").await;
-    (res.status().as_u16(), res.json().await.expect("health body"))
+    (
+        res.status().as_u16(),
+        res.json().await.expect("health body"),
+    )
 }
 
 /// A private `redis-server` process on its own port, killed on drop.
@@ -333,7 +336,11 @@ async fn redis_killed_under_load_degrades_health_never_answers_5xx_and_recovers_
         .cache()
         .subscriber()
         .expect("a subscriber with REDIS_URL");
-    assert!(subscriber.wait_subscriptions(1, Duration::from_secs(30)).await);
+    assert!(
+        subscriber
+            .wait_subscriptions(1, Duration::from_secs(30))
+            .await
+    );
     let acme = company(&app, "ACME").await;
     let role = role_in(&app, Some(acme), "reader", &["user.read"]).await;
     let (_, user) = app.user_with_role(acme, "reader").await;
@@ -371,7 +378,11 @@ async fn redis_killed_under_load_degrades_health_never_answers_5xx_and_recovers_
     );
     load.run_for(300).await;
     let (status, body) = health(&app).await;
-    assert_eq!((status, &body["status"]), (200, &json!("degraded")), "{body}");
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("degraded")),
+        "{body}"
+    );
     let outage = load.finish().await;
 
     // Redis returns: the subscriber subscribes again and clears the L1 it kept.
@@ -415,7 +426,11 @@ async fn redis_killed_under_load_degrades_health_never_answers_5xx_and_recovers_
     println!(
         "redis fault: {} requests before, {during} during the outage ({} failed, {} 5xx), {} after restart ({} failed)",
         outage.sent("before"),
-        outage.failures.iter().filter(|f| f.starts_with("[outage]")).count(),
+        outage
+            .failures
+            .iter()
+            .filter(|f| f.starts_with("[outage]"))
+            .count(),
         outage.with_status("outage", |s| s >= 500),
         after.sent("after"),
         after.failures.len(),
@@ -487,11 +502,11 @@ async fn postgres_backends_killed_under_load_answer_503_or_success_and_the_pool_
         let (status, body) = call(&app, Method::GET, "/users?page_size=5", Some(&root), None).await;
         assert_eq!(status, 200, "{body}");
     }
-    assert_eq!(
-        held(&app, &user, acme, &["user.read"]).await,
-        ["user.read"]
-    );
+    assert_eq!(held(&app, &user, acme, &["user.read"]).await, ["user.read"]);
 }
+
+/// A request's status and JSON body, or why none arrived.
+type Outcome = Result<(u16, Value), reqwest::Error>;
 
 /// The `fastvue-server` binary of this build.
 const SERVER_BIN: &str = env!("CARGO_BIN_EXE_fastvue-server");
@@ -539,7 +554,7 @@ async fn sigterm_under_load_completes_every_accepted_request_and_exits_zero() {
     );
 
     let seq = Arc::new(AtomicU64::new(0));
-    let requests: Vec<JoinHandle<(Result<(u16, Value), reqwest::Error>, u64)>> = (0..24)
+    let requests: Vec<JoinHandle<(Outcome, u64)>> = (0..24)
         .map(|i| {
             let (client, base, seq) = (client.clone(), base.clone(), seq.clone());
             tokio::spawn(async move {
@@ -592,7 +607,10 @@ async fn sigterm_under_load_completes_every_accepted_request_and_exits_zero() {
                 if done_at > signalled_at {
                     completed_after_signal += 1;
                 }
-                if status == 200 && body.get("access_token").is_none() && body.get("status").is_none() {
+                if status == 200
+                    && body.get("access_token").is_none()
+                    && body.get("status").is_none()
+                {
                     broken.push(format!("{status} with an unexpected body {body}"));
                 }
             }
@@ -638,9 +656,11 @@ async fn a_role_create_whose_grants_fail_midway_leaves_no_role_and_no_grants() {
     // The second grant of any statement fails inside the database, after the role row
     // and the first grant were written.
     let trigger: &[&str] = if app.fastvue.settings().database_url.starts_with("sqlite:") {
-        &["CREATE TRIGGER fail_second_grant BEFORE INSERT ON role_permissions \
+        &[
+            "CREATE TRIGGER fail_second_grant BEFORE INSERT ON role_permissions \
            WHEN (SELECT count(*) FROM role_permissions WHERE role_id = NEW.role_id) >= 1 \
-           BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
+           BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ]
     } else {
         &[
             "CREATE FUNCTION fail_second_grant() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
