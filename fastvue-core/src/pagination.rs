@@ -56,9 +56,12 @@ impl PageRequest {
         self.page_size
     }
 
-    /// Rows to skip.
+    /// Rows to skip, capped at `i64::MAX` (the largest offset the database drivers
+    /// bind): a page that far out is simply empty.
     pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(self.page_size)
+        (self.page - 1)
+            .saturating_mul(self.page_size)
+            .min(i64::MAX as u64)
     }
 }
 
@@ -112,6 +115,14 @@ mod tests {
         assert!(PageRequest::new(None, Some(0)).is_err());
         let r = PageRequest::new(Some(3), Some(10)).unwrap();
         assert_eq!(r.offset(), 20);
+    }
+
+    #[test]
+    fn offsets_of_absurd_pages_stay_within_what_the_drivers_bind() {
+        let r = PageRequest::new(Some(u64::MAX), Some(MAX_PAGE_SIZE)).unwrap();
+        assert_eq!(r.offset(), i64::MAX as u64);
+        let r = PageRequest::new(Some(1 << 63), Some(1)).unwrap();
+        assert_eq!(r.offset(), i64::MAX as u64);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod audit;
 mod authorizer;
 mod bootstrap;
 mod companies;
+mod concurrency;
 mod data;
 mod groups;
 mod operations;

@@ -190,3 +190,31 @@ async fn a_chunked_body_over_one_mebibyte_answers_413_json() {
     assert!(status.contains(" 413 "), "{status}");
     assert!(body.contains("payload_too_large"), "{body}");
 }
+
+#[tokio::test]
+async fn a_page_beyond_the_largest_database_offset_answers_an_empty_page_not_a_dropped_connection()
+{
+    let app = spawn_app().await;
+    let token = app.root_token().await;
+    for list in [
+        "users",
+        "companies",
+        "roles",
+        "permissions",
+        "groups",
+        "audit-logs",
+    ] {
+        for page in ["9223372036854775808", "18446744073709551615"] {
+            let res = app
+                .client
+                .get(format!("{}/api/v1/{list}?page={page}", app.address))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{list}?page={page}: {e}"));
+            assert_eq!(res.status(), 200, "{list}?page={page}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["items"], serde_json::json!([]), "{list}: {body}");
+        }
+    }
+}

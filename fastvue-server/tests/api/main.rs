@@ -4,6 +4,7 @@ mod auth;
 mod cache;
 mod companies;
 mod errors;
+mod faults;
 mod groups;
 mod health;
 mod helpers;
