@@ -118,7 +118,8 @@ pub struct CreateUser {
     /// and `user.create` there (403).
     pub company_id: Option<i64>,
     /// The initial role: a role of that company or a global template, granting nothing the
-    /// caller lacks there (403). Required unless the caller is a superuser.
+    /// caller lacks there (403). Required with `company_id`, and for every caller but a
+    /// superuser (who may create a user without any role by leaving both out).
     pub role_id: Option<i64>,
     /// Marks the initial assignment as the user's default.
     #[serde(default)]
