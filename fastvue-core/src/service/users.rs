@@ -280,6 +280,16 @@ impl Users<'_> {
             .all(|(c, codename)| *c == company_id && codenames.contains(codename)))
     }
 
+    /// The active superuser created first, if any (the default creator of keys made by the CLI).
+    pub async fn oldest_active_superuser(&self) -> Result<Option<user::Model>> {
+        Ok(user::Entity::find()
+            .filter(user::Column::IsSuperuser.eq(true))
+            .filter(user::Column::IsActive.eq(true))
+            .order_by_asc(user::Column::Id)
+            .one(self.fv.db())
+            .await?)
+    }
+
     /// Finds a user by username or email (case-insensitive for emails).
     pub async fn find_by_login(&self, login: &str) -> Result<Option<user::Model>> {
         let login = login.trim();
