@@ -158,11 +158,17 @@ fn presented_key(req: &Request) -> Result<Option<&str>, ApiError> {
 
 /// Authenticates an API key, applies its rate limit and checks `X-Company-ID`.
 async fn resolve_key(req: &Request, fv: &Fastvue, presented: &str) -> Result<Principal, ApiError> {
-    let found = fv.api_keys().authenticate(presented).await.map_err(|e| match e {
-        TokenError::Expired => ApiError::unauthorized("token_expired", "the API key has expired"),
-        TokenError::Core(e) => e.into(),
-        _ => ApiError::unauthorized("invalid_token", "the API key is invalid"),
-    })?;
+    let found = fv
+        .api_keys()
+        .authenticate(presented)
+        .await
+        .map_err(|e| match e {
+            TokenError::Expired => {
+                ApiError::unauthorized("token_expired", "the API key has expired")
+            }
+            TokenError::Core(e) => e.into(),
+            _ => ApiError::unauthorized("invalid_token", "the API key is invalid"),
+        })?;
     if let Some(retry_after) = fv.api_keys().rate_limit(&found.key).await {
         return Err(ApiError::too_many_requests(
             "this API key has used up its requests for this minute",
@@ -390,9 +396,7 @@ impl Principal {
         if let Some(key) = &self.key {
             let grants = app.roles().permissions(role_id).await?;
             if company_id != key.company_id
-                || grants
-                    .iter()
-                    .any(|p| !key.scopes.iter().any(|s| *s == p.codename))
+                || grants.iter().any(|p| !key.scopes.contains(&p.codename))
             {
                 return Err(ApiError::forbidden(
                     "this API key cannot assign a role granting permissions outside its scopes",

@@ -147,7 +147,9 @@ pub async fn run(json: bool, settings: Settings, cmd: Keys) -> Result<(), Failur
             let fv = super::connect(settings).await?;
             let key = match fv.api_keys().get_by_prefix(&prefix).await {
                 Err(Error::NotFound { .. }) => {
-                    return Err(Failure::Failed(format!("no API key with prefix {prefix:?}")));
+                    return Err(Failure::Failed(format!(
+                        "no API key with prefix {prefix:?}"
+                    )));
                 }
                 other => other?,
             };
@@ -156,7 +158,10 @@ pub async fn run(json: bool, settings: Settings, cmd: Keys) -> Result<(), Failur
             if json {
                 output::json(&json_of(&revoked));
             } else if already {
-                println!("API key {} (id {}) was already revoked", revoked.prefix, revoked.id);
+                println!(
+                    "API key {} (id {}) was already revoked",
+                    revoked.prefix, revoked.id
+                );
             } else {
                 println!("API key {} (id {}): revoked", revoked.prefix, revoked.id);
             }

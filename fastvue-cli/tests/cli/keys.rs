@@ -25,7 +25,10 @@ fn keys_create_prints_the_key_once_then_list_shows_the_prefix_and_revoke_stops_i
     ]));
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("created API key "), "{out}");
-    assert!(lines[0].contains("acting as admin"), "oldest superuser: {out}");
+    assert!(
+        lines[0].contains("acting as admin"),
+        "oldest superuser: {out}"
+    );
     let key = lines[1].to_owned();
     assert!(key.starts_with("fv_live_"), "{out}");
     let prefix = &key[8..16];
@@ -38,16 +41,17 @@ fn keys_create_prints_the_key_once_then_list_shows_the_prefix_and_revoke_stops_i
     assert_eq!(found.key.rate_limit_per_minute, Some(600));
     assert!(found.key.expires_at.is_some());
 
-    let listed = json(env.fastvue().args([
-        "--json",
-        "keys",
-        "list",
-        "--company",
-        &company.to_string(),
-    ]));
+    let listed =
+        json(
+            env.fastvue()
+                .args(["--json", "keys", "list", "--company", &company.to_string()]),
+        );
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["prefix"], prefix);
-    assert_eq!(listed[0]["scopes"], serde_json::json!(["group.read", "user.read"]));
+    assert_eq!(
+        listed[0]["scopes"],
+        serde_json::json!(["group.read", "user.read"])
+    );
     let text = listed.to_string();
     assert!(!text.contains(&key[17..]), "no secret in the list: {text}");
     assert!(!text.contains("secret_hash"), "{text}");
@@ -62,7 +66,10 @@ fn keys_create_prints_the_key_once_then_list_shows_the_prefix_and_revoke_stops_i
     assert!(out.contains("already revoked"), "{out}");
     let table = stdout(env.fastvue().args(["keys", "list"]));
     assert!(table.starts_with("ID"), "{table}");
-    assert!(table.contains(prefix) && table.contains("revoked"), "{table}");
+    assert!(
+        table.contains(prefix) && table.contains("revoked"),
+        "{table}"
+    );
 
     let audit = env
         .block_on(env.fv.audit_logs().list(
@@ -123,7 +130,10 @@ fn keys_commands_refuse_bad_input_with_the_documented_exit_codes() {
     assert!(err.contains("user.delete"), "wider than the creator: {err}");
     let err = fails(&mut create(&["--scopes", "no.such"]), 1);
     assert!(err.contains("no.such"), "{err}");
-    let err = fails(&mut create(&["--scopes", "user.read", "--created-by", "ghost"]), 1);
+    let err = fails(
+        &mut create(&["--scopes", "user.read", "--created-by", "ghost"]),
+        1,
+    );
     assert!(err.contains("ghost"), "{err}");
     // A clap usage error: exit code 2.
     create(&["--scopes", "user.read", "--expires-in", "3w"])

@@ -256,12 +256,7 @@ impl RequestLimiter {
                 },
             })
             .into_value();
-        (w.failures > limit).then(|| {
-            WINDOW
-                .saturating_sub(w.started.elapsed())
-                .as_secs()
-                .max(1)
-        })
+        (w.failures > limit).then(|| WINDOW.saturating_sub(w.started.elapsed()).as_secs().max(1))
     }
 }
 

@@ -170,7 +170,10 @@ impl ApiKeys<'_> {
         scopes.sort();
         scopes.dedup();
         if input.scopes.is_empty() {
-            errors.push(FieldError::new("scopes", "must name at least one permission"));
+            errors.push(FieldError::new(
+                "scopes",
+                "must name at least one permission",
+            ));
         } else if scopes.len() > MAX_SCOPES {
             errors.push(FieldError::new(
                 "scopes",

@@ -505,8 +505,7 @@ pub async fn update(
         is_superuser: body.is_superuser,
         current_company_id: body.current_company_id,
     };
-    p.ensure_may_change(&fv, &target, Some(&patch))
-        .await?;
+    p.ensure_may_change(&fv, &target, Some(&patch)).await?;
     if let (Some(c), Some(ids)) = (patch.current_company_id, &scope)
         && !ids.contains(&c)
     {

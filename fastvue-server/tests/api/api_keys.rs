@@ -15,7 +15,10 @@ use crate::roles::{call, company, get, role_in};
 async fn create_key(app: &TestApp, token: &str, body: Value) -> (i64, String, Value) {
     let (status, created) = call(app, Method::POST, "/api-keys", Some(token), Some(body)).await;
     assert_eq!(status, 201, "{created}");
-    let key = created["key"].as_str().expect("key in the answer").to_owned();
+    let key = created["key"]
+        .as_str()
+        .expect("key in the answer")
+        .to_owned();
     (created["id"].as_i64().unwrap(), key, created)
 }
 
@@ -59,7 +62,11 @@ async fn creation_answers_the_full_key_once_in_the_documented_format() {
     let (c, _, id, key) = admin_key(&app, "KEY-FMT", &["user.read"]).await;
     let rest = key.strip_prefix("fv_live_").expect("fv_live_ prefix");
     let (prefix, secret) = rest.split_at(8);
-    assert!(prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    assert!(
+        prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    );
     assert_eq!(secret.len(), 44, "_ then 43 base64url characters: {key}");
     let root = app.root_token().await;
     let (status, body) = get(&app, &format!("/api-keys/{id}"), &root).await;
@@ -127,7 +134,12 @@ async fn scopes_wider_than_the_creators_are_refused_and_unknown_ones_are_invalid
     )
     .await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("user.delete"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user.delete")
+    );
 
     for (scopes, field) in [
         (json!(["nothing.here"]), "scopes"),
@@ -152,8 +164,14 @@ async fn scopes_wider_than_the_creators_are_refused_and_unknown_ones_are_invalid
         json!({"name": "x", "scopes": ["user.read"], "expires_at": "2001-01-01T00:00:00Z"}),
         json!({"name": "", "scopes": ["user.read"]}),
     ] {
-        let (status, answer) =
-            call(&app, Method::POST, "/api-keys", Some(&maker), Some(body.clone())).await;
+        let (status, answer) = call(
+            &app,
+            Method::POST,
+            "/api-keys",
+            Some(&maker),
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(status, 422, "{body} -> {answer}");
     }
     let (_, viewer) = app.user_with_role(c, "viewer").await;
@@ -220,12 +238,22 @@ async fn revoked_expired_and_unknown_keys_are_refused_with_401() {
 
     assert_eq!(get(&app, "/users", &key).await.0, 200);
     let path = format!("/api-keys/{id}");
-    assert_eq!(call(&app, Method::DELETE, &path, Some(&admin), None).await.0, 204);
+    assert_eq!(
+        call(&app, Method::DELETE, &path, Some(&admin), None)
+            .await
+            .0,
+        204
+    );
     let (status, body) = get(&app, "/users", &key).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(error_code(&body), "invalid_token");
     // Revoking again is idempotent; unknown ids are 404.
-    assert_eq!(call(&app, Method::DELETE, &path, Some(&admin), None).await.0, 204);
+    assert_eq!(
+        call(&app, Method::DELETE, &path, Some(&admin), None)
+            .await
+            .0,
+        204
+    );
     let (status, body) = get(&app, &path, &admin).await;
     assert_eq!(status, 200);
     assert!(body["revoked_at"].is_string(), "{body}");
@@ -307,8 +335,12 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(error_code(&body), "rate_limited");
     // Another key of the same company is not limited by it.
-    let (_, other, _) =
-        create_key(&app, &admin, json!({"name": "fast", "scopes": ["user.read"]})).await;
+    let (_, other, _) = create_key(
+        &app,
+        &admin,
+        json!({"name": "fast", "scopes": ["user.read"]}),
+    )
+    .await;
     assert_eq!(get(&app, "/users", &other).await.0, 200);
 }
 
@@ -319,9 +351,15 @@ async fn the_secret_never_appears_after_creation() {
     let secret = &key["fv_live_".len() + 9..];
     assert_eq!(get(&app, "/users", &key).await.0, 200);
     assert_eq!(
-        call(&app, Method::DELETE, &format!("/api-keys/{id}"), Some(&admin), None)
-            .await
-            .0,
+        call(
+            &app,
+            Method::DELETE,
+            &format!("/api-keys/{id}"),
+            Some(&admin),
+            None
+        )
+        .await
+        .0,
         204
     );
     let root = app.root_token().await;
@@ -423,7 +461,9 @@ async fn a_key_cannot_grant_or_take_over_beyond_its_scopes() {
         Method::POST,
         "/roles",
         Some(&key),
-        Some(json!({"name": "R", "codename": "rr", "company_id": c, "permissions": ["user.delete"]})),
+        Some(
+            json!({"name": "R", "codename": "rr", "company_id": c, "permissions": ["user.delete"]}),
+        ),
     )
     .await;
     assert_eq!(status, 403, "{body}");
@@ -465,12 +505,26 @@ async fn the_list_is_scoped_to_the_callers_companies() {
     let (status, page) = get(&app, "/api-keys", &admin_a).await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(ids(&page), [id_a]);
-    assert_eq!(get(&app, &format!("/api-keys?company_id={b}"), &admin_a).await.0, 404);
-    assert_eq!(get(&app, &format!("/api-keys/{id_b}"), &admin_a).await.0, 404);
     assert_eq!(
-        call(&app, Method::DELETE, &format!("/api-keys/{id_b}"), Some(&admin_a), None)
+        get(&app, &format!("/api-keys?company_id={b}"), &admin_a)
             .await
             .0,
+        404
+    );
+    assert_eq!(
+        get(&app, &format!("/api-keys/{id_b}"), &admin_a).await.0,
+        404
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            &format!("/api-keys/{id_b}"),
+            Some(&admin_a),
+            None
+        )
+        .await
+        .0,
         404
     );
     let (_, viewer_a) = app.user_with_role(a, "viewer").await;
@@ -478,9 +532,15 @@ async fn the_list_is_scoped_to_the_callers_companies() {
     assert_eq!(status, 200);
     assert_eq!(ids(&page), [id_a]);
     assert_eq!(
-        call(&app, Method::DELETE, &format!("/api-keys/{id_a}"), Some(&viewer_a), None)
-            .await
-            .0,
+        call(
+            &app,
+            Method::DELETE,
+            &format!("/api-keys/{id_a}"),
+            Some(&viewer_a),
+            None
+        )
+        .await
+        .0,
         403
     );
     let root = app.root_token().await;
