@@ -555,6 +555,32 @@ mod tests {
     }
 
     #[test]
+    fn the_debug_output_of_an_issued_key_redacts_the_key() {
+        let (prefix, plaintext) = generate();
+        let issued = IssuedKey {
+            key: api_key::Model {
+                id: 1,
+                company_id: 1,
+                name: "k".into(),
+                prefix,
+                secret_hash: "00".repeat(32),
+                scopes: serde_json::json!(["user.read", "group.read"]),
+                created_by: 1,
+                created_at: Utc::now(),
+                last_used_at: None,
+                expires_at: None,
+                revoked_at: None,
+                rate_limit_per_minute: None,
+            },
+            plaintext: plaintext.clone(),
+        };
+        let shown = format!("{issued:?}");
+        assert!(!shown.contains(&plaintext[17..]), "{shown}");
+        assert!(shown.contains("[redacted]"));
+        assert_eq!(issued.key.scope_codenames(), ["group.read", "user.read"]);
+    }
+
+    #[test]
     fn hex_decoding_rejects_odd_and_non_hex_input() {
         assert_eq!(decode_hex("0aff"), Some(vec![0x0a, 0xff]));
         assert_eq!(decode_hex("0af"), None);
