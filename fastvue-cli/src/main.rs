@@ -12,11 +12,11 @@ mod commands;
 mod input;
 mod output;
 
-use commands::{cache, data, migrate, users};
+use commands::{cache, data, keys, migrate, users};
 use output::Failure;
 
 /// fastvue-rs operations: migrations, the server, users, the permission cache, a
-/// deployment check and bulk data. Configured like the server (environment variables,
+/// deployment check, bulk data and service API keys. Configured like the server (environment variables,
 /// or a .env file in the current directory).
 #[derive(Debug, Parser)]
 #[command(name = "fastvue", version, about)]
@@ -46,6 +46,9 @@ enum Command {
     /// Load or export companies, users, roles, groups, permissions and assignments.
     #[command(subcommand)]
     Data(data::Data),
+    /// Service API keys: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Keys(keys::Keys),
 }
 
 #[tokio::main]
@@ -69,5 +72,6 @@ async fn run(json: bool, settings: Settings, command: Command) -> Result<(), Fai
         Command::Cache(cmd) => cache::run(json, settings, cmd).await,
         Command::Check => commands::check::run(json, Ok(settings)).await,
         Command::Data(cmd) => data::run(json, settings, cmd).await,
+        Command::Keys(cmd) => keys::run(json, settings, cmd).await,
     }
 }

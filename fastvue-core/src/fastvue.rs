@@ -9,7 +9,7 @@ use sea_orm::{
 use crate::auth::active_users::ActiveUsers;
 use crate::auth::oauth::{GoogleProvider, GoogleSignIn};
 use crate::auth::oauth_state::StateStore;
-use crate::auth::{JwtCodec, LoginLimiter, Tokens};
+use crate::auth::{JwtCodec, LoginLimiter, RequestLimiter, Tokens};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::password::PasswordHasher;
@@ -18,6 +18,7 @@ use crate::permission::l2::KeySpace;
 use crate::permission::tiered::TieredCache;
 use crate::permission::{Affected, Authorizer, Change};
 use crate::seed::{self, BootstrapReport};
+use crate::service::api_keys::{ApiKeys, KeyUsage};
 use crate::service::{
     assignments::Assignments, audit::AuditLogs, companies::Companies, groups::Groups,
     permissions::Permissions, roles::Roles, social_accounts::SocialAccounts, users::Users,
@@ -50,6 +51,8 @@ struct Inner {
     authorizer: Authorizer,
     jwt: JwtCodec,
     login_limiter: LoginLimiter,
+    key_limiter: RequestLimiter,
+    key_usage: KeyUsage,
     active_users: ActiveUsers,
     google: Option<GoogleProvider>,
     oauth_states: StateStore,
@@ -91,6 +94,7 @@ impl Fastvue {
             settings.rate_limit_login_per_minute,
             authorizer.cache().l2(),
         );
+        let key_limiter = RequestLimiter::new(authorizer.cache().l2());
         let google = GoogleProvider::from_settings(&settings)?;
         // Pending Google sign-ins live in Redis when there is one (any replica can finish
         // a flow), else in the database.
@@ -104,6 +108,8 @@ impl Fastvue {
                 authorizer,
                 jwt,
                 login_limiter,
+                key_limiter,
+                key_usage: KeyUsage::new(ACTIVE_USERS_CAPACITY),
                 active_users,
                 google,
                 oauth_states,
@@ -166,6 +172,16 @@ impl Fastvue {
         &self.inner.login_limiter
     }
 
+    /// The per-key request limiter (`rate_limit_per_minute` of API keys).
+    pub(crate) fn key_limiter(&self) -> &RequestLimiter {
+        &self.inner.key_limiter
+    }
+
+    /// When this process last wrote each API key's `last_used_at`.
+    pub(crate) fn key_usage(&self) -> &KeyUsage {
+        &self.inner.key_usage
+    }
+
     /// Recently authenticated users (see [`ActiveUsers`]).
     pub(crate) fn active_users(&self) -> &ActiveUsers {
         &self.inner.active_users
@@ -213,6 +229,11 @@ impl Fastvue {
     /// Role assignments.
     pub fn assignments(&self) -> Assignments<'_> {
         Assignments { fv: self }
+    }
+
+    /// Service API keys: creation, listing, revocation, authentication.
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys { fv: self }
     }
 
     /// The audit trail.

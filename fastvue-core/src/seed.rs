@@ -22,7 +22,17 @@ pub fn system_permissions() -> Vec<String> {
         .iter()
         .flat_map(|r| ["read", "create", "update", "delete"].map(|a| format!("{r}.{a}")))
         .collect();
-    all.extend(["role.assign", "audit.read", "cache.manage"].map(String::from));
+    all.extend(
+        [
+            "role.assign",
+            "audit.read",
+            "cache.manage",
+            "apikey.read",
+            "apikey.create",
+            "apikey.revoke",
+        ]
+        .map(String::from),
+    );
     all
 }
 

@@ -1,6 +1,12 @@
-//! Who is calling: the `authenticate` hoop turns a bearer access token into a
-//! [`Principal`] in the depot, resolves the request's active company, and offers the
-//! permission guards the routes use.
+//! Who is calling: the `authenticate` hoop turns a bearer access token or a service API
+//! key into a [`Principal`] in the depot, resolves the request's active company, and
+//! offers the permission guards the routes use.
+//!
+//! API keys (`Authorization: Bearer fv_live_...` or `X-API-Key: fv_live_...`): the
+//! principal acts as the key's creator, only in the key's company and only with the
+//! key's scopes, never with more than the creator holds at that moment; it is never a
+//! superuser. Every guard below applies this, so no route needs to know about keys,
+//! except the session routes, which [`reject_api_keys`] closes to keys.
 //!
 //! Active company: the `X-Company-ID` header when present (the caller must hold an
 //! active role there, or be a superuser and the company must exist; otherwise 403; a
@@ -8,8 +14,10 @@
 //! else (for a regular user without one) the first company where it holds an active role.
 use fastvue_core::Fastvue;
 use fastvue_core::auth::TokenError;
-use fastvue_core::entity::user;
+use fastvue_core::entity::{role, user};
+use fastvue_core::service::api_keys::is_api_key;
 use fastvue_core::service::audit::AuditContext;
+use fastvue_core::service::users::{NewUser, UserPatch};
 use salvo::http::header;
 use salvo::prelude::*;
 
@@ -19,14 +27,31 @@ use crate::state::app;
 
 /// Header naming the company a request acts in.
 pub const COMPANY_HEADER: &str = "x-company-id";
+/// Header carrying a service API key (alternative to `Authorization: Bearer fv_live_...`).
+pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// The authenticated caller, put in the Depot by `authenticate`.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The caller, as loaded for this request (active).
+    /// The caller, as loaded for this request (active); for an API key, its creator.
     pub user: user::Model,
-    /// The company this request acts in, if any.
+    /// The company this request acts in, if any (always the key's company for a key).
     pub company_id: Option<i64>,
+    /// Set when the caller authenticated with an API key.
+    pub key: Option<KeyGrant>,
+}
+
+/// What an API key allows: its company and scopes (the secret is not kept).
+#[derive(Debug, Clone)]
+pub struct KeyGrant {
+    /// The key's id.
+    pub id: i64,
+    /// The key's public prefix.
+    pub prefix: String,
+    /// The only company the key acts in.
+    pub company_id: i64,
+    /// The permission codenames the key may use.
+    pub scopes: Vec<String>,
 }
 
 /// The 401 for a token failure (or the mapped core error when the database failed).
@@ -66,8 +91,25 @@ pub async fn authenticate(
     }
 }
 
+/// Hoop for routes that only make sense for a person's session (their profile,
+/// password, current company, linked accounts): 403 for an API key.
+#[handler]
+pub async fn reject_api_keys(depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+    if depot
+        .get_typed::<Principal>()
+        .is_ok_and(|p| p.key.is_some())
+    {
+        ApiError::forbidden("this route needs a user's session; API keys cannot use it")
+            .write_to(depot, res);
+        ctrl.skip_rest();
+    }
+}
+
 async fn resolve(req: &Request, depot: &Depot) -> Result<Principal, ApiError> {
     let fv = app(depot)?;
+    if let Some(key) = presented_key(req)? {
+        return resolve_key(req, &fv, key).await;
+    }
     let token = bearer_token(req)?;
     let user = fv
         .tokens()
@@ -90,7 +132,66 @@ async fn resolve(req: &Request, depot: &Depot) -> Result<Principal, ApiError> {
                 .copied(),
         },
     };
-    Ok(Principal { user, company_id })
+    Ok(Principal {
+        user,
+        company_id,
+        key: None,
+    })
+}
+
+/// The API key of the request: `X-API-Key`, or a bearer token starting with `fv_live_`.
+fn presented_key(req: &Request) -> Result<Option<&str>, ApiError> {
+    if let Some(value) = req.headers().get(API_KEY_HEADER) {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("invalid_token", "the API key is invalid"))?;
+        return Ok(Some(value.trim()));
+    }
+    match req.headers().get(header::AUTHORIZATION) {
+        Some(_) => {
+            let token = bearer_token(req)?;
+            Ok(is_api_key(token).then_some(token))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Authenticates an API key, applies its rate limit and checks `X-Company-ID`.
+async fn resolve_key(req: &Request, fv: &Fastvue, presented: &str) -> Result<Principal, ApiError> {
+    let found = fv
+        .api_keys()
+        .authenticate(presented)
+        .await
+        .map_err(|e| match e {
+            TokenError::Expired => {
+                ApiError::unauthorized("token_expired", "the API key has expired")
+            }
+            TokenError::Core(e) => e.into(),
+            _ => ApiError::unauthorized("invalid_token", "the API key is invalid"),
+        })?;
+    if let Some(retry_after) = fv.api_keys().rate_limit(&found.key).await {
+        return Err(ApiError::too_many_requests(
+            "this API key has used up its requests for this minute",
+            retry_after,
+        ));
+    }
+    let company_id = found.key.company_id;
+    if requested_company(req)?.is_some_and(|id| id != company_id) {
+        return Err(ApiError::forbidden(
+            "this API key acts only in its own company",
+        ));
+    }
+    let scopes = found.key.scope_codenames();
+    Ok(Principal {
+        user: found.creator,
+        company_id: Some(company_id),
+        key: Some(KeyGrant {
+            id: found.key.id,
+            prefix: found.key.prefix,
+            company_id,
+            scopes,
+        }),
+    })
 }
 
 /// The token of `Authorization: Bearer <token>` (401 when absent or another scheme).
@@ -163,9 +264,9 @@ impl Principal {
         self.user.id
     }
 
-    /// Whether the caller is a superuser.
+    /// Whether the caller is a superuser (never for an API key).
     pub fn is_superuser(&self) -> bool {
-        self.user.is_superuser
+        self.key.is_none() && self.user.is_superuser
     }
 
     /// The active company, or 403 when the caller has none.
@@ -187,14 +288,22 @@ impl Principal {
         }
     }
 
-    /// Whether the caller holds `codename` in `company_id` (superuser: true).
+    /// Whether the caller holds `codename` in `company_id` (superuser: true). An API key
+    /// holds it when it is the key's company, the codename is one of its scopes and the
+    /// creator holds it there now (or is a superuser).
     pub async fn can(
         &self,
         app: &Fastvue,
         company_id: i64,
         codename: &str,
     ) -> Result<bool, ApiError> {
-        if self.is_superuser() {
+        if let Some(key) = &self.key
+            && (company_id != key.company_id || !key.scopes.iter().any(|s| s == codename))
+        {
+            return Ok(false);
+        }
+        // A superuser (or, within its scopes, a superuser's key) holds everything.
+        if self.user.is_superuser {
             return Ok(true);
         }
         Ok(app
@@ -207,6 +316,10 @@ impl Principal {
     pub async fn scope(&self, app: &Fastvue, codename: &str) -> Result<Option<Vec<i64>>, ApiError> {
         if self.is_superuser() {
             return Ok(None);
+        }
+        if let Some(key) = &self.key {
+            let held = self.can(app, key.company_id, codename).await?;
+            return Ok(Some(if held { vec![key.company_id] } else { vec![] }));
         }
         let mut held = Vec::new();
         for company_id in app.assignments().companies_of(self.id()).await? {
@@ -236,6 +349,105 @@ impl Principal {
             return Err(ApiError::not_found("company not found"));
         }
         Ok(scope)
+    }
+
+    /// 403 unless the caller may grant `codenames` (those not in `kept`, which it already
+    /// grants) in `company_id`: the core rule for the user, and for an API key also only
+    /// within its company and scopes.
+    pub async fn ensure_grantable(
+        &self,
+        app: &Fastvue,
+        company_id: i64,
+        codenames: &[String],
+        kept: &[fastvue_core::entity::permission::Model],
+    ) -> Result<(), ApiError> {
+        app.permissions()
+            .ensure_grantable(&self.user, company_id, codenames, kept)
+            .await?;
+        if let Some(key) = &self.key {
+            let outside: Vec<&str> = codenames
+                .iter()
+                .map(|c| c.trim())
+                .filter(|c| !kept.iter().any(|k| k.codename == *c))
+                .filter(|c| company_id != key.company_id || !key.scopes.iter().any(|s| s == c))
+                .collect();
+            if !outside.is_empty() {
+                return Err(ApiError::forbidden(format!(
+                    "this API key cannot grant permissions outside its scopes: {}",
+                    outside.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The role `role_id` if the caller may assign (or remove) it in `company_id`: it
+    /// grants nothing the caller does not hold there (for a key: nothing outside its scopes).
+    pub async fn ensure_role_grantable(
+        &self,
+        app: &Fastvue,
+        company_id: i64,
+        role_id: i64,
+    ) -> Result<role::Model, ApiError> {
+        let role = app
+            .assignments()
+            .ensure_grantable(self.id(), company_id, role_id)
+            .await?;
+        if let Some(key) = &self.key {
+            let grants = app.roles().permissions(role_id).await?;
+            if company_id != key.company_id
+                || grants.iter().any(|p| !key.scopes.contains(&p.codename))
+            {
+                return Err(ApiError::forbidden(
+                    "this API key cannot assign a role granting permissions outside its scopes",
+                ));
+            }
+        }
+        Ok(role)
+    }
+
+    /// 403 when the caller may not create this user (only superusers create superusers;
+    /// an API key never does).
+    pub fn ensure_may_create(&self, app: &Fastvue, new: &NewUser) -> Result<(), ApiError> {
+        if self.key.is_some() && new.is_superuser == Some(true) {
+            return Err(ApiError::forbidden("only superusers may set is_superuser"));
+        }
+        Ok(app.users().ensure_may_create(&self.user, new)?)
+    }
+
+    /// 403 when the caller may not change (or, without a patch, deactivate) `target`:
+    /// the core escalation rules for the user, and for an API key also never a
+    /// superuser, never `is_superuser`, and only accounts holding nothing outside the
+    /// key's company and scopes.
+    pub async fn ensure_may_change(
+        &self,
+        app: &Fastvue,
+        target: &user::Model,
+        patch: Option<&UserPatch>,
+    ) -> Result<(), ApiError> {
+        app.users()
+            .ensure_may_change(&self.user, target, patch)
+            .await?;
+        if let Some(key) = &self.key {
+            let flips_superuser = patch
+                .and_then(|p| p.is_superuser)
+                .is_some_and(|v| v != target.is_superuser);
+            if target.is_superuser || flips_superuser {
+                return Err(ApiError::forbidden(
+                    "only superusers may change a superuser's account or is_superuser",
+                ));
+            }
+            if !app
+                .users()
+                .grants_only_within(target.id, key.company_id, &key.scopes)
+                .await?
+            {
+                return Err(ApiError::forbidden(
+                    "this account holds permissions outside this API key's scopes",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

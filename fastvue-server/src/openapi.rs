@@ -57,7 +57,8 @@ use crate::routes;
         title = "fastvue-rs",
         description = "Multi-tenant RBAC administration API. Authenticate with \
             `POST /api/v1/auth/login` and send `Authorization: Bearer <access_token>`; \
-            `X-Company-ID` selects the active company."
+            `X-Company-ID` selects the active company. Services send an API key instead: \
+            `Authorization: Bearer fv_live_...` or `X-API-Key: fv_live_...`."
     ),
     paths(openapi_json, docs, crate::metrics::prometheus),
     components(schemas(ErrorBody, ErrorInfo, FieldErrorBody)),
@@ -81,7 +82,10 @@ impl Modify for BearerSecurity {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("The access token from /api/v1/auth/login"))
+                    .description(Some(
+                        "The access token from /api/v1/auth/login, or a service API key \
+                         (fv_live_..., also accepted in the X-API-Key header)",
+                    ))
                     .build(),
             ),
         );
@@ -134,6 +138,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::groups::Api::openapi(),
         routes::cache::Api::openapi(),
         routes::audit::Api::openapi(),
+        routes::api_keys::Api::openapi(),
         // One line per route module, e.g. `routes::users::Api::openapi(),`.
     ] {
         doc.merge(part);

@@ -162,6 +162,7 @@ fn api() -> Router {
         .push(crate::routes::groups::router())
         .push(crate::routes::cache::router())
         .push(crate::routes::audit::router())
+        .push(crate::routes::api_keys::router())
 }
 
 async fn shutdown_on_signal(handle: ServerHandle) {

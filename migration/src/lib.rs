@@ -12,6 +12,7 @@ mod m20261122_000003_groups;
 mod m20261122_000004_auth_tokens;
 mod m20261122_000005_audit_logs;
 mod m20261122_000006_oauth_states;
+mod m20261122_000007_api_keys;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_auth_tokens::Migration),
             Box::new(m20261122_000005_audit_logs::Migration),
             Box::new(m20261122_000006_oauth_states::Migration),
+            Box::new(m20261122_000007_api_keys::Migration),
         ]
     }
 }

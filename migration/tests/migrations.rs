@@ -164,6 +164,23 @@ const TABLES: &[(&str, &[&str])] = &[
             "created_at",
         ],
     ),
+    (
+        "api_keys",
+        &[
+            "id",
+            "company_id",
+            "name",
+            "prefix",
+            "secret_hash",
+            "scopes",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+            "rate_limit_per_minute",
+        ],
+    ),
 ];
 
 /// The named indexes of docs/schema.md (the named UNIQUE constraints are
@@ -186,6 +203,8 @@ const INDEXES: &[(&str, &str)] = &[
     ("audit_logs", "idx_audit_logs_company_id"),
     ("audit_logs", "idx_audit_logs_created_at"),
     ("oauth_states", "idx_oauth_states_expires_at"),
+    ("api_keys", "idx_api_keys_company_id"),
+    ("api_keys", "idx_api_keys_created_by"),
 ];
 
 const TS: &str = "'2026-11-22T10:00:00Z'";

@@ -2,6 +2,7 @@
 pub mod cache;
 pub mod check;
 pub mod data;
+pub mod keys;
 pub mod migrate;
 pub mod serve;
 pub mod users;

@@ -10,6 +10,7 @@ mod helpers;
 mod cache;
 mod check;
 mod data;
+mod keys;
 mod migrate;
 mod serve;
 mod users;

@@ -12,7 +12,7 @@ pub mod rate_limit;
 pub mod tokens;
 
 pub use jwt::{Claims, JwtCodec, TokenKind};
-pub use rate_limit::LoginLimiter;
+pub use rate_limit::{LoginLimiter, RequestLimiter};
 pub use tokens::{TokenPair, Tokens};
 
 use crate::error::Error;

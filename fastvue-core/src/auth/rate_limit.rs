@@ -1,4 +1,5 @@
-//! [`LoginLimiter`]: failed sign-ins per client IP and login name.
+//! [`LoginLimiter`]: failed sign-ins per client IP and login name; [`RequestLimiter`]:
+//! requests per API key and minute.
 //!
 //! After `RATE_LIMIT_LOGIN_PER_MINUTE` failures for one `(ip, login)` within a window of
 //! 60 seconds (counted from the first failure), further attempts are refused until the
@@ -10,6 +11,9 @@
 //! connection pool. Redis trouble never fails a sign-in: the limiter then counts in
 //! process for a second before trying Redis again. Without Redis it always counts in
 //! process (bounded, entries expire with their window).
+//!
+//! The API key limiter counts the same way (fixed windows of 60 seconds from the first
+//! request), in `{REDIS_KEY_PREFIX}fastvue:apikey:rate:{key_id}`, with the same fallback.
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,11 +31,14 @@ const REDIS_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
+    /// Failed sign-ins (login limiter) or requests (API key limiter) in this window.
     failures: u32,
     started: Instant,
 }
 
 struct Remote {
+    /// Which limiter, for the logs.
+    what: &'static str,
     pool: RedisPool,
     timeout: Duration,
     started: Instant,
@@ -76,13 +83,7 @@ impl LoginLimiter {
                 .max_capacity(LOCAL_CAPACITY)
                 .time_to_live(window)
                 .build(),
-            remote: redis.map(|r| Remote {
-                pool: r.pool().clone(),
-                timeout: r.timeout(),
-                started: Instant::now(),
-                paused_until: AtomicU64::new(0),
-                log: LogLimiter::new(Duration::from_secs(5)),
-            }),
+            remote: redis.map(|r| Remote::new("login limiter", r)),
         }
     }
 
@@ -180,7 +181,97 @@ impl LoginLimiter {
     }
 }
 
+/// Counts the requests of each API key per [`WINDOW`] (see the [module docs](self)).
+pub struct RequestLimiter {
+    keys: KeySpace,
+    local: moka::sync::Cache<i64, Window>,
+    remote: Option<Remote>,
+}
+
+impl fmt::Debug for RequestLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestLimiter")
+            .field("redis", &self.remote.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestLimiter {
+    /// A limiter counting in `redis` when given (sharing the tier's pool, round-trip
+    /// bound and key prefix), else in process.
+    pub fn new(redis: Option<&RedisTier>) -> Self {
+        Self {
+            keys: redis.map(|r| r.keys().clone()).unwrap_or_default(),
+            local: moka::sync::Cache::builder()
+                .max_capacity(LOCAL_CAPACITY)
+                .time_to_live(WINDOW)
+                .build(),
+            remote: redis.map(|r| Remote::new("API key limiter", r)),
+        }
+    }
+
+    /// Counts one request of the key `key_id`: `Some(seconds to wait)` when it goes
+    /// over `limit` requests in the current window (the request must then be refused),
+    /// else `None`.
+    pub async fn hit(&self, key_id: i64, limit: u32) -> Option<u64> {
+        let limit = limit.max(1);
+        if let Some(remote) = self.remote.as_ref().filter(|r| !r.paused()) {
+            let k = self.keys.api_key_requests(key_id);
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("SET")
+                .arg(&k)
+                .arg(0)
+                .arg("EX")
+                .arg(WINDOW.as_secs())
+                .arg("NX")
+                .ignore()
+                .cmd("INCR")
+                .arg(&k)
+                .cmd("TTL")
+                .arg(&k);
+            match remote.run::<(u64, i64)>(&pipe).await {
+                Ok((count, ttl)) => {
+                    return (count > u64::from(limit)).then(|| {
+                        u64::try_from(ttl)
+                            .ok()
+                            .filter(|t| *t > 0)
+                            .unwrap_or(WINDOW.as_secs())
+                    });
+                }
+                Err(e) => remote.failed("hit", &e),
+            }
+        }
+        let w = self
+            .local
+            .entry(key_id)
+            .and_upsert_with(|current| match current {
+                Some(e) if e.value().started.elapsed() < WINDOW => Window {
+                    failures: e.value().failures.saturating_add(1),
+                    started: e.value().started,
+                },
+                _ => Window {
+                    failures: 1,
+                    started: Instant::now(),
+                },
+            })
+            .into_value();
+        (w.failures > limit).then(|| WINDOW.saturating_sub(w.started.elapsed()).as_secs().max(1))
+    }
+}
+
 impl Remote {
+    fn new(what: &'static str, tier: &RedisTier) -> Self {
+        Self {
+            what,
+            pool: tier.pool().clone(),
+            timeout: tier.timeout(),
+            started: Instant::now(),
+            paused_until: AtomicU64::new(0),
+            log: LogLimiter::new(Duration::from_secs(5)),
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -194,10 +285,11 @@ impl Remote {
         self.paused_until.store(until, Ordering::Relaxed);
         if let Some(suppressed) = self.log.permit() {
             tracing::warn!(
+                limiter = self.what,
                 op,
                 error = err,
                 suppressed,
-                "login limiter: Redis unavailable; counting failures in process"
+                "Redis unavailable; counting in process"
             );
         }
     }

@@ -1,4 +1,5 @@
 //! sea-orm entities, one module per table (see `docs/schema.md`).
+pub mod api_key;
 pub mod audit_log;
 pub mod company;
 pub mod group;

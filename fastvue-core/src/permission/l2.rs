@@ -137,6 +137,12 @@ impl KeySpace {
         format!("{}fastvue:login:fail:{ip}:{login}", self.prefix)
     }
 
+    /// The request counter of an API key's current minute:
+    /// `{prefix}fastvue:apikey:rate:{key_id}`.
+    pub fn api_key_requests(&self, key_id: i64) -> String {
+        format!("{}fastvue:apikey:rate:{key_id}", self.prefix)
+    }
+
     /// A Google sign-in in progress, by its `state`:
     /// `{prefix}fastvue:oauth:state:{state}`.
     pub fn oauth_state(&self, state: &str) -> String {

@@ -1,4 +1,5 @@
 //! Core services: each is a thin borrow of [`crate::Fastvue`] with the operations of one resource.
+pub mod api_keys;
 pub mod assignments;
 pub mod audit;
 pub mod companies;

@@ -264,6 +264,32 @@ impl Users<'_> {
         Ok(())
     }
 
+    /// Whether every permission `user_id` could hold through a role or a group (counting
+    /// inactive assignments, roles and groups, as [`Users::ensure_may_change`] does) is
+    /// in `company_id` and among `codenames`: the account is no more powerful than an
+    /// API key of that company with those scopes.
+    pub async fn grants_only_within(
+        &self,
+        user_id: i64,
+        company_id: i64,
+        codenames: &[String],
+    ) -> Result<bool> {
+        Ok(potential_grants(self.fv.db(), user_id)
+            .await?
+            .iter()
+            .all(|(c, codename)| *c == company_id && codenames.contains(codename)))
+    }
+
+    /// The active superuser created first, if any (the default creator of keys made by the CLI).
+    pub async fn oldest_active_superuser(&self) -> Result<Option<user::Model>> {
+        Ok(user::Entity::find()
+            .filter(user::Column::IsSuperuser.eq(true))
+            .filter(user::Column::IsActive.eq(true))
+            .order_by_asc(user::Column::Id)
+            .one(self.fv.db())
+            .await?)
+    }
+
     /// Finds a user by username or email (case-insensitive for emails).
     pub async fn find_by_login(&self, login: &str) -> Result<Option<user::Model>> {
         let login = login.trim();

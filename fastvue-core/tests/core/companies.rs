@@ -33,7 +33,7 @@ async fn creating_a_company_seeds_admin_manager_and_viewer_with_the_documented_p
     assert!(acme.is_active);
 
     let every = sorted(system_permissions());
-    assert_eq!(every.len(), 23);
+    assert_eq!(every.len(), 26);
     let reads: Vec<String> = every
         .iter()
         .filter(|c| c.ends_with(".read"))
@@ -42,6 +42,7 @@ async fn creating_a_company_seeds_admin_manager_and_viewer_with_the_documented_p
     assert_eq!(
         reads,
         [
+            "apikey.read",
             "audit.read",
             "company.read",
             "group.read",

@@ -533,6 +533,7 @@ pub fn router() -> Router {
         .push(
             Router::new()
                 .hoop(auth::authenticate)
+                .hoop(auth::reject_api_keys)
                 .push(
                     Router::with_path("me")
                         .get(me)

@@ -240,8 +240,7 @@ pub async fn create(
     let body: CreateGroup = json_body(req).await?;
     let company_id = body.company_id.unwrap_or(active);
     ensure_allowed_in(p, &fv, company_id, "group.create").await?;
-    fv.permissions()
-        .ensure_grantable(&p.user, company_id, &body.permissions, &[])
+    p.ensure_grantable(&fv, company_id, &body.permissions, &[])
         .await?;
     let created = fv
         .groups()
@@ -370,8 +369,7 @@ pub async fn set_permissions(
     let body: PermissionSetIn = json_body(req).await?;
     let g = scoped(p, &fv, id, "group.update").await?;
     let kept = fv.groups().permissions(id).await?;
-    fv.permissions()
-        .ensure_grantable(&p.user, g.company_id, &body.permissions, &kept)
+    p.ensure_grantable(&fv, g.company_id, &body.permissions, &kept)
         .await?;
     let perms = fv
         .groups()

@@ -1,4 +1,5 @@
 //! HTTP routes.
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod cache;

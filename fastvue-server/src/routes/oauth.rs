@@ -368,6 +368,7 @@ pub fn router() -> Router {
         .push(
             Router::with_path("me/social-accounts")
                 .hoop(auth::authenticate)
+                .hoop(auth::reject_api_keys)
                 .get(list_social_accounts)
                 .push(Router::with_path("{id}").delete(unlink_social_account)),
         )

@@ -288,9 +288,7 @@ pub async fn create(
     match body.company_id {
         Some(c) => {
             ensure_allowed_in(p, &fv, c, "role.create").await?;
-            fv.permissions()
-                .ensure_grantable(&p.user, c, &body.permissions, &[])
-                .await?;
+            p.ensure_grantable(&fv, c, &body.permissions, &[]).await?;
         }
         None if !p.is_superuser() => {
             return Err(ApiError::forbidden(
@@ -433,9 +431,7 @@ pub async fn set_permissions(
     let r = writable(p, &fv, id, "role.update").await?;
     if let Some(c) = r.company_id {
         let kept = fv.roles().permissions(id).await?;
-        fv.permissions()
-            .ensure_grantable(&p.user, c, &body.permissions, &kept)
-            .await?;
+        p.ensure_grantable(&fv, c, &body.permissions, &kept).await?;
     }
     let perms = fv
         .roles()

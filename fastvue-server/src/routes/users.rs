@@ -389,7 +389,7 @@ pub async fn create(
         is_superuser: body.is_superuser,
         current_company_id: None,
     };
-    fv.users().ensure_may_create(&p.user, &new)?;
+    p.ensure_may_create(&fv, &new)?;
     let assignment = match (body.role_id, body.company_id.or(active)) {
         (Some(role_id), Some(company_id)) => {
             for needed in ["user.create", "role.assign"] {
@@ -399,9 +399,7 @@ pub async fn create(
                     )));
                 }
             }
-            fv.assignments()
-                .ensure_grantable(p.id(), company_id, role_id)
-                .await?;
+            p.ensure_role_grantable(&fv, company_id, role_id).await?;
             Some(NewAssignment {
                 company_id,
                 role_id,
@@ -508,9 +506,7 @@ pub async fn update(
         is_superuser: body.is_superuser,
         current_company_id: body.current_company_id,
     };
-    fv.users()
-        .ensure_may_change(&p.user, &target, Some(&patch))
-        .await?;
+    p.ensure_may_change(&fv, &target, Some(&patch)).await?;
     if let (Some(c), Some(ids)) = (patch.current_company_id, &scope)
         && !ids.contains(&c)
     {
@@ -558,7 +554,7 @@ pub async fn delete(
     let id = path_id(req, "id")?;
     let scope = p.scope(&fv, "user.delete").await?;
     let target = fv.users().get_in(id, scope.as_deref()).await?;
-    fv.users().ensure_may_change(&p.user, &target, None).await?;
+    p.ensure_may_change(&fv, &target, None).await?;
     fv.users()
         .deactivate(&audit_context(req, depot), id)
         .await?;
@@ -644,8 +640,7 @@ pub async fn assign(
             body.company_id
         )));
     }
-    fv.assignments()
-        .ensure_grantable(p.id(), body.company_id, body.role_id)
+    p.ensure_role_grantable(&fv, body.company_id, body.role_id)
         .await?;
     let made = fv
         .assignments()
@@ -712,8 +707,7 @@ pub async fn unassign(
     {
         return Err(ApiError::not_found("assignment not found"));
     }
-    fv.assignments()
-        .ensure_grantable(p.id(), a.company_id, a.role_id)
+    p.ensure_role_grantable(&fv, a.company_id, a.role_id)
         .await?;
     fv.assignments()
         .unassign(&audit_context(req, depot), id, assignment_id)
