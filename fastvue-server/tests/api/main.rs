@@ -10,6 +10,7 @@ mod helpers;
 mod metrics;
 mod middleware;
 mod oauth;
+mod permission_stream;
 mod openapi;
 mod permissions;
 mod roles;
