@@ -71,7 +71,11 @@ async fn resolve(req: &Request, depot: &Depot) -> Result<Principal, ApiError> {
 /// What the `authenticate` hoop does, for a token the route found itself (the permission
 /// stream also accepts `?access_token=`): verifies the access token and resolves the
 /// active company from `X-Company-ID` or the user's current company.
-pub async fn resolve_token(req: &Request, fv: &Fastvue, token: &str) -> Result<Principal, ApiError> {
+pub async fn resolve_token(
+    req: &Request,
+    fv: &Fastvue,
+    token: &str,
+) -> Result<Principal, ApiError> {
     let user = fv
         .tokens()
         .verify_access(token)

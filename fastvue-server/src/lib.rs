@@ -8,6 +8,6 @@ pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod startup;
-pub mod streams;
 pub mod state;
+pub mod streams;
 pub mod telemetry;

@@ -126,10 +126,7 @@ pub fn service(fastvue: Fastvue) -> Service {
     let cors = cors::from_settings(settings);
     let security_headers = SecurityHeaders::new(settings);
     let router = Router::new()
-        .hoop(
-            affix_state::inject(Streams::new(fastvue.clone()))
-                .inject(fastvue),
-        )
+        .hoop(affix_state::inject(Streams::new(fastvue.clone())).inject(fastvue))
         .push(
             Router::with_path("health")
                 .get(health::health)

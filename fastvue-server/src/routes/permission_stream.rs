@@ -171,10 +171,13 @@ pub async fn permission_stream(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    res.stream(futures_util::stream::unfold(state, |mut state| async move {
-        let chunk = state.next_chunk().await?;
-        Some((Ok::<_, Infallible>(chunk), state))
-    }));
+    res.stream(futures_util::stream::unfold(
+        state,
+        |mut state| async move {
+            let chunk = state.next_chunk().await?;
+            Some((Ok::<_, Infallible>(chunk), state))
+        },
+    ));
     Ok(())
 }
 
@@ -298,7 +301,11 @@ impl StreamState {
         let set = match MyPermissions::of(&self.fv, &user, self.company_id).await {
             Ok(set) => set,
             Err(e) => {
-                tracing::warn!(code = e.code(), user_id = self.user_id, "permission stream: cannot recompute the set; retrying");
+                tracing::warn!(
+                    code = e.code(),
+                    user_id = self.user_id,
+                    "permission stream: cannot recompute the set; retrying"
+                );
                 self.retry = true;
                 return None;
             }

@@ -43,7 +43,12 @@ struct Sse {
 impl Sse {
     /// Opens `STREAM{query}` with `token` as the bearer header (if any) and extra headers;
     /// panics unless the answer is 200.
-    async fn open(app: &TestApp, query: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Sse {
+    async fn open(
+        app: &TestApp,
+        query: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Sse {
         let res = open_raw(app, query, token, headers).await;
         assert_eq!(res.status(), 200, "stream refused");
         Sse {
@@ -64,7 +69,9 @@ impl Sse {
                 .expect("the stream stayed silent too long")
                 .expect("stream read");
             match chunk {
-                Some(bytes) => self.buf.push_str(std::str::from_utf8(&bytes).expect("UTF-8")),
+                Some(bytes) => self
+                    .buf
+                    .push_str(std::str::from_utf8(&bytes).expect("UTF-8")),
                 None => return None,
             }
         }
@@ -154,7 +161,9 @@ async fn member(app: &TestApp, perms: &[&str]) -> Member {
     let company_id = company(app, &format!("sse{}", &tag[..8])).await;
     let role = role_in(app, Some(company_id), &format!("sse-{}", &tag[..8]), perms).await;
     let user_id = user_in(app, company_id, role.id, &tag[..12]).await;
-    let token = app.login(&format!("sse-{}", &tag[..12]), USER_PASSWORD).await;
+    let token = app
+        .login(&format!("sse-{}", &tag[..12]), USER_PASSWORD)
+        .await;
     Member {
         company_id,
         role_id: role.id,
@@ -402,8 +411,14 @@ async fn heartbeats_arrive_and_the_open_stream_is_counted_in_metrics() {
     let m = member(&app, &["user.read"]).await;
     let mut sse = Sse::open(&app, "", Some(&m.token), &[]).await;
     sse.event().await;
-    assert_eq!(sse.next().await, Some(Item::Comment("heartbeat".to_owned())));
-    assert_eq!(sse.next().await, Some(Item::Comment("heartbeat".to_owned())));
+    assert_eq!(
+        sse.next().await,
+        Some(Item::Comment("heartbeat".to_owned()))
+    );
+    assert_eq!(
+        sse.next().await,
+        Some(Item::Comment("heartbeat".to_owned()))
+    );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     let open: f64 = metrics
         .lines()
@@ -472,7 +487,10 @@ async fn a_reconnect_with_the_current_etag_gets_no_initial_event() {
 
     let mut again = Sse::open(&app, "", Some(&m.token), &[("last-event-id", &etag)]).await;
     assert_eq!(again.next().await, Some(Item::Retry(3000)));
-    assert_eq!(again.next().await, Some(Item::Comment("heartbeat".to_owned())));
+    assert_eq!(
+        again.next().await,
+        Some(Item::Comment("heartbeat".to_owned()))
+    );
     // An outdated id gets the current set at once.
     let mut stale = Sse::open(&app, "", Some(&m.token), &[("last-event-id", "\"p0-0-0\"")]).await;
     assert_eq!(stale.next().await, Some(Item::Retry(3000)));
@@ -513,10 +531,7 @@ async fn a_reader_that_never_reads_does_not_delay_the_others() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
-    let mut silent = socket
-        .connect(([127, 0, 0, 1], port).into())
-        .await
-        .unwrap();
+    let mut silent = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
     silent
         .write_all(
             format!(
@@ -571,5 +586,8 @@ async fn a_reader_that_never_reads_does_not_delay_the_others() {
     let received = String::from_utf8_lossy(&seen)
         .matches("event: permissions")
         .count();
-    assert!(received < ROUNDS + 1, "{received} events: the reader was never stalled");
+    assert!(
+        received < ROUNDS + 1,
+        "{received} events: the reader was never stalled"
+    );
 }
