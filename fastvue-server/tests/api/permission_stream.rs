@@ -358,7 +358,8 @@ async fn an_admin_cache_invalidation_reaches_the_stream() {
         Method::POST,
         "/admin/cache/invalidate",
         m.company_id,
-        json!({ "scope": "role", "id": m.role_id }),
+        // A company scope: the notifier walks every open stream of the company.
+        json!({ "scope": "company", "id": m.company_id }),
     )
     .await;
     assert_eq!(status, 200, "{body}");
