@@ -253,6 +253,20 @@ pub struct CacheSettings {
     pub permission_max_entries: u64,
 }
 
+/// Server-Sent Events settings of `GET /api/v1/auth/me/permissions/stream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseSettings {
+    /// `SSE_MAX_STREAMS_PER_USER`: open streams one user may hold on one server
+    /// process (at least 1, default 5); opening one more closes the oldest.
+    pub max_streams_per_user: usize,
+    /// `SSE_HEARTBEAT_SECONDS`: interval of the comment heartbeat (at least 1,
+    /// default 15).
+    pub heartbeat: Duration,
+    /// `SSE_QUEUE_SIZE`: change notifications queued per stream before it falls back
+    /// to a resync (at least 1, default 16).
+    pub queue_size: usize,
+}
+
 /// Google's OAuth 2.0 authorization endpoint, the default of `GOOGLE_AUTH_URL`.
 pub const GOOGLE_AUTH_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
 /// Google's token endpoint, the default of `GOOGLE_TOKEN_URL`.
@@ -388,6 +402,8 @@ pub struct Settings {
     /// `RATE_LIMIT_LOGIN_PER_MINUTE`: login attempts allowed per minute
     /// (at least 1, default 5).
     pub rate_limit_login_per_minute: u32,
+    /// Live permission streams (`SSE_*`).
+    pub sse: SseSettings,
     /// `FASTVUE_ADMIN_EMAIL`: e-mail of the initial administrator to create.
     pub admin_email: Option<String>,
     /// `FASTVUE_ADMIN_PASSWORD`: password of the initial administrator.
@@ -538,6 +554,7 @@ impl fmt::Debug for Settings {
                 "rate_limit_login_per_minute",
                 &self.rate_limit_login_per_minute,
             )
+            .field("sse", &self.sse)
             .field("admin_email", &self.admin_email)
             .field("admin_password", &self.admin_password)
             .field("argon2", &self.argon2)
@@ -943,6 +960,11 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
     let google = load_google(&mut l, environment, frontend_url.is_some());
 
     let rate_limit_login_per_minute = l.integer("RATE_LIMIT_LOGIN_PER_MINUTE", 5, 1, u32::MAX);
+    let sse = SseSettings {
+        max_streams_per_user: l.integer("SSE_MAX_STREAMS_PER_USER", 5, 1, 10_000),
+        heartbeat: l.seconds("SSE_HEARTBEAT_SECONDS", 15, 1),
+        queue_size: l.integer("SSE_QUEUE_SIZE", 16, 1, 65_536),
+    };
 
     let admin_email = l.text("FASTVUE_ADMIN_EMAIL");
     if let Some(email) = &admin_email
@@ -1003,6 +1025,7 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         trusted_proxies,
         google,
         rate_limit_login_per_minute,
+        sse,
         admin_email,
         admin_password,
         argon2,
@@ -1409,6 +1432,14 @@ mod tests {
         assert_eq!(s.google.signup_role, "viewer");
         assert_eq!(s.google.state_ttl, Duration::from_secs(600));
         assert_eq!(s.rate_limit_login_per_minute, 5);
+        assert_eq!(
+            s.sse,
+            SseSettings {
+                max_streams_per_user: 5,
+                heartbeat: Duration::from_secs(15),
+                queue_size: 16,
+            }
+        );
         assert_eq!(s.admin_email, None);
         assert!(s.admin_password.is_none());
         assert_eq!(
@@ -1551,6 +1582,9 @@ mod tests {
             ("DEFAULT_SIGNUP_ROLE", "Viewer!"),
             ("FRONTEND_URL", "https://app.example.com/#/home"),
             ("RATE_LIMIT_LOGIN_PER_MINUTE", "0"),
+            ("SSE_MAX_STREAMS_PER_USER", "0"),
+            ("SSE_HEARTBEAT_SECONDS", "0"),
+            ("SSE_QUEUE_SIZE", "0"),
             ("FASTVUE_ADMIN_EMAIL", "admin"),
             ("ARGON2_MEMORY_KIB", "4"),
             ("ARGON2_ITERATIONS", "0"),

@@ -67,10 +67,6 @@ pub fn token_error(err: TokenError) -> ApiError {
     }
 }
 
-fn missing_token() -> ApiError {
-    ApiError::unauthorized("unauthorized", "authentication required")
-}
-
 /// Hoop: Bearer access token -> Principal (401 + WWW-Authenticate otherwise); resolves the active
 /// company from X-Company-ID (must be a member or superuser, else 403; non-integer -> 400) or current_company_id.
 #[handler]
@@ -111,6 +107,17 @@ async fn resolve(req: &Request, depot: &Depot) -> Result<Principal, ApiError> {
         return resolve_key(req, &fv, key).await;
     }
     let token = bearer_token(req)?;
+    resolve_token(req, &fv, token).await
+}
+
+/// What the `authenticate` hoop does, for a token the route found itself (the permission
+/// stream also accepts `?access_token=`): verifies the access token and resolves the
+/// active company from `X-Company-ID` or the user's current company.
+pub async fn resolve_token(
+    req: &Request,
+    fv: &Fastvue,
+    token: &str,
+) -> Result<Principal, ApiError> {
     let user = fv
         .tokens()
         .verify_access(token)
@@ -118,7 +125,7 @@ async fn resolve(req: &Request, depot: &Depot) -> Result<Principal, ApiError> {
         .map_err(token_error)?;
     let company_id = match requested_company(req)? {
         Some(id) => {
-            ensure_may_act_in(&fv, &user, id).await?;
+            ensure_may_act_in(fv, &user, id).await?;
             Some(id)
         }
         None => match user.current_company_id {
@@ -196,10 +203,20 @@ async fn resolve_key(req: &Request, fv: &Fastvue, presented: &str) -> Result<Pri
 
 /// The token of `Authorization: Bearer <token>` (401 when absent or another scheme).
 fn bearer_token(req: &Request) -> Result<&str, ApiError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(missing_token)?;
+    bearer_header(req)?.ok_or_else(missing_token)
+}
+
+/// The 401 of a request without credentials.
+pub fn missing_token() -> ApiError {
+    ApiError::unauthorized("unauthorized", "authentication required")
+}
+
+/// The token of `Authorization: Bearer <token>`; `None` without an `Authorization`
+/// header, 401 for another scheme or a malformed value.
+pub fn bearer_header(req: &Request) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("invalid_token", "the token is invalid"))?;
@@ -213,7 +230,7 @@ fn bearer_token(req: &Request) -> Result<&str, ApiError> {
             "expected a Bearer token",
         ));
     }
-    Ok(token.trim())
+    Ok(Some(token.trim()))
 }
 
 /// The `X-Company-ID` header as a positive integer (400 otherwise); `None` when absent.

@@ -9,4 +9,5 @@ pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod streams;
 pub mod telemetry;

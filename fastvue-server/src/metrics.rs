@@ -5,6 +5,7 @@
 //! | `http_requests_total` | counter | `method`, `route` (matched pattern or `unmatched`), `status` |
 //! | `http_request_duration_seconds` | histogram | `method`, `route` |
 //! | `fastvue_db_pool_connections` | gauge | `state` = `size` \| `idle` \| `in_use` (read at scrape) |
+//! | `fastvue_sse_streams` | gauge | open permission streams of the process |
 //! | `fastvue_permission_cache_*` | see `fastvue_core::permission::metrics` | |
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
 /// Database pool connections by `state` (`size`, `idle`, `in_use`).
 pub const DB_POOL_CONNECTIONS: &str = "fastvue_db_pool_connections";
+/// Open `GET /api/v1/auth/me/permissions/stream` streams of the process.
+pub const SSE_STREAMS: &str = "fastvue_sse_streams";
 /// The `route` label of a request that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
@@ -83,6 +86,11 @@ fn describe() {
         DB_POOL_CONNECTIONS,
         Unit::Count,
         "Database pool connections by state (size, idle, in_use)"
+    );
+    describe_gauge!(
+        SSE_STREAMS,
+        Unit::Count,
+        "Open live permission streams (Server-Sent Events) of this process"
     );
     fastvue_core::permission::metrics::describe();
 }

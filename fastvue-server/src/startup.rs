@@ -17,6 +17,7 @@ use crate::middleware::cors;
 use crate::middleware::security_headers::SecurityHeaders;
 use crate::request_id::request_id;
 use crate::routes::health;
+use crate::streams::Streams;
 use crate::{metrics, openapi};
 
 /// How long in-flight requests may take to finish after SIGTERM.
@@ -125,7 +126,7 @@ pub fn service(fastvue: Fastvue) -> Service {
     let cors = cors::from_settings(settings);
     let security_headers = SecurityHeaders::new(settings);
     let router = Router::new()
-        .hoop(affix_state::inject(fastvue))
+        .hoop(affix_state::inject(Streams::new(fastvue.clone())).inject(fastvue))
         .push(
             Router::with_path("health")
                 .get(health::health)

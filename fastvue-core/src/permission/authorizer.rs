@@ -3,10 +3,11 @@ use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 use super::catalog::{Catalog, intern_id};
 use super::change::Affected;
-use super::l1::{CacheKey, L1Cache};
+use super::l1::{CacheKey, Invalidation, L1Cache};
 use super::l2::L2Lookup;
 use super::query::{self, GrantPath};
 use super::set::PermissionSet;
@@ -182,6 +183,17 @@ impl Authorizer {
     /// Both tiers and the invalidation bus.
     pub fn cache(&self) -> &TieredCache {
         &self.cache
+    }
+
+    /// A receiver of every permission change this process learns of, local or made by
+    /// another process (through the invalidation bus), as the cache scopes it
+    /// invalidates: the (user, company) sets in a scope may have changed and must be
+    /// recomputed with [`permissions`](Self::permissions). Also fires with
+    /// [`Invalidation::All`] after the bus lost its Redis subscription. A receiver that
+    /// falls behind gets `RecvError::Lagged` and must treat it as
+    /// [`Invalidation::All`]: everything may have changed. See [`L1Cache::subscribe`].
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Invalidation> {
+        self.cache.l1().subscribe()
     }
 
     /// The codename catalogue.

@@ -323,7 +323,8 @@ impl fmt::Debug for SubscriberHandle {
 /// `channel` (normally [`CHANNEL`] under the key prefix) with its own connection and applies every message whose
 /// origin is not `origin` to `l1`. On connection loss it retries with
 /// capped exponential backoff (100 ms .. 5 s) and, once subscribed again,
-/// clears `l1` entirely. Fails only on a malformed URL.
+/// clears `l1` entirely (which [`L1Cache::subscribe`] receivers see as
+/// [`Invalidation::All`]). Fails only on a malformed URL.
 pub fn spawn_subscriber(
     client_url: &str,
     channel: impl Into<String>,
@@ -378,6 +379,10 @@ async fn subscriber_loop(
                 if !(first && l1.entry_count() == 0) {
                     let dropped = l1.apply(&Invalidation::All, "resubscribe");
                     tracing::info!(dropped, "permission cache: subscribed again; L1 cleared");
+                } else {
+                    // Nothing cached to drop, but change subscribers (live permission
+                    // streams) opened before now may have missed other processes' writes.
+                    l1.announce(Invalidation::All);
                 }
                 first = false;
                 backoff = BACKOFF_MIN;

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
+use tokio::sync::broadcast;
 
 use super::metrics as m;
 use super::set::{PermissionSet, SetInterner};
@@ -139,6 +140,8 @@ const SYNC_STRIPES: usize = 256;
 const COUNTER_STRIPES: usize = 64;
 const TICK: Duration = Duration::from_millis(250);
 const MAINTENANCE_EVERY_TICKS: u32 = 4;
+/// Applied invalidations buffered per change subscriber before it lags.
+const CHANGE_CAPACITY: usize = 1024;
 
 #[inline]
 fn mix(x: u64, k: u64) -> u64 {
@@ -420,6 +423,8 @@ pub struct L1Cache {
     published_hits: AtomicU64,
     published_misses: AtomicU64,
     ticker: OnceLock<std::thread::Thread>,
+    /// Every applied invalidation, for [`L1Cache::subscribe`].
+    changes: broadcast::Sender<Invalidation>,
     #[cfg(test)]
     fill_hook: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
@@ -475,6 +480,7 @@ impl L1Cache {
             published_hits: AtomicU64::new(0),
             published_misses: AtomicU64::new(0),
             ticker: OnceLock::new(),
+            changes: broadcast::channel(CHANGE_CAPACITY).0,
             #[cfg(test)]
             fill_hook: Mutex::new(None),
         });
@@ -708,6 +714,31 @@ impl L1Cache {
         }
     }
 
+    // --- change notifications ---------------------------------------------
+
+    /// A receiver of every invalidation this cache applies from now on — local
+    /// writes, other processes' writes received over the bus, operator
+    /// invalidations, and the full clear after the bus subscription was lost — each
+    /// sent once its entries are gone, so a reader that recomputes on receipt sees
+    /// the new state. The scope may be wider than what changed (dropping too much is
+    /// always allowed).
+    ///
+    /// The channel buffers a bounded number of scopes per receiver; a receiver that
+    /// falls further behind gets [`broadcast::error::RecvError::Lagged`] and must
+    /// treat it as [`Invalidation::All`] (everything may have changed). Costs
+    /// nothing measurable while nobody subscribes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Invalidation> {
+        self.changes.subscribe()
+    }
+
+    /// Tells the subscribers that `scope` may have changed without dropping anything
+    /// (the bus does this when it subscribes for the first time with nothing cached:
+    /// changes made elsewhere before then were not seen).
+    pub(crate) fn announce(&self, scope: Invalidation) {
+        // Err only when nobody subscribes: nobody to tell.
+        let _ = self.changes.send(scope);
+    }
+
     // --- invalidation -----------------------------------------------------
     //
     // Order in every scope: bump the generation(s) (refuses racing fills),
@@ -780,6 +811,9 @@ impl L1Cache {
             self.sync_index(user_id);
         }
         m::invalidation("keys", source);
+        if self.changes.receiver_count() > 0 {
+            self.announce(Invalidation::Keys(keys.to_vec()));
+        }
         dropped
     }
 
@@ -793,6 +827,7 @@ impl L1Cache {
             self.sync_index(user_id);
         }
         m::invalidation("user", source);
+        self.announce(Invalidation::User(user_id));
         dropped
     }
 
@@ -813,6 +848,7 @@ impl L1Cache {
             self.sync_index(user_id);
         }
         m::invalidation("company", source);
+        self.announce(Invalidation::Company(company_id));
         dropped
     }
 
@@ -831,6 +867,7 @@ impl L1Cache {
         }
         self.void_memos();
         m::invalidation("all", source);
+        self.announce(Invalidation::All);
         dropped
     }
 
@@ -973,6 +1010,33 @@ mod tests {
             total += data.entries.len() as u64;
         }
         total
+    }
+
+    #[test]
+    fn subscribers_receive_every_applied_invalidation() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        // Without a subscriber nothing is buffered.
+        cache.invalidate_user(9);
+        let mut rx = cache.subscribe();
+        assert!(fill(&cache, k(1, 1), &[1]));
+        cache.invalidate_key(k(1, 1));
+        cache.invalidate_user(2);
+        cache.invalidate_company(3);
+        cache.invalidate_all();
+        cache.apply(&Invalidation::User(4), "remote");
+        let got: Vec<Invalidation> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(
+            got,
+            [
+                Invalidation::Keys(vec![k(1, 1)]),
+                Invalidation::User(2),
+                Invalidation::Company(3),
+                Invalidation::All,
+                Invalidation::User(4),
+            ]
+        );
+        // The entry was gone when its notification was sent.
+        assert!(cache.get(k(1, 1)).is_none());
     }
 
     #[test]

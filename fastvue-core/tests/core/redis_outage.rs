@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fastvue_core::permission::l1::Invalidation;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast::error::TryRecvError;
 use tokio::task::AbortHandle;
 
 use crate::helpers::*;
@@ -153,6 +155,11 @@ async fn checks_stay_correct_while_redis_is_down_or_stalled_and_replicas_heal_af
     assert!(check(a, ann, acme.id, "user.update").await);
     assert!(check(&b, ann, acme.id, "user.update").await);
 
+    // Change subscribers (the server's live permission streams) of A.
+    let mut a_changes = a.authorizer().subscribe_changes();
+    let a_bus = a.authorizer().cache().subscriber().expect("subscriber");
+    let a_subscriptions = a_bus.subscriptions();
+
     // Redis "down" for A: every connection cut, new ones refused.
     proxy.set(Mode::Refuse);
     a.roles()
@@ -188,4 +195,21 @@ async fn checks_stay_correct_while_redis_is_down_or_stalled_and_replicas_heal_af
     assert!(eventually(async || !check(&b, ann, acme.id, "user.update").await).await);
     assert!(check(&b, ann, acme.id, "role.read").await);
     assert!(check(a, ann, acme.id, "role.read").await);
+
+    // A's subscriber re-subscribed and cleared its L1: its change subscribers were told
+    // that everything may have changed (whatever was published meanwhile was missed).
+    assert!(
+        a_bus
+            .wait_subscriptions(a_subscriptions + 1, Duration::from_secs(10))
+            .await
+    );
+    let mut told_all = false;
+    loop {
+        match a_changes.try_recv() {
+            Ok(Invalidation::All) | Err(TryRecvError::Lagged(_)) => told_all = true,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(told_all, "no `all` after the re-subscription");
 }

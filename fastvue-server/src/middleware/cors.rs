@@ -43,6 +43,8 @@ pub fn from_settings(settings: &Settings) -> Option<CorsHandler> {
             header::IF_NONE_MATCH,
             HeaderName::from_static("x-company-id"),
             HeaderName::from_static("x-request-id"),
+            // Sent on reconnect by Server-Sent Events clients (the permission stream).
+            HeaderName::from_static("last-event-id"),
         ]))
         .expose_headers(ExposeHeaders::list([
             HeaderName::from_static("x-request-id"),

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use fastvue_core::Fastvue;
 use fastvue_core::auth::TokenPair;
 use fastvue_core::entity::user;
 use fastvue_core::service::users::UserPatch;
@@ -153,6 +154,25 @@ pub struct MyPermissions {
     pub is_superuser: bool,
     /// Effective permission codenames, sorted.
     pub permissions: Vec<String>,
+}
+
+impl MyPermissions {
+    /// The effective permissions of `user` in `company_id` (through the permission cache).
+    pub async fn of(fv: &Fastvue, user: &user::Model, company_id: i64) -> Result<Self, ApiError> {
+        let permissions = fv
+            .authorizer()
+            .codenames(user.id, company_id)
+            .await?
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        Ok(Self {
+            user_id: user.id,
+            company_id,
+            is_superuser: user.is_superuser,
+            permissions,
+        })
+    }
 }
 
 /// Body of `POST /auth/switch-company`.
@@ -365,19 +385,7 @@ pub async fn my_permissions(
         }
         None => p.active_company()?,
     };
-    let permissions: Vec<String> = fv
-        .authorizer()
-        .codenames(p.id(), company_id)
-        .await?
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    let body = MyPermissions {
-        user_id: p.id(),
-        company_id,
-        is_superuser: p.is_superuser(),
-        permissions,
-    };
+    let body = MyPermissions::of(&fv, &p.user, company_id).await?;
     let etag = permissions_etag(&body);
     if let Ok(value) = HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, value);
@@ -395,8 +403,9 @@ pub async fn my_permissions(
 }
 
 /// A strong ETag over the user, company, superuser flag and sorted codenames
-/// (64-bit FNV-1a: stable across processes and releases).
-fn permissions_etag(p: &MyPermissions) -> String {
+/// (64-bit FNV-1a: stable across processes and releases). The permission stream uses it
+/// as its event ids.
+pub fn permissions_etag(p: &MyPermissions) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for b in bytes {
@@ -530,6 +539,10 @@ pub fn router() -> Router {
         .push(Router::with_path("login").post(login))
         .push(Router::with_path("refresh").post(refresh))
         .push(Router::with_path("logout").post(logout))
+        .push(
+            Router::with_path("me/permissions/stream")
+                .get(crate::routes::permission_stream::permission_stream),
+        )
         .push(
             Router::new()
                 .hoop(auth::authenticate)

@@ -7,6 +7,7 @@ pub mod companies;
 pub mod groups;
 pub mod health;
 pub mod oauth;
+pub mod permission_stream;
 pub mod permissions;
 pub mod roles;
 pub mod users;

@@ -13,6 +13,7 @@ mod metrics;
 mod middleware;
 mod oauth;
 mod openapi;
+mod permission_stream;
 mod permissions;
 mod roles;
 mod users;

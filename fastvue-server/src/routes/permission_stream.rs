@@ -1,0 +1,329 @@
+//! `GET /api/v1/auth/me/permissions/stream`: the caller's effective permissions in one
+//! company as Server-Sent Events, pushed again whenever they change.
+//!
+//! # Protocol
+//!
+//! * On connect: `retry: 3000`, then an event `permissions` whose `id:` is the set's
+//!   `ETag` (the one `GET /auth/me/permissions` answers) and whose data is
+//!   [`PermissionsEvent`]. With a `Last-Event-ID` equal to the current `ETag` (a
+//!   reconnect that missed nothing) that first event is left out.
+//! * Afterwards a `permissions` event whenever the set's `ETag` changes, on whichever
+//!   replica the change was made (see [`crate::streams`]); a `: heartbeat` comment every
+//!   `SSE_HEARTBEAT_SECONDS`.
+//! * Final events, after which the server closes the stream (the client must call
+//!   `close()`, or `EventSource` reconnects): `revoked` when the user was deactivated or
+//!   deleted, `expired` at the access token's `exp`, `closed` when the user opened more
+//!   than `SSE_MAX_STREAMS_PER_USER` streams on this process (the oldest is closed).
+//!
+//! # Tokens
+//!
+//! `Authorization: Bearer` as everywhere, or `?access_token=` because a browser's
+//! `EventSource` cannot send headers. Access tokens are stateless JWTs: revoking a
+//! user's sessions (`revoke_all`, a password change) ends their refresh tokens, not the
+//! access tokens already issued. The stream re-verifies its token on every wake-up the
+//! way every request does, so a deactivated or deleted user gets `revoked` at once; a
+//! revoked session ends with `expired` at the token's `exp`, and the refresh that
+//! follows fails.
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::time::Duration;
+
+use fastvue_core::Fastvue;
+use fastvue_core::auth::{TokenError, TokenKind};
+use salvo::http::StatusCode;
+use salvo::http::header::{self, HeaderValue};
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{self, ensure_may_act_in, token_error};
+use crate::error::ApiError;
+use crate::extract::query;
+use crate::openapi::ErrorBody;
+use crate::routes::auth::{MyPermissions, permissions_etag};
+use crate::state::app;
+use crate::streams::{Streams, Subscription, Wake};
+
+/// The reconnection delay sent in `retry:`, milliseconds.
+pub const RETRY_MS: u64 = 3000;
+
+/// Query of `GET /auth/me/permissions/stream`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// The company to follow (default: the active company: `X-Company-ID` or the
+    /// current company). `EventSource` cannot send headers, so browsers pass it here.
+    pub company_id: Option<i64>,
+    /// The access token, for clients that cannot send `Authorization` (browsers'
+    /// `EventSource`). Ignored when the header is present. Never logged.
+    pub access_token: Option<String>,
+}
+
+/// Data of a `permissions` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PermissionsEvent {
+    /// The set, as `GET /auth/me/permissions` answers it.
+    #[serde(flatten)]
+    pub set: MyPermissions,
+    /// The set's `ETag` (also the event's `id`).
+    pub etag: String,
+}
+
+/// Data of the final `revoked`, `expired` and `closed` events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEnd {
+    /// `user_inactive` (revoked), `token_expired` (expired) or `too_many_streams`
+    /// (closed).
+    pub reason: &'static str,
+}
+
+/// Live permission changes of the caller in one company (Server-Sent Events).
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me/permissions/stream",
+    tag = "auth",
+    description = "Requires a valid access token (Authorization header, or `access_token` \
+        in the query for EventSource); no permission. A text/event-stream of `permissions` \
+        events (data: PermissionsEvent, id: its ETag), a comment heartbeat, and a final \
+        `revoked`, `expired` or `closed` event (data: StreamEnd). Honours Last-Event-ID.",
+    params(
+        StreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "The ETag of the set the client holds (sent by EventSource on reconnect)"),
+    ),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = PermissionsEvent),
+        (status = 400, description = "Malformed company_id or X-Company-ID", body = ErrorBody),
+        (status = 401, description = "No, invalid or expired token", body = ErrorBody),
+        (status = 403, description = "Not a member of that company, or no active company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn permission_stream(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let streams = depot
+        .get_typed::<Streams>()
+        .map_err(|_| {
+            tracing::error!("stream registry missing from the depot");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            )
+        })?
+        .clone();
+    let q: StreamQuery = query(req)?;
+    let token = match auth::bearer_header(req)? {
+        Some(token) => token.to_owned(),
+        None => q
+            .access_token
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(auth::missing_token)?,
+    };
+    let p = auth::resolve_token(req, &fv, &token).await?;
+    depot.insert_typed(p.clone());
+    let company_id = match q.company_id {
+        Some(id) => {
+            ensure_may_act_in(&fv, &p.user, id).await?;
+            id
+        }
+        None => p.active_company()?,
+    };
+    let expires_at = fv
+        .jwt()
+        .verify(&token, TokenKind::Access)
+        .map_err(token_error)?
+        .exp;
+    // Registered before the first read: a change committed after this point wakes it.
+    let sub = streams.open(p.id(), company_id);
+    let set = MyPermissions::of(&fv, &p.user, company_id).await?;
+    let etag = permissions_etag(&set);
+    let mut first = format!("retry: {RETRY_MS}\n\n");
+    if last_event_id(req) != Some(etag.as_str()) {
+        first.push_str(&permissions_event(set, &etag));
+    }
+    let heartbeat_every = streams.settings().heartbeat;
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let state = StreamState {
+        fv,
+        sub,
+        token,
+        user_id: p.id(),
+        company_id,
+        last_etag: etag,
+        heartbeat,
+        expires: Box::pin(tokio::time::sleep(until(expires_at))),
+        first: Some(first),
+        done: false,
+        retry: false,
+    };
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res.stream(futures_util::stream::unfold(
+        state,
+        |mut state| async move {
+            let chunk = state.next_chunk().await?;
+            Some((Ok::<_, Infallible>(chunk), state))
+        },
+    ));
+    Ok(())
+}
+
+/// The `Last-Event-ID` header, when present and readable.
+fn last_event_id(req: &Request) -> Option<&str> {
+    req.headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Time from now until the Unix time `exp` (zero when past).
+fn until(exp: i64) -> Duration {
+    let left = exp.saturating_sub(chrono::Utc::now().timestamp());
+    Duration::from_secs(u64::try_from(left).unwrap_or(0))
+}
+
+/// One event: `event:`, optional `id:`, one `data:` line (JSON has no raw newlines).
+fn event(name: &str, id: Option<&str>, data: &str) -> String {
+    let mut out = format!("event: {name}\n");
+    if let Some(id) = id {
+        out.push_str("id: ");
+        out.push_str(id);
+        out.push('\n');
+    }
+    out.push_str("data: ");
+    out.push_str(data);
+    out.push_str("\n\n");
+    out
+}
+
+fn permissions_event(set: MyPermissions, etag: &str) -> String {
+    let data = serde_json::to_string(&PermissionsEvent {
+        set,
+        etag: etag.to_owned(),
+    })
+    .unwrap_or_else(|_| "{}".to_owned());
+    event("permissions", Some(etag), &data)
+}
+
+fn end_event(name: &str, reason: &'static str) -> String {
+    let data = serde_json::to_string(&StreamEnd { reason }).unwrap_or_else(|_| "{}".to_owned());
+    event(name, None, &data)
+}
+
+/// One open stream (polled by the connection only while the client reads).
+struct StreamState {
+    fv: Fastvue,
+    sub: Subscription,
+    /// The access token the stream was opened with: re-verified on every wake-up.
+    token: String,
+    user_id: i64,
+    company_id: i64,
+    /// `ETag` of the last set sent (or of the client's, per `Last-Event-ID`).
+    last_etag: String,
+    heartbeat: Interval,
+    expires: Pin<Box<Sleep>>,
+    /// `retry:` and the initial event, not sent yet.
+    first: Option<String>,
+    /// A final event was sent: end the body.
+    done: bool,
+    /// A recomputation failed (database unavailable): retry at the next heartbeat.
+    retry: bool,
+}
+
+impl StreamState {
+    /// The next bytes to send; `None` ends the body.
+    async fn next_chunk(&mut self) -> Option<String> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        if self.done {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut self.expires => {
+                    return Some(self.finish("expired", "token_expired"));
+                }
+                wake = self.sub.next() => match wake {
+                    Wake::Evicted => return Some(self.finish("closed", "too_many_streams")),
+                    Wake::Changed { resync } => {
+                        if let Some(chunk) = self.recompute(resync).await {
+                            return Some(chunk);
+                        }
+                    }
+                },
+                _ = self.heartbeat.tick() => {
+                    if self.retry && let Some(chunk) = self.recompute(false).await {
+                        return Some(chunk);
+                    }
+                    return Some(": heartbeat\n\n".to_owned());
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, name: &str, reason: &'static str) -> String {
+        self.done = true;
+        end_event(name, reason)
+    }
+
+    /// Re-verifies the token, recomputes the set and returns the event to send: a final
+    /// one when the token no longer holds, the set when its `ETag` changed (or always
+    /// with `resync`), else nothing.
+    async fn recompute(&mut self, resync: bool) -> Option<String> {
+        self.retry = false;
+        let user = match self.fv.tokens().verify_access(&self.token).await {
+            Ok(user) => user,
+            Err(TokenError::Expired) => return Some(self.finish("expired", "token_expired")),
+            Err(TokenError::Invalid | TokenError::Reused) => {
+                return Some(self.finish("revoked", "user_inactive"));
+            }
+            Err(TokenError::Core(e)) => {
+                tracing::warn!(error = %e, user_id = self.user_id, "permission stream: cannot re-verify the token; retrying");
+                self.retry = true;
+                return None;
+            }
+        };
+        let set = match MyPermissions::of(&self.fv, &user, self.company_id).await {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    user_id = self.user_id,
+                    "permission stream: cannot recompute the set; retrying"
+                );
+                self.retry = true;
+                return None;
+            }
+        };
+        let etag = permissions_etag(&set);
+        if etag == self.last_etag && !resync {
+            return None;
+        }
+        let chunk = permissions_event(set, &etag);
+        self.last_etag = etag;
+        Some(chunk)
+    }
+}
+
+/// OpenAPI of the permission stream.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(permission_stream),
+    components(schemas(PermissionsEvent, StreamEnd))
+)]
+pub struct Api;
