@@ -80,10 +80,11 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
     pub async fn run_until_stopped(self) {
-        let service = service(self.fastvue.clone());
+        let streams = Streams::new(self.fastvue.clone());
+        let service = service_with(self.fastvue.clone(), streams.clone());
         let server = Server::new(self.acceptor);
         let handle = server.handle();
-        tokio::spawn(shutdown_on_signal(handle));
+        tokio::spawn(shutdown_on_signal(handle, streams));
         server.serve(service).await;
     }
 }
@@ -121,12 +122,18 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
 /// headers, allowed hosts, CORS (answers preflights), body limit. They run for unmatched
 /// routes too, so 404/405 answers carry the same headers.
 pub fn service(fastvue: Fastvue) -> Service {
+    let streams = Streams::new(fastvue.clone());
+    service_with(fastvue, streams)
+}
+
+/// [`service`] over a given permission-stream registry (so shutdown can close its streams).
+fn service_with(fastvue: Fastvue, streams: Streams) -> Service {
     let settings = fastvue.settings();
     let allowed_hosts = AllowedHosts::from_settings(settings);
     let cors = cors::from_settings(settings);
     let security_headers = SecurityHeaders::new(settings);
     let router = Router::new()
-        .hoop(affix_state::inject(Streams::new(fastvue.clone())).inject(fastvue))
+        .hoop(affix_state::inject(streams).inject(fastvue))
         .push(
             Router::with_path("health")
                 .get(health::health)
@@ -166,7 +173,7 @@ fn api() -> Router {
         .push(crate::routes::api_keys::router())
 }
 
-async fn shutdown_on_signal(handle: ServerHandle) {
+async fn shutdown_on_signal(handle: ServerHandle, streams: Streams) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -187,4 +194,6 @@ async fn shutdown_on_signal(handle: ServerHandle) {
     }
     tracing::info!("shutdown requested; draining in-flight requests");
     handle.stop_graceful(DRAIN_TIMEOUT);
+    // Open permission streams never finish by themselves: end them with `closed`.
+    streams.close_all();
 }

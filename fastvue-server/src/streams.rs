@@ -42,6 +42,8 @@ struct Registry {
     by_user: Mutex<HashMap<i64, Vec<Arc<Slot>>>>,
     /// Set once the router task runs (started by the first stream: it needs a runtime).
     router: OnceLock<()>,
+    /// Set by [`Streams::close_all`]: the server is shutting down.
+    closing: AtomicBool,
 }
 
 /// The router's handle on one stream.
@@ -72,6 +74,9 @@ pub enum Wake {
     },
     /// Too many streams of its user: close with `closed`.
     Evicted,
+    /// The server is shutting down: close with `closed` (the client reconnects, through
+    /// the proxy, to another replica).
+    ShuttingDown,
 }
 
 /// One open stream's registration; dropping it unregisters the stream.
@@ -93,6 +98,7 @@ impl Streams {
                 next_id: AtomicU64::new(1),
                 by_user: Mutex::new(HashMap::new()),
                 router: OnceLock::new(),
+                closing: AtomicBool::new(false),
             }),
         }
     }
@@ -134,6 +140,17 @@ impl Streams {
             slot,
             user_id,
             wakes: rx,
+        }
+    }
+}
+
+impl Streams {
+    /// Tells every open stream to close (graceful shutdown: open streams would otherwise
+    /// hold the drain until its timeout). Streams opened afterwards close at once.
+    pub fn close_all(&self) {
+        self.registry.closing.store(true, Ordering::Release);
+        for slot in self.registry.lock().values().flatten() {
+            slot.evicted.notify_one();
         }
     }
 }
@@ -201,9 +218,18 @@ async fn route(
 impl Subscription {
     /// Waits for the next thing to do. Wake-ups queued meanwhile are folded into one.
     pub async fn next(&mut self) -> Wake {
+        if self.registry.closing.load(Ordering::Acquire) {
+            return Wake::ShuttingDown;
+        }
         tokio::select! {
             biased;
-            () = self.slot.evicted.notified() => Wake::Evicted,
+            () = self.slot.evicted.notified() => {
+                if self.registry.closing.load(Ordering::Acquire) {
+                    Wake::ShuttingDown
+                } else {
+                    Wake::Evicted
+                }
+            }
             // Never `None`: the subscription's own slot holds the sender.
             _ = self.wakes.recv() => {
                 while self.wakes.try_recv().is_ok() {}

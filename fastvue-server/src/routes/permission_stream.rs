@@ -73,8 +73,8 @@ pub struct PermissionsEvent {
 /// Data of the final `revoked`, `expired` and `closed` events.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamEnd {
-    /// `user_inactive` (revoked), `token_expired` (expired) or `too_many_streams`
-    /// (closed).
+    /// `user_inactive` (revoked), `token_expired` (expired), `too_many_streams` or
+    /// `shutting_down` (closed).
     pub reason: &'static str,
 }
 
@@ -260,6 +260,7 @@ impl StreamState {
                 }
                 wake = self.sub.next() => match wake {
                     Wake::Evicted => return Some(self.finish("closed", "too_many_streams")),
+                    Wake::ShuttingDown => return Some(self.finish("closed", "shutting_down")),
                     Wake::Changed { resync } => {
                         if let Some(chunk) = self.recompute(resync).await {
                             return Some(chunk);

@@ -511,17 +511,14 @@ type Outcome = Result<(u16, Value), reqwest::Error>;
 /// The `fastvue-server` binary of this build.
 const SERVER_BIN: &str = env!("CARGO_BIN_EXE_fastvue-server");
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_under_load_completes_every_accepted_request_and_exits_zero() {
-    let db = fastvue_core::testing::TestDatabase::create("fastvue_sigterm").await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    // A clean environment, run in the temp directory (no .env). Argon2 costly enough that
-    // logins are still running when the signal arrives.
-    let mut child = Command::new(SERVER_BIN)
+/// The real `fastvue-server` binary on `port`, in a clean environment and the temp
+/// directory (no .env). Argon2 is costly enough that logins are still running when a
+/// signal arrives.
+fn start_server_process(database_url: &str, port: u16) -> std::process::Child {
+    Command::new(SERVER_BIN)
         .env_clear()
         .envs([
-            ("DATABASE_URL", db.url()),
+            ("DATABASE_URL", database_url),
             ("HOST", "127.0.0.1"),
             ("PORT", &port.to_string()),
             ("LOG_LEVEL", "warn"),
@@ -537,7 +534,15 @@ async fn sigterm_under_load_completes_every_accepted_request_and_exits_zero() {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn fastvue-server");
+        .expect("spawn fastvue-server")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_completes_every_accepted_request_and_exits_zero() {
+    let db = fastvue_core::testing::TestDatabase::create("fastvue_sigterm").await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start_server_process(db.url(), port);
     // One connection per request, so each request's connection is its own.
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
@@ -718,4 +723,69 @@ async fn a_role_create_whose_grants_fail_midway_leaves_no_role_and_no_grants() {
     .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(counts().await, (before.0 + 1, before.1 + 1));
+}
+
+#[tokio::test]
+async fn sigterm_ends_open_permission_streams_with_closed_and_the_server_exits() {
+    let db = fastvue_core::testing::TestDatabase::create("fastvue_sigterm_sse").await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start_server_process(db.url(), port);
+    let client = reqwest::Client::new();
+    assert!(
+        eventually(1200, async || client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200))
+        .await,
+        "the server did not start"
+    );
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "username": ROOT_LOGIN, "password": ROOT_PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let res = client
+        .get(format!("{base}/api/v1/auth/me/permissions/stream"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut res = res;
+    let mut text = String::new();
+    // The opening `permissions` event, then the signal.
+    while !text.contains("event: permissions") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), res.chunk())
+            .await
+            .expect("the opening event")
+            .expect("bytes")
+            .expect("stream open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    // Read to the end: the stream must finish with `closed` / shutting_down (without the
+    // fix it would be cut when the drain timeout ends, with no final event).
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_secs(60), res.chunk()).await
+    {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        text.contains("event: closed") && text.contains("shutting_down"),
+        "{text}"
+    );
+    let exit = tokio::task::spawn_blocking(move || child.wait().expect("wait"))
+        .await
+        .unwrap();
+    assert!(exit.success(), "exit status {exit}");
 }
