@@ -15,6 +15,7 @@ mod data;
 mod groups;
 mod operations;
 mod permissions;
+mod properties;
 mod redis_outage;
 mod roles;
 mod tokens;
