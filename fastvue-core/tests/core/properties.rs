@@ -39,7 +39,10 @@ fn assert_email_rules(value: &str) {
     assert_eq!(value, value.to_lowercase(), "{value:?} not lower-case");
     let (local, domain) = value.split_once('@').expect("one @");
     assert!(!domain.contains('@'), "{value:?} has two @");
-    assert!((1..=64).contains(&local.len()), "{value:?} local part length");
+    assert!(
+        (1..=64).contains(&local.len()),
+        "{value:?} local part length"
+    );
     assert!(
         !local.starts_with('.') && !local.ends_with('.') && !local.contains(".."),
         "{value:?} local part dots"
@@ -54,7 +57,10 @@ fn assert_email_rules(value: &str) {
     assert!(labels.len() >= 2, "{value:?} needs a dot in the domain");
     for l in labels {
         assert!((1..=63).contains(&l.len()), "{value:?} label length");
-        assert!(!l.starts_with('-') && !l.ends_with('-'), "{value:?} label hyphen");
+        assert!(
+            !l.starts_with('-') && !l.ends_with('-'),
+            "{value:?} label hyphen"
+        );
         assert!(
             l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
             "{value:?} label characters"

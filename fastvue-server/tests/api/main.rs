@@ -1,4 +1,5 @@
 //! HTTP API tests: one binary, one module per area, each test against its own server.
+mod attacks;
 mod audit;
 mod auth;
 mod cache;
