@@ -845,3 +845,168 @@ fn the_server_binary_refuses_to_start_in_production_with_default_or_short_secret
         assert!(!database.exists(), "{what}: the database was touched");
     }
 }
+
+// --- logs ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_server_log_never_holds_passwords_tokens_or_keys() {
+    let dir = std::env::temp_dir().join(format!("fastvue_log_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let database_url = format!("sqlite://{}?mode=rwc", dir.join("db.sqlite").display());
+    let jwt_key = format!("jwt-{}", uuid::Uuid::new_v4().simple());
+    let app_key = format!("app-{}", uuid::Uuid::new_v4().simple());
+    let vars: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", &database_url),
+        ("HOST", "127.0.0.1"),
+        ("PORT", &port),
+        ("FASTVUE_ADMIN_EMAIL", crate::helpers::ROOT_LOGIN),
+        ("FASTVUE_ADMIN_PASSWORD", crate::helpers::ROOT_PASSWORD),
+        ("ARGON2_MEMORY_KIB", "8"),
+        ("ARGON2_ITERATIONS", "1"),
+        ("JWT_SECRET_KEY", &jwt_key),
+        ("SECRET_KEY", &app_key),
+        ("LOG_LEVEL", "info,fastvue_server=debug,fastvue_core=debug"),
+        ("LOG_FORMAT", "json"),
+    ];
+    let settings = fastvue_core::config::Settings::from_source(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap();
+    let log = dir.join("server.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fastvue-server"))
+        .env_clear()
+        .envs(vars.iter().copied())
+        .current_dir(&dir)
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("the server binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = crate::helpers::Client::for_settings(&settings);
+    let mut up = false;
+    for _ in 0..300 {
+        if let Ok(res) = client.get(format!("{base}/health/live")).send().await {
+            up = res.status() == 200;
+            if up {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let url = |path: &str| format!("{base}/api/v1{path}");
+    let mut sensitive = vec![
+        crate::helpers::ROOT_PASSWORD.to_owned(),
+        jwt_key.clone(),
+        app_key.clone(),
+    ];
+    if up {
+        let wrong = "wrong-password-in-log-1";
+        sensitive.push(wrong.to_owned());
+        let res = client
+            .post(url("/auth/login"))
+            .json(&json!({"username": crate::helpers::ROOT_LOGIN, "password": wrong}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        let res = client
+            .post(url("/auth/login"))
+            .json(&json!({"username": crate::helpers::ROOT_LOGIN,
+                          "password": crate::helpers::ROOT_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let pair: Value = res.json().await.unwrap();
+        let access = pair["access_token"].as_str().unwrap().to_owned();
+        let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+        // A malformed body holding a password, a token in the query string and a path.
+        let half = "half-written-password-1";
+        sensitive.push(half.to_owned());
+        let res = client
+            .post(url("/auth/login"))
+            .header("content-type", "application/json")
+            .body(format!("{{\"username\": \"x\", \"password\": \"{half}\""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        for path in [
+            format!("/auth/me?access_token={access}"),
+            format!("/users/{access}"),
+        ] {
+            let res = client
+                .get(url(&path))
+                .bearer_auth(&access)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_client_error() || res.status() == 200);
+        }
+        let created_password = "created-user-password-1";
+        sensitive.push(created_password.to_owned());
+        let res = client
+            .post(url("/users"))
+            .bearer_auth(&access)
+            .json(
+                &json!({"email": "logged@example.com", "username": "logged-user",
+                          "password": created_password}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let res = client
+            .post(url("/auth/refresh"))
+            .json(&json!({"refresh_token": refresh}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let renewed: Value = res.json().await.unwrap();
+        let new_password = "changed-password-in-log-1";
+        sensitive.push(new_password.to_owned());
+        let res = client
+            .post(url("/auth/change-password"))
+            .bearer_auth(renewed["access_token"].as_str().unwrap())
+            .json(&json!({"current_password": crate::helpers::ROOT_PASSWORD,
+                          "new_password": new_password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        for token in [&access, &refresh] {
+            sensitive.push(token.clone());
+            // The signature alone is what makes a token usable.
+            sensitive.push(token.rsplit('.').next().unwrap().to_owned());
+        }
+        for token in [&renewed["access_token"], &renewed["refresh_token"]] {
+            sensitive.push(token.as_str().unwrap().to_owned());
+        }
+    }
+    child.kill().expect("the server stops");
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(up, "the server did not start: {text}");
+    assert!(
+        text.contains("/api/v1/auth/login"),
+        "no access log written: {text}"
+    );
+    assert!(!text.contains("$argon2"), "a password hash was logged");
+    for (i, value) in sensitive.iter().enumerate() {
+        assert!(
+            !text.contains(value.as_str()),
+            "sensitive value #{i} was logged"
+        );
+    }
+}

@@ -158,6 +158,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// A scanning client for a server started outside this process with `settings`.
+    pub fn for_settings(settings: &Settings) -> Self {
+        Self::new(Arc::new(Secrets::of(settings)), true)
+    }
+
     fn new(secrets: Arc<Secrets>, follow_redirects: bool) -> Self {
         let policy = if follow_redirects {
             reqwest::redirect::Policy::default()
