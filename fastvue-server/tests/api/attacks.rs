@@ -796,7 +796,9 @@ fn the_server_binary_refuses_to_start_in_production_with_default_or_short_secret
     ));
     let database_url = format!("sqlite://{}?mode=rwc", database.display());
     let strong = "s".repeat(48);
-    let cases: [(&str, Vec<(&str, &str)>, &[&str]); 4] = [
+    /// What is wrong, the secrets set, the variables the refusal must name.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let cases: [Case<'_>; 4] = [
         ("no secrets", vec![], &["SECRET_KEY", "JWT_SECRET_KEY"]),
         (
             "shipped defaults",
