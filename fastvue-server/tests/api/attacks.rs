@@ -848,6 +848,28 @@ fn the_server_binary_refuses_to_start_in_production_with_default_or_short_secret
     }
 }
 
+#[tokio::test]
+#[should_panic(expected = "contains an argon2 password hash")]
+async fn the_response_scan_fails_a_test_whose_response_holds_a_password_hash() {
+    let app = spawn_app().await;
+    let hash = app.fastvue.hasher().hash("any-password-1").unwrap();
+    app.scan_body(
+        "a forged response",
+        json!({ "password_hash": hash }).to_string().as_bytes(),
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "contains JWT_SECRET_KEY")]
+async fn the_response_scan_fails_a_test_whose_response_holds_the_jwt_key() {
+    let app = spawn_app().await;
+    let key = app.fastvue.settings().jwt_secret_key.expose().to_owned();
+    app.scan_body(
+        "a forged response",
+        format!("{{\"debug\": \"{key}\"}}").as_bytes(),
+    );
+}
+
 // --- logs ----------------------------------------------------------------------------
 
 #[tokio::test]

@@ -134,7 +134,6 @@ impl Secrets {
     /// Panics, naming the request and the kind of secret (never its value), when `body`
     /// contains one.
     fn scan(&self, what: &str, body: &[u8]) {
-        SCANNED.fetch_add(1, Ordering::Relaxed);
         let text = String::from_utf8_lossy(body);
         for (name, needle) in &self.needles {
             assert!(
@@ -144,9 +143,6 @@ impl Secrets {
         }
     }
 }
-
-/// Response bodies scanned so far by this test process.
-pub static SCANNED: AtomicU64 = AtomicU64::new(0);
 
 /// A `reqwest` client whose [`RequestBuilder::send`] reads the whole response body and
 /// scans it with [`Secrets`] before the test sees it: every request of the API tests goes
