@@ -16,6 +16,7 @@ mod data;
 mod groups;
 mod operations;
 mod permissions;
+mod properties;
 mod redis_outage;
 mod roles;
 mod tokens;

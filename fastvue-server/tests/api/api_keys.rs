@@ -41,7 +41,7 @@ async fn with_header(
     path: &str,
     key: &str,
     extra: &[(&str, String)],
-) -> reqwest::Response {
+) -> crate::helpers::Response {
     let mut req = app
         .client
         .get(format!("{}/api/v1{path}", app.address))

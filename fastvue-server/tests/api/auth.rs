@@ -1,11 +1,11 @@
 //! `/api/v1/auth`: sign-in, tokens, the caller's profile and permissions, company
 //! switching, password changes, and the bearer-token hoop every other route uses.
+use crate::helpers::Response;
 use chrono::Utc;
 use fastvue_core::auth::{JwtCodec, TokenKind};
 use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::companies::NewCompany;
 use fastvue_core::service::roles::NewRole;
-use reqwest::Response;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -1,12 +1,8 @@
 //! The error body for everything a client can get wrong: bad JSON, oversized bodies,
 //! wrong types, unknown routes and methods. Never a 500.
-use crate::helpers::spawn_app;
+use crate::helpers::{Response, spawn_app};
 
-async fn post_login(
-    app: &crate::helpers::TestApp,
-    content_type: &str,
-    body: Vec<u8>,
-) -> reqwest::Response {
+async fn post_login(app: &crate::helpers::TestApp, content_type: &str, body: Vec<u8>) -> Response {
     app.client
         .post(format!("{}/api/v1/auth/login", app.address))
         .header("Content-Type", content_type)
@@ -16,7 +12,7 @@ async fn post_login(
         .expect("request sent")
 }
 
-async fn error_of(res: reqwest::Response) -> serde_json::Value {
+async fn error_of(res: Response) -> serde_json::Value {
     assert!(
         res.headers()["content-type"]
             .to_str()
@@ -187,6 +183,7 @@ async fn a_chunked_body_over_one_mebibyte_answers_413_json() {
     })
     .await
     .unwrap();
+    app.scan_body("a chunked POST /api/v1/auth/login", body.as_bytes());
     assert!(status.contains(" 413 "), "{status}");
     assert!(body.contains("payload_too_large"), "{body}");
 }

@@ -1,6 +1,7 @@
-//! `spawn_app`: a real server on a random port with its own fresh database.
-use std::sync::LazyLock;
+//! `spawn_app`: a real server on a random port with its own fresh database, and the
+//! scanning [`Client`] every test talks to it through.
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use fastvue_core::Fastvue;
 use fastvue_core::config::Settings;
@@ -11,6 +12,7 @@ use fastvue_core::service::roles::RoleFilter;
 use fastvue_core::service::users::NewUser;
 use fastvue_core::testing::{self, REDIS_VAR, TestDatabase};
 use fastvue_server::startup::Application;
+use reqwest::Method;
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -21,7 +23,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: String,
-    pub client: reqwest::Client,
+    /// Follows redirects; every response body is scanned for secrets (see [`Client`]).
+    pub client: Client,
     /// The server's own core handle, for arranging fixtures directly.
     pub fastvue: Fastvue,
     _db: TestDatabase,
@@ -70,21 +73,208 @@ pub async fn spawn_app_with_settings(
     let address = format!("http://127.0.0.1:{}", app.port());
     let fastvue = app.fastvue().clone();
     tokio::spawn(app.run_until_stopped());
+    let secrets = Arc::new(Secrets::of(fastvue.settings()));
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: Client::new(secrets, true),
         fastvue,
         _db: db,
     }
 }
 
 impl TestApp {
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(format!("{}{path}", self.address))
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// A client like [`TestApp::client`] that does not follow redirects.
+    pub fn client_without_redirects(&self) -> Client {
+        Client::new(self.client.secrets.clone(), false)
+    }
+
+    /// Fails the test if `body`, received from this server outside [`Client`] (a raw
+    /// connection), holds a secret.
+    pub fn scan_body(&self, what: &str, body: &[u8]) {
+        self.client.secrets.scan(what, body);
+    }
+}
+
+// --- the secret scan ---------------------------------------------------------------
+
+/// What no response body may contain: password hashes, the server's signing keys and
+/// OAuth client secret, and the passwords the tests sign in with. Tokens are fine: a
+/// login answers with them by design, and they reveal no key.
+#[derive(Debug)]
+pub struct Secrets {
+    needles: Vec<(&'static str, String)>,
+}
+
+impl Secrets {
+    fn of(settings: &Settings) -> Self {
+        let mut needles = vec![
+            ("an argon2 password hash", "$argon2".to_owned()),
+            ("SECRET_KEY", settings.secret_key.expose().to_owned()),
+            (
+                "JWT_SECRET_KEY",
+                settings.jwt_secret_key.expose().to_owned(),
+            ),
+            ("the superuser's password", ROOT_PASSWORD.to_owned()),
+            ("the test users' password", USER_PASSWORD.to_owned()),
+        ];
+        if let Some(secret) = &settings.google.client_secret {
+            needles.push(("GOOGLE_CLIENT_SECRET", secret.expose().to_owned()));
+        }
+        Self { needles }
+    }
+
+    /// Panics, naming the request and the kind of secret (never its value), when `body`
+    /// contains one.
+    fn scan(&self, what: &str, body: &[u8]) {
+        let text = String::from_utf8_lossy(body);
+        for (name, needle) in &self.needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "the response to {what} contains {name}"
+            );
+        }
+    }
+}
+
+/// A `reqwest` client whose [`RequestBuilder::send`] reads the whole response body and
+/// scans it with [`Secrets`] before the test sees it: every request of the API tests goes
+/// through here (or, for raw connections, [`TestApp::scan_body`]).
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: reqwest::Client,
+    secrets: Arc<Secrets>,
+}
+
+impl Client {
+    /// A scanning client for a server started outside this process with `settings`.
+    pub fn for_settings(settings: &Settings) -> Self {
+        Self::new(Arc::new(Secrets::of(settings)), true)
+    }
+
+    fn new(secrets: Arc<Secrets>, follow_redirects: bool) -> Self {
+        let policy = if follow_redirects {
+            reqwest::redirect::Policy::default()
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let inner = reqwest::Client::builder()
+            .redirect(policy)
+            .build()
+            .expect("a client");
+        Self { inner, secrets }
+    }
+
+    pub fn request(&self, method: Method, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        RequestBuilder {
+            inner: self.inner.request(method, url),
+            secrets: self.secrets.clone(),
+        }
+    }
+
+    pub fn get(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    pub fn post(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    pub fn put(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    pub fn delete(&self, url: impl reqwest::IntoUrl) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+}
+
+/// A request being built; see [`Client`].
+#[derive(Debug)]
+pub struct RequestBuilder {
+    inner: reqwest::RequestBuilder,
+    secrets: Arc<Secrets>,
+}
+
+impl RequestBuilder {
+    fn map(self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
+        Self {
+            inner: f(self.inner),
+            secrets: self.secrets,
+        }
+    }
+
+    pub fn json<T: serde::Serialize + ?Sized>(self, body: &T) -> Self {
+        self.map(|r| r.json(body))
+    }
+
+    pub fn body(self, body: impl Into<reqwest::Body>) -> Self {
+        self.map(|r| r.body(body))
+    }
+
+    pub fn header(self, name: &str, value: impl std::fmt::Display) -> Self {
+        self.map(|r| r.header(name, value.to_string()))
+    }
+
+    pub fn bearer_auth(self, token: impl std::fmt::Display) -> Self {
+        self.map(|r| r.bearer_auth(token))
+    }
+
+    /// Sends the request, reads the whole body and scans it.
+    pub async fn send(self) -> reqwest::Result<Response> {
+        let res = self.inner.send().await?;
+        let what = format!("{}", res.url());
+        let (status, headers, url) = (res.status(), res.headers().clone(), res.url().clone());
+        let body = res.bytes().await?.to_vec();
+        self.secrets.scan(&what, &body);
+        Ok(Response {
+            status,
+            headers,
+            url,
+            body,
+        })
+    }
+}
+
+/// A response whose body was read and scanned.
+#[derive(Debug)]
+pub struct Response {
+    status: reqwest::StatusCode,
+    headers: reqwest::header::HeaderMap,
+    url: reqwest::Url,
+    body: Vec<u8>,
+}
+
+impl Response {
+    pub fn status(&self) -> reqwest::StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &reqwest::header::HeaderMap {
+        &self.headers
+    }
+
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    pub async fn bytes(self) -> Result<Vec<u8>, std::convert::Infallible> {
+        Ok(self.body)
+    }
+
+    pub async fn text(self) -> Result<String, std::string::FromUtf8Error> {
+        String::from_utf8(self.body)
+    }
+
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.body)
     }
 }
 

@@ -1,5 +1,6 @@
 //! HTTP API tests: one binary, one module per area, each test against its own server.
 mod api_keys;
+mod attacks;
 mod audit;
 mod auth;
 mod cache;

@@ -1,5 +1,5 @@
 //! Service middleware: CORS, security headers, ALLOWED_HOSTS, request ids.
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{Response, spawn_app, spawn_app_with};
 
 const ADMIN_ORIGIN: &str = "https://admin.example.com";
 const STRONG_SECRET: &str = "0123456789abcdef0123456789abcdef-api-test";
@@ -110,7 +110,7 @@ async fn no_cors_headers_without_configured_origins() {
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
 
-fn assert_security_headers(res: &reqwest::Response) {
+fn assert_security_headers(res: &Response) {
     let h = res.headers();
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["x-frame-options"], "DENY");

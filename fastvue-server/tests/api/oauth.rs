@@ -333,14 +333,7 @@ async fn setup(extra: &[(&str, &str)]) -> (TestApp, Idp) {
     (spawn_app_with(&all).await, idp)
 }
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client")
-}
-
-fn location(res: &reqwest::Response) -> reqwest::Url {
+fn location(res: &crate::helpers::Response) -> reqwest::Url {
     let raw = res.headers()[header::LOCATION.as_str()]
         .to_str()
         .expect("an ASCII Location");
@@ -355,7 +348,7 @@ fn fragment_of(url: &reqwest::Url) -> HashMap<String, String> {
     form(url.fragment().unwrap_or_default())
 }
 
-async fn authorize(app: &TestApp, redirect_to: Option<&str>) -> reqwest::Response {
+async fn authorize(app: &TestApp, redirect_to: Option<&str>) -> crate::helpers::Response {
     let mut url = reqwest::Url::parse(&format!(
         "{}/api/v1/auth/oauth/google/authorize",
         app.address
@@ -364,7 +357,11 @@ async fn authorize(app: &TestApp, redirect_to: Option<&str>) -> reqwest::Respons
     if let Some(r) = redirect_to {
         url.query_pairs_mut().append_pair("redirect_to", r);
     }
-    no_redirects().get(url).send().await.expect("request sent")
+    app.client_without_redirects()
+        .get(url)
+        .send()
+        .await
+        .expect("request sent")
 }
 
 /// A flow that went through the provider: what the browser holds at the callback.
@@ -390,7 +387,8 @@ async fn through_provider(app: &TestApp, redirect_to: Option<&str>) -> AtCallbac
         .expect("the state cookie")
         .to_owned();
     let at_provider = location(&res);
-    let back = no_redirects()
+    let back = app
+        .client_without_redirects()
         .get(at_provider)
         .send()
         .await
@@ -420,7 +418,7 @@ async fn callback(app: &TestApp, at: &AtCallback) -> reqwest::Url {
     location(&res)
 }
 
-async fn callback_response(app: &TestApp, at: &AtCallback) -> reqwest::Response {
+async fn callback_response(app: &TestApp, at: &AtCallback) -> crate::helpers::Response {
     let mut url = reqwest::Url::parse(&format!(
         "{}/api/v1/auth/oauth/google/callback",
         app.address
@@ -436,7 +434,7 @@ async fn callback_response(app: &TestApp, at: &AtCallback) -> reqwest::Response 
         }
         q.append_pair("state", &at.state);
     }
-    no_redirects()
+    app.client_without_redirects()
         .get(url)
         .header("cookie", format!("{COOKIE}={}", at.cookie))
         .send()
@@ -726,7 +724,8 @@ async fn a_state_started_by_another_browser_is_refused() {
     };
     assert_failed(&callback(&app, &forged).await, FRONTEND, "invalid_state");
     // No cookie at all is the same.
-    let res = no_redirects()
+    let res = app
+        .client_without_redirects()
         .get(format!(
             "{}/api/v1/auth/oauth/google/callback?code=x&state={}",
             app.address, attacker.state
@@ -760,7 +759,8 @@ async fn an_unknown_state_is_refused() {
 #[tokio::test]
 async fn a_callback_without_code_or_state_is_an_invalid_request() {
     let (app, _idp) = setup(&[]).await;
-    let res = no_redirects()
+    let res = app
+        .client_without_redirects()
         .get(format!("{}/api/v1/auth/oauth/google/callback", app.address))
         .send()
         .await
@@ -817,6 +817,7 @@ async fn callbacks_at_once(app: &TestApp, at: &AtCallback, n: usize) -> Vec<reqw
     let mut tasks = Vec::new();
     for _ in 0..n {
         let (app_address, at) = (app.address.clone(), at.clone());
+        let client = app.client_without_redirects();
         tasks.push(tokio::spawn(async move {
             let mut url =
                 reqwest::Url::parse(&format!("{app_address}/api/v1/auth/oauth/google/callback"))
@@ -824,7 +825,7 @@ async fn callbacks_at_once(app: &TestApp, at: &AtCallback, n: usize) -> Vec<reqw
             url.query_pairs_mut()
                 .append_pair("code", at.code.as_deref().unwrap())
                 .append_pair("state", &at.state);
-            let res = no_redirects()
+            let res = client
                 .get(url)
                 .header("cookie", format!("{COOKIE}={}", at.cookie))
                 .send()
@@ -1009,7 +1010,8 @@ async fn a_disallowed_redirect_to_is_a_400_and_allowed_ones_are_kept() {
 async fn oauth_routes_answer_404_when_google_is_not_configured() {
     let app = spawn_app().await;
     for path in ["authorize?redirect_to=x", "callback?code=a&state=b"] {
-        let res = no_redirects()
+        let res = app
+            .client_without_redirects()
             .get(format!("{}/api/v1/auth/oauth/google/{path}", app.address))
             .send()
             .await
@@ -1188,7 +1190,8 @@ async fn a_sign_in_started_on_one_replica_finishes_on_another() {
     url.query_pairs_mut()
         .append_pair("code", at.code.as_deref().unwrap())
         .append_pair("state", &at.state);
-    let res = no_redirects()
+    let res = app
+        .client_without_redirects()
         .get(url)
         .header("cookie", format!("{COOKIE}={}", at.cookie))
         .send()
