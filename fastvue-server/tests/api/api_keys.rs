@@ -47,7 +47,7 @@ async fn with_header(
         .get(format!("{}/api/v1{path}", app.address))
         .header("X-API-Key", key);
     for (name, value) in extra {
-        req = req.header(*name, value);
+        req = req.header(name, value);
     }
     req.send().await.expect("request sent")
 }
