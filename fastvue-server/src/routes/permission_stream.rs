@@ -60,6 +60,19 @@ pub struct StreamQuery {
     pub access_token: Option<String>,
 }
 
+/// One event of the stream as an `EventSource` client receives it (the schema of the
+/// `text/event-stream` items; its `data` is JSON).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// `permissions`, or the final `revoked`, `expired` or `closed`.
+    #[schema(pattern = "^(permissions|revoked|expired|closed)$")]
+    pub event: String,
+    /// JSON text: a [`PermissionsEvent`] for `permissions`, a [`StreamEnd`] otherwise.
+    pub data: String,
+    /// The set's ETag, on `permissions` events (what `Last-Event-ID` sends back).
+    pub id: Option<String>,
+}
+
 /// Data of a `permissions` event.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PermissionsEvent {
@@ -92,7 +105,7 @@ pub struct StreamEnd {
         ("Last-Event-ID" = Option<String>, Header, description = "The ETag of the set the client holds (sent by EventSource on reconnect)"),
     ),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = PermissionsEvent),
+        (status = 200, description = "The event stream (each item a StreamEvent; data of `permissions`: PermissionsEvent, of the others: StreamEnd)", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Malformed company_id or X-Company-ID", body = ErrorBody),
         (status = 401, description = "No, invalid or expired token", body = ErrorBody),
         (status = 403, description = "Not a member of that company, or no active company", body = ErrorBody),
@@ -325,6 +338,6 @@ impl StreamState {
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
     paths(permission_stream),
-    components(schemas(PermissionsEvent, StreamEnd))
+    components(schemas(StreamEvent, PermissionsEvent, StreamEnd))
 )]
 pub struct Api;
