@@ -131,36 +131,12 @@ impl LoginLimiter {
     pub async fn record_failure(&self, ip: &str, login: &str) {
         let k = self.key(ip, login);
         if let Some(remote) = self.remote_available() {
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .cmd("SET")
-                .arg(&k)
-                .arg(0)
-                .arg("EX")
-                .arg(self.window.as_secs().max(1))
-                .arg("NX")
-                .ignore()
-                .cmd("INCR")
-                .arg(&k)
-                .ignore();
-            match remote.run::<()>(&pipe).await {
-                Ok(()) => return,
+            match remote.run::<(u64, i64)>(&count_pipe(&k, self.window)).await {
+                Ok(_) => return,
                 Err(e) => remote.failed("record", &e),
             }
         }
-        let window = self.window;
-        self.local
-            .entry(k)
-            .and_upsert_with(|current| match current {
-                Some(e) if e.value().started.elapsed() < window => Window {
-                    failures: e.value().failures.saturating_add(1),
-                    started: e.value().started,
-                },
-                _ => Window {
-                    failures: 1,
-                    started: Instant::now(),
-                },
-            });
+        count_local(&self.local, k, self.window);
     }
 
     /// Forgets the failures of `(ip, login)` (after a successful sign-in).
@@ -217,20 +193,7 @@ impl RequestLimiter {
         let limit = limit.max(1);
         if let Some(remote) = self.remote.as_ref().filter(|r| !r.paused()) {
             let k = self.keys.api_key_requests(key_id);
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .cmd("SET")
-                .arg(&k)
-                .arg(0)
-                .arg("EX")
-                .arg(WINDOW.as_secs())
-                .arg("NX")
-                .ignore()
-                .cmd("INCR")
-                .arg(&k)
-                .cmd("TTL")
-                .arg(&k);
-            match remote.run::<(u64, i64)>(&pipe).await {
+            match remote.run::<(u64, i64)>(&count_pipe(&k, WINDOW)).await {
                 Ok((count, ttl)) => {
                     return (count > u64::from(limit)).then(|| {
                         u64::try_from(ttl)
@@ -242,22 +205,48 @@ impl RequestLimiter {
                 Err(e) => remote.failed("hit", &e),
             }
         }
-        let w = self
-            .local
-            .entry(key_id)
-            .and_upsert_with(|current| match current {
-                Some(e) if e.value().started.elapsed() < WINDOW => Window {
-                    failures: e.value().failures.saturating_add(1),
-                    started: e.value().started,
-                },
-                _ => Window {
-                    failures: 1,
-                    started: Instant::now(),
-                },
-            })
-            .into_value();
+        let w = count_local(&self.local, key_id, WINDOW);
         (w.failures > limit).then(|| WINDOW.saturating_sub(w.started.elapsed()).as_secs().max(1))
     }
+}
+
+/// One more event in the Redis counter `key`: the window starts (with its expiry) at the
+/// first event; answers `(count, seconds left)`.
+fn count_pipe(key: &str, window: Duration) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("SET")
+        .arg(key)
+        .arg(0)
+        .arg("EX")
+        .arg(window.as_secs().max(1))
+        .arg("NX")
+        .ignore()
+        .cmd("INCR")
+        .arg(key)
+        .cmd("TTL")
+        .arg(key);
+    pipe
+}
+
+/// One more event in the in-process counter `key` (a new window once the last one ended).
+fn count_local<K>(local: &moka::sync::Cache<K, Window>, key: K, window: Duration) -> Window
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+{
+    local
+        .entry(key)
+        .and_upsert_with(|current| match current {
+            Some(e) if e.value().started.elapsed() < window => Window {
+                failures: e.value().failures.saturating_add(1),
+                started: e.value().started,
+            },
+            _ => Window {
+                failures: 1,
+                started: Instant::now(),
+            },
+        })
+        .into_value()
 }
 
 impl Remote {
