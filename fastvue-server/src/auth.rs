@@ -44,10 +44,6 @@ pub struct Principal {
 /// What an API key allows: its company and scopes (the secret is not kept).
 #[derive(Debug, Clone)]
 pub struct KeyGrant {
-    /// The key's id.
-    pub id: i64,
-    /// The key's public prefix.
-    pub prefix: String,
     /// The only company the key acts in.
     pub company_id: i64,
     /// The permission codenames the key may use.
@@ -192,12 +188,7 @@ async fn resolve_key(req: &Request, fv: &Fastvue, presented: &str) -> Result<Pri
     Ok(Principal {
         user: found.creator,
         company_id: Some(company_id),
-        key: Some(KeyGrant {
-            id: found.key.id,
-            prefix: found.key.prefix,
-            company_id,
-            scopes,
-        }),
+        key: Some(KeyGrant { company_id, scopes }),
     })
 }
 
