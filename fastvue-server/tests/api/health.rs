@@ -123,3 +123,33 @@ async fn the_healthcheck_command_succeeds_against_a_live_server_and_fails_withou
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach"));
 }
+
+#[test]
+fn the_server_binary_refuses_an_unknown_argument_with_exit_code_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fastvue-server"))
+        .arg("--bogus")
+        .env_remove("DATABASE_URL")
+        .env_remove("ENVIRONMENT")
+        .output()
+        .expect("run fastvue-server");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument"));
+}
+
+#[test]
+fn the_healthcheck_command_fails_when_the_answer_is_not_200() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0_u8; 512];
+        let _ = conn.read(&mut buf);
+        conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+    });
+    let out = healthcheck(&port);
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not answer 200"));
+}
