@@ -2,7 +2,7 @@
 use std::sync::Arc;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
 };
 
@@ -11,6 +11,7 @@ use crate::auth::oauth::{GoogleProvider, GoogleSignIn};
 use crate::auth::oauth_state::StateStore;
 use crate::auth::{JwtCodec, LoginLimiter, RequestLimiter, Tokens};
 use crate::config::Settings;
+use crate::entity::user;
 use crate::error::{Error, Result};
 use crate::password::PasswordHasher;
 use crate::permission::l1::L1Cache;
@@ -185,6 +186,21 @@ impl Fastvue {
     /// Recently authenticated users (see [`ActiveUsers`]).
     pub(crate) fn active_users(&self) -> &ActiveUsers {
         &self.inner.active_users
+    }
+
+    /// The user `id` if it may act (active, not deleted), through the cache of
+    /// authenticated users: the one definition every credential (access token, API key
+    /// creator) is checked against.
+    pub(crate) async fn active_user(&self, id: i64) -> Result<Option<user::Model>> {
+        let db = self.db();
+        self.active_users()
+            .user(self.authorizer().l1(), id, async || {
+                Ok(user::Entity::find_by_id(id)
+                    .one(db)
+                    .await?
+                    .filter(|u| u.is_active && u.deleted_at.is_none()))
+            })
+            .await
     }
 
     /// Google sign-in; `None` when `GOOGLE_CLIENT_ID` is not configured.

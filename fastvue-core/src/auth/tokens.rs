@@ -60,17 +60,7 @@ impl Tokens<'_> {
     pub async fn verify_access(&self, token: &str) -> Result<user::Model, TokenError> {
         let claims = self.fv.jwt().verify(token, TokenKind::Access)?;
         let id = claims.user_id().ok_or(TokenError::Invalid)?;
-        let (cache, l1) = (self.fv.active_users(), self.fv.authorizer().l1());
-        let user = cache
-            .user(l1, id, async || {
-                match active_user(self.fv.db(), &claims).await {
-                    Ok(user) => Ok(Some(user)),
-                    Err(TokenError::Invalid) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            })
-            .await?;
-        user.ok_or(TokenError::Invalid)
+        self.fv.active_user(id).await?.ok_or(TokenError::Invalid)
     }
 
     /// Exchanges a refresh token for a new pair (rotation; see the [module docs](self)).

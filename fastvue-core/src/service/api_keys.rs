@@ -406,16 +406,9 @@ impl ApiKeys<'_> {
         if key.expires_at.is_some_and(|e| e <= Utc::now()) {
             return Err(TokenError::Expired);
         }
-        let (cache, l1) = (self.fv.active_users(), self.fv.authorizer().l1());
-        let db = self.fv.db();
-        let creator = cache
-            .user(l1, key.created_by, async || {
-                user::Entity::find_by_id(key.created_by)
-                    .filter(user::Column::IsActive.eq(true))
-                    .one(db)
-                    .await
-                    .map_err(Error::from)
-            })
+        let creator = self
+            .fv
+            .active_user(key.created_by)
             .await?
             .ok_or(TokenError::Invalid)?;
         self.record_use(key.id);
