@@ -548,3 +548,36 @@ async fn the_list_is_scoped_to_the_callers_companies() {
     assert_eq!(page["total"], 2);
     assert_eq!(page["pages"], 2);
 }
+
+#[tokio::test]
+async fn a_deleted_creator_is_refused_for_its_keys_exactly_as_for_its_tokens() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let c = company(&app, "KEY-DEL").await;
+    let (creator, creator_token) = app.user_with_role(c, "admin").await;
+    let (_, key, _) = create_key(
+        &app,
+        &creator_token,
+        json!({"name": "creator deleted", "scopes": ["user.read"]}),
+    )
+    .await;
+    // Deleted by another tool (still flagged active), then its cached row dropped.
+    let sql = format!(
+        "UPDATE users SET deleted_at = CURRENT_TIMESTAMP WHERE id = {}",
+        creator.id
+    );
+    app.fastvue.db().execute_unprepared(&sql).await.unwrap();
+    app.fastvue
+        .authorizer()
+        .invalidate_user(creator.id, None)
+        .await;
+    assert_eq!(get(&app, "/users", &key).await.0, 401);
+    let me = app
+        .client
+        .get(format!("{}/api/v1/auth/me", app.address))
+        .bearer_auth(&creator_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+}
