@@ -13,6 +13,7 @@ mod m20261122_000004_auth_tokens;
 mod m20261122_000005_audit_logs;
 mod m20261122_000006_oauth_states;
 mod m20261122_000007_api_keys;
+mod m20261122_000008_users_id_index;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_audit_logs::Migration),
             Box::new(m20261122_000006_oauth_states::Migration),
             Box::new(m20261122_000007_api_keys::Migration),
+            Box::new(m20261122_000008_users_id_index::Migration),
         ]
     }
 }

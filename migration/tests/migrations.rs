@@ -11,8 +11,8 @@ use std::panic::resume_unwind;
 
 use migration::sea_orm::prelude::Json;
 use migration::sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr, Statement,
-    TryGetable,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+    Statement, TryGetable,
 };
 use migration::{Migrator, MigratorTrait, SchemaManager};
 use uuid::Uuid;
@@ -329,6 +329,7 @@ on_both_backends!(
     role_codenames_are_unique_per_company_and_globally,
     on_delete_actions,
     json_columns_hold_json_values,
+    the_user_id_index_exists_only_where_the_rows_are_not_already_ordered_by_an_index,
 );
 
 // ---------------------------------------------------------------- helpers --
@@ -445,6 +446,40 @@ async fn up_creates_every_table_column_and_index(db: DatabaseConnection) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn the_user_id_index_exists_only_where_the_rows_are_not_already_ordered_by_an_index(
+    db: DatabaseConnection,
+) {
+    migrate_up(&db).await;
+    let manager = SchemaManager::new(&db);
+    let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+    assert_eq!(
+        manager.has_index("users", "idx_users_id").await.unwrap(),
+        sqlite
+    );
+    if sqlite {
+        // The deep-page scan walks the compact index, not the table's rows.
+        let plan: Vec<String> = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "EXPLAIN QUERY PLAN SELECT id FROM users ORDER BY id LIMIT 20 OFFSET 9980",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("COVERING INDEX idx_users_id")),
+            "{plan:?}"
+        );
+    }
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("roll back the last migration");
+    assert!(!manager.has_index("users", "idx_users_id").await.unwrap());
 }
 
 async fn down_drops_everything_and_up_works_again(db: DatabaseConnection) {

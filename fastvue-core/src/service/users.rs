@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde::Deserialize;
 
@@ -364,10 +364,20 @@ impl Users<'_> {
             .await?
             .unwrap_or(0);
         let total = u64::try_from(total).unwrap_or(0);
-        let items = q
+        // A deferred join: the OFFSET walks ids only (an index-only scan of the primary
+        // key on PostgreSQL, the compact `idx_users_id` on SQLite, whose rows live in the
+        // table b-tree), then the page's rows are read by id. Deep pages skip thousands of
+        // ids instead of thousands of full rows.
+        let page_ids = q
+            .select_only()
+            .column(user::Column::Id)
             .order_by_asc(user::Column::Id)
             .offset(page.offset())
             .limit(page.page_size())
+            .into_query();
+        let items = user::Entity::find()
+            .filter(user::Column::Id.in_subquery(page_ids))
+            .order_by_asc(user::Column::Id)
             .all(db)
             .await?;
         Ok(Page::new(items, total, page))

@@ -1225,3 +1225,61 @@ async fn a_cache_miss_costs_exactly_one_sql_statement_and_a_hit_none() {
         assert_eq!(sql.len(), 1, "miss of ({user}, {company}) ran {sql:#?}");
     }
 }
+
+#[tokio::test]
+async fn prefetching_many_users_is_one_statement_and_caches_what_each_users_own_read_gives() {
+    let w = world().await;
+    let fv = w.fv();
+    let root = create_superuser(fv, "root2").await.id;
+    let bob = create_user(fv, "bob").await.id;
+    let cat = create_user(fv, "cat").await.id;
+    assign(fv, cat, w.acme.id, w.role).await;
+    fv.users()
+        .update(
+            &sys(),
+            cat,
+            UserPatch {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let users = [w.ann, root, bob, cat];
+    let mut expected = Vec::new();
+    for user in users {
+        expected.push(effective(fv, user, w.acme.id).await);
+    }
+    assert_eq!(expected[0], ["group.read", "user.read", "user.update"]);
+    assert!(expected[1].len() > 3, "a superuser holds every permission");
+    assert!(expected[2].is_empty() && expected[3].is_empty());
+
+    let (counted, log) = w.t.counted_handle().await;
+    log.clear();
+    let stored = counted
+        .authorizer()
+        .prefetch(w.acme.id, &[cat, w.ann, root, bob, w.ann])
+        .await
+        .unwrap();
+    let sql = log.take();
+    assert_eq!(sql.len(), 1, "a prefetch of 4 users ran {sql:#?}");
+    assert_eq!(stored, 4, "duplicates are read once");
+    for (user, want) in users.iter().zip(&expected) {
+        assert_cached(&counted, *user, w.acme.id);
+        assert_eq!(&effective(&counted, *user, w.acme.id).await, want);
+    }
+    assert_eq!(
+        log.take(),
+        Vec::<String>::new(),
+        "the prefetched sets are hits"
+    );
+
+    // 500 users per statement: 1,200 (unknown, so empty) sets take three.
+    let many: Vec<i64> = (1_000_000..1_001_200).collect();
+    let stored = counted
+        .authorizer()
+        .prefetch(w.acme.id, &many)
+        .await
+        .unwrap();
+    assert_eq!((stored, log.take().len()), (1_200, 3));
+}

@@ -257,7 +257,9 @@ struct StreamState {
 }
 
 impl StreamState {
-    /// The next bytes to send; `None` ends the body.
+    /// The next bytes to send; `None` ends the body. Waiting here is the state of every
+    /// idle stream, so the recomputation (token and permission reads, whose futures are
+    /// large) is boxed: allocated while it runs, not carried by each waiting stream.
     async fn next_chunk(&mut self) -> Option<String> {
         if let Some(first) = self.first.take() {
             return Some(first);
@@ -275,13 +277,13 @@ impl StreamState {
                     Wake::Evicted => return Some(self.finish("closed", "too_many_streams")),
                     Wake::ShuttingDown => return Some(self.finish("closed", "shutting_down")),
                     Wake::Changed { resync } => {
-                        if let Some(chunk) = self.recompute(resync).await {
+                        if let Some(chunk) = Box::pin(self.recompute(resync)).await {
                             return Some(chunk);
                         }
                     }
                 },
                 _ = self.heartbeat.tick() => {
-                    if self.retry && let Some(chunk) = self.recompute(false).await {
+                    if self.retry && let Some(chunk) = Box::pin(self.recompute(false)).await {
                         return Some(chunk);
                     }
                     return Some(": heartbeat\n\n".to_owned());
