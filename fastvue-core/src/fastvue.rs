@@ -191,7 +191,7 @@ impl Fastvue {
     /// The user `id` if it may act (active, not deleted), through the cache of
     /// authenticated users: the one definition every credential (access token, API key
     /// creator) is checked against.
-    pub(crate) async fn active_user(&self, id: i64) -> Result<Option<user::Model>> {
+    pub async fn active_user(&self, id: i64) -> Result<Option<user::Model>> {
         let db = self.db();
         self.active_users()
             .user(self.authorizer().l1(), id, async || {

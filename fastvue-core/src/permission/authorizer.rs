@@ -215,12 +215,12 @@ impl Authorizer {
     }
 
     /// Reads the sets of `user_ids` in `company_id` from the database, one statement per
-    /// 500 users instead of one per user, and stores them in the in-process tier (Redis
-    /// is left alone: each process fills its own). For a caller about to read many sets
-    /// of one company at once, such as the permission streams a role change wakes. Sets
-    /// already cached are read again and replaced; a set invalidated while it loads is not
-    /// stored (the fill tickets of every miss). Returns how many sets it stored; 0 with
-    /// the cache disabled.
+    /// 500 users (run concurrently) instead of one per user, and stores them in the
+    /// in-process tier (Redis is left alone: each process fills its own). For a caller
+    /// about to read many sets of one company at once, such as the permission streams a
+    /// role change wakes. Sets already cached are read again and replaced; a set
+    /// invalidated while it loads is not stored (the fill tickets of every miss). Returns
+    /// how many sets it stored; 0 with the cache disabled.
     pub async fn prefetch(&self, company_id: i64, user_ids: &[i64]) -> Result<usize> {
         if !self.enabled {
             return Ok(0);
@@ -228,29 +228,39 @@ impl Authorizer {
         let mut users = user_ids.to_vec();
         users.sort_unstable();
         users.dedup();
+        let stored = futures_util::future::try_join_all(
+            users
+                .chunks(query::USERS_PER_STATEMENT)
+                .map(|chunk| self.prefetch_chunk(company_id, chunk)),
+        )
+        .await?;
+        Ok(stored.into_iter().sum())
+    }
+
+    /// One statement of [`prefetch`](Self::prefetch): `users` sorted, at most
+    /// [`query::USERS_PER_STATEMENT`] of them.
+    async fn prefetch_chunk(&self, company_id: i64, users: &[i64]) -> Result<usize> {
         let l1 = self.cache.l1();
+        let tickets: Vec<_> = users
+            .iter()
+            .map(|&user_id| l1.begin_fill(CacheKey::new(user_id, company_id)))
+            .collect();
+        let rows = query::effective_permissions_of(&self.db, company_id, users).await?;
+        self.catalog.learn(
+            rows.iter()
+                .filter_map(|(_, id, name)| intern_id(*id).map(|i| (i, name.as_str()))),
+        );
+        // Rows are ordered by user, and so are the users and their tickets: walk both.
+        let mut rows = rows.iter().peekable();
         let mut stored = 0;
-        for chunk in users.chunks(query::USERS_PER_STATEMENT) {
-            let tickets: Vec<_> = chunk
-                .iter()
-                .map(|&user_id| l1.begin_fill(CacheKey::new(user_id, company_id)))
-                .collect();
-            let rows = query::effective_permissions_of(&self.db, company_id, chunk).await?;
-            self.catalog.learn(
-                rows.iter()
-                    .filter_map(|(_, id, name)| intern_id(*id).map(|i| (i, name.as_str()))),
-            );
-            // Rows are ordered by user, and so are the chunk and its tickets: walk both.
-            let mut rows = rows.iter().peekable();
-            for ticket in tickets {
-                let user_id = ticket.key().user_id;
-                let mut ids = Vec::new();
-                while let Some((_, id, _)) = rows.next_if(|(u, _, _)| *u == user_id) {
-                    ids.extend(intern_id(*id));
-                }
-                let set = l1.interner().intern(PermissionSet::new(ids));
-                stored += usize::from(l1.complete_fill(ticket, set));
+        for ticket in tickets {
+            let user_id = ticket.key().user_id;
+            let mut ids = Vec::new();
+            while let Some((_, id, _)) = rows.next_if(|(u, _, _)| *u == user_id) {
+                ids.extend(intern_id(*id));
             }
+            let set = l1.interner().intern(PermissionSet::new(ids));
+            stored += usize::from(l1.complete_fill(ticket, set));
         }
         Ok(stored)
     }

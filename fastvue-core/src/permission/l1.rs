@@ -136,6 +136,11 @@ pub struct L1Stats {
 const SHARD_BITS: u32 = 7;
 const SHARDS: usize = 1 << SHARD_BITS;
 const GEN_STRIPES: usize = 4096;
+/// Key generations: many more stripes than users' and companies', because a role change
+/// bumps one per holder (thousands at once), and every other key whose stripe it shares
+/// loses its pending fills and its authenticated-user entries (`auth::active_users`).
+/// 65,536 stripes (512 KiB) keep that to about 1.5% of keys for 1,000 bumps.
+const KEY_GEN_STRIPES: usize = 65_536;
 const SYNC_STRIPES: usize = 256;
 const COUNTER_STRIPES: usize = 64;
 const TICK: Duration = Duration::from_millis(250);
@@ -309,12 +314,12 @@ const K_KEY: u64 = 0x1656_67B1_9E37_79F9;
 
 impl Generations {
     fn new() -> Self {
-        let stripes = || (0..GEN_STRIPES).map(|_| AtomicU64::new(0)).collect();
+        let stripes = |n| (0..n).map(|_| AtomicU64::new(0)).collect();
         Self {
             epoch: AtomicU64::new(0),
-            users: stripes(),
-            companies: stripes(),
-            keys: stripes(),
+            users: stripes(GEN_STRIPES),
+            companies: stripes(GEN_STRIPES),
+            keys: stripes(KEY_GEN_STRIPES),
         }
     }
 
@@ -326,7 +331,7 @@ impl Generations {
     }
     fn key(&self, key: CacheKey) -> &AtomicU64 {
         let x = (key.user_id as u64) ^ (key.company_id as u64).rotate_left(29);
-        &self.keys[stripe(x, K_KEY, GEN_STRIPES)]
+        &self.keys[stripe(x, K_KEY, KEY_GEN_STRIPES)]
     }
 
     fn ticket(&self, key: CacheKey) -> FillTicket {

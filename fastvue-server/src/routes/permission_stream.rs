@@ -20,16 +20,17 @@
 //! `Authorization: Bearer` as everywhere, or `?access_token=` because a browser's
 //! `EventSource` cannot send headers. Access tokens are stateless JWTs: revoking a
 //! user's sessions (`revoke_all`, a password change) ends their refresh tokens, not the
-//! access tokens already issued. The stream re-verifies its token on every wake-up the
-//! way every request does, so a deactivated or deleted user gets `revoked` at once; a
-//! revoked session ends with `expired` at the token's `exp`, and the refresh that
-//! follows fails.
+//! access tokens already issued. The token is verified once, at connect; its expiry is a
+//! timer, and on every wake-up the stream re-reads its user the way every request does
+//! (active, not deleted; through the cache of authenticated users), so a deactivated or
+//! deleted user gets `revoked` at once. A revoked session ends with `expired` at the
+//! token's `exp`, and the refresh that follows fails.
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::time::Duration;
 
 use fastvue_core::Fastvue;
-use fastvue_core::auth::{TokenError, TokenKind};
+use fastvue_core::auth::TokenKind;
 use salvo::http::StatusCode;
 use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
@@ -167,7 +168,6 @@ pub async fn permission_stream(
     let state = StreamState {
         fv,
         sub,
-        token,
         user_id: p.id(),
         company_id,
         last_etag: etag,
@@ -240,8 +240,6 @@ fn end_event(name: &str, reason: &'static str) -> String {
 struct StreamState {
     fv: Fastvue,
     sub: Subscription,
-    /// The access token the stream was opened with: re-verified on every wake-up.
-    token: String,
     user_id: i64,
     company_id: i64,
     /// `ETag` of the last set sent (or of the client's, per `Last-Event-ID`).
@@ -258,7 +256,7 @@ struct StreamState {
 
 impl StreamState {
     /// The next bytes to send; `None` ends the body. Waiting here is the state of every
-    /// idle stream, so the recomputation (token and permission reads, whose futures are
+    /// idle stream, so the recomputation (user and permission reads, whose futures are
     /// large) is boxed: allocated while it runs, not carried by each waiting stream.
     async fn next_chunk(&mut self) -> Option<String> {
         if let Some(first) = self.first.take() {
@@ -297,19 +295,16 @@ impl StreamState {
         end_event(name, reason)
     }
 
-    /// Re-verifies the token, recomputes the set and returns the event to send: a final
-    /// one when the token no longer holds, the set when its `ETag` changed (or always
-    /// with `resync`), else nothing.
+    /// Re-reads the user, recomputes the set and returns the event to send: `revoked`
+    /// when the user may no longer act, the set when its `ETag` changed (or always with
+    /// `resync`), else nothing.
     async fn recompute(&mut self, resync: bool) -> Option<String> {
         self.retry = false;
-        let user = match self.fv.tokens().verify_access(&self.token).await {
-            Ok(user) => user,
-            Err(TokenError::Expired) => return Some(self.finish("expired", "token_expired")),
-            Err(TokenError::Invalid | TokenError::Reused) => {
-                return Some(self.finish("revoked", "user_inactive"));
-            }
-            Err(TokenError::Core(e)) => {
-                tracing::warn!(error = %e, user_id = self.user_id, "permission stream: cannot re-verify the token; retrying");
+        let user = match self.fv.active_user(self.user_id).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Some(self.finish("revoked", "user_inactive")),
+            Err(e) => {
+                tracing::warn!(error = %e, user_id = self.user_id, "permission stream: cannot re-read the user; retrying");
                 self.retry = true;
                 return None;
             }
