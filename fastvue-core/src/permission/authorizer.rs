@@ -246,21 +246,16 @@ impl Authorizer {
             .map(|&user_id| l1.begin_fill(CacheKey::new(user_id, company_id)))
             .collect();
         let rows = query::effective_permissions_of(&self.db, company_id, users).await?;
-        self.catalog.learn(
-            rows.iter()
-                .filter_map(|(_, id, name)| intern_id(*id).map(|i| (i, name.as_str()))),
-        );
         // Rows are ordered by user, and so are the users and their tickets: walk both.
-        let mut rows = rows.iter().peekable();
+        let mut rows = rows.into_iter().peekable();
         let mut stored = 0;
         for ticket in tickets {
             let user_id = ticket.key().user_id;
-            let mut ids = Vec::new();
-            while let Some((_, id, _)) = rows.next_if(|(u, _, _)| *u == user_id) {
-                ids.extend(intern_id(*id));
-            }
-            let set = l1.interner().intern(PermissionSet::new(ids));
-            stored += usize::from(l1.complete_fill(ticket, set));
+            let grants = rows
+                .next_if(|(u, _)| *u == user_id)
+                .map(|(_, grants)| grants)
+                .unwrap_or_default();
+            stored += usize::from(l1.complete_fill(ticket, self.set_of(&grants)));
         }
         Ok(stored)
     }
@@ -625,17 +620,21 @@ impl Authorizer {
     /// its codenames (for the Redis tier).
     async fn load(&self, key: CacheKey) -> Result<(Arc<PermissionSet>, Vec<String>)> {
         let grants = query::effective_permissions(&self.db, key.user_id, key.company_id).await?;
+        let set = self.set_of(&grants);
+        Ok((set, grants.into_iter().map(|(_, name)| name).collect()))
+    }
+
+    /// Teaches the catalogue `grants` (read from the database) and returns their interned set.
+    fn set_of(&self, grants: &[query::Grant]) -> Arc<PermissionSet> {
         let interned: Vec<(u32, &str)> = grants
             .iter()
             .filter_map(|(id, name)| intern_id(*id).map(|i| (i, name.as_str())))
             .collect();
         self.catalog.learn(interned.iter().copied());
-        let set = self
-            .cache
+        self.cache
             .l1()
             .interner()
-            .intern(PermissionSet::new(interned.iter().map(|(id, _)| *id)));
-        Ok((set, grants.into_iter().map(|(_, name)| name).collect()))
+            .intern(PermissionSet::new(interned.iter().map(|(id, _)| *id)))
     }
 }
 

@@ -9,11 +9,11 @@ use crate::error::{Error, Result};
 /// company; every active permission for a superuser; else the active permissions of the
 /// user's active assignments of active roles (of that company or global) and of the
 /// active groups of that company the user actively belongs to. One row per user holding
-/// anything: `user_id`, and `grants`, its `id:codename` pairs joined by commas (neither
-/// ids nor codenames contain either character), possibly repeated (a permission held
-/// through a role and a group): [`effective_permissions_of`] parses, sorts and
-/// deduplicates them. One row per user rather than per grant: rows are what the drivers
-/// spend their time on, and a role change can wake a thousand users' sets at once.
+/// anything: `user_id`, and `grants`, a JSON array of `[id, codename]` pairs (`{agg}`: the
+/// backend's JSON aggregate), possibly repeated (a permission held through a role and a
+/// group): [`effective_permissions_of`] parses, sorts and deduplicates them. One row per
+/// user rather than per grant: rows are what the drivers spend their time on, and a role
+/// change can wake a thousand users' sets at once.
 ///
 /// The joins are spelled `CROSS JOIN` with their conditions in `WHERE`: PostgreSQL plans
 /// that exactly like inner joins, and SQLite, which has no statistics here, takes it as
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 /// b-trees that deduplicating in SQL would build.
 const EFFECTIVE_PERMISSIONS: &str = "\
 SELECT grants.user_id AS user_id, \
-  string_agg(CAST(grants.id AS TEXT) || ':' || grants.codename, ',') AS grants FROM ( \
+  CAST({agg} AS TEXT) AS grants FROM ( \
   SELECT ucr.user_id AS user_id, p.id AS id, p.codename AS codename \
   FROM user_company_roles ucr CROSS JOIN roles r CROSS JOIN role_permissions rp \
     CROSS JOIN permissions p \
@@ -85,45 +85,45 @@ pub(crate) async fn effective_permissions<C: ConnectionTrait>(
 ) -> Result<Vec<Grant>> {
     Ok(effective_permissions_of(db, company_id, &[user_id])
         .await?
-        .into_iter()
-        .map(|(_, id, codename)| (id, codename))
-        .collect())
+        .pop()
+        .map(|(_, grants)| grants)
+        .unwrap_or_default())
 }
 
 /// Runs the effective-permission query for up to [`USERS_PER_STATEMENT`] users of one
-/// company, as one statement. Rows are (user id, permission id, codename), ordered by
-/// user then permission; a user holding nothing has no row.
+/// company, as one statement: each user holding anything with its grants sorted by id,
+/// users in ascending order; a user holding nothing is left out.
 pub(crate) async fn effective_permissions_of<C: ConnectionTrait>(
     db: &C,
     company_id: i64,
     user_ids: &[i64],
-) -> Result<Vec<(i64, i64, String)>> {
+) -> Result<Vec<(i64, Vec<Grant>)>> {
     debug_assert!(!user_ids.is_empty() && user_ids.len() <= USERS_PER_STATEMENT);
+    let backend = db.get_database_backend();
     let placeholders = (2..user_ids.len() + 2)
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = EFFECTIVE_PERMISSIONS.replace("{users}", &placeholders);
+    let agg = match backend {
+        DbBackend::Sqlite => "json_group_array(json_array(grants.id, grants.codename))",
+        _ => "json_agg(json_build_array(grants.id, grants.codename))",
+    };
+    let sql = EFFECTIVE_PERMISSIONS
+        .replace("{users}", &placeholders)
+        .replace("{agg}", agg);
     let mut values: Vec<Value> = Vec::with_capacity(user_ids.len() + 1);
     values.push(company_id.into());
     values.extend(user_ids.iter().map(|&id| Value::from(id)));
-    let rows = db
-        .query_all_raw(statement(db.get_database_backend(), &sql, values))
-        .await?;
     let mut out = Vec::new();
-    for row in rows {
+    for row in db.query_all_raw(statement(backend, &sql, values)).await? {
         let user_id = row.try_get::<i64>("", "user_id")?;
-        let grants = row.try_get::<String>("", "grants")?;
-        for grant in grants.split(',') {
-            let (id, codename) = grant
-                .split_once(':')
-                .and_then(|(id, codename)| Some((id.parse::<i64>().ok()?, codename)))
-                .ok_or_else(|| Error::Internal(format!("unreadable permission grant {grant:?}")))?;
-            out.push((user_id, id, codename.to_owned()));
-        }
+        let mut grants: Vec<Grant> = serde_json::from_str(&row.try_get::<String>("", "grants")?)
+            .map_err(|e| Error::Internal(format!("unreadable permission grants: {e}")))?;
+        grants.sort_unstable_by_key(|&(id, _)| id);
+        grants.dedup_by_key(|&mut (id, _)| id);
+        out.push((user_id, grants));
     }
-    out.sort_unstable_by_key(|&(user_id, id, _)| (user_id, id));
-    out.dedup_by_key(|&mut (user_id, id, _)| (user_id, id));
+    out.sort_unstable_by_key(|&(user_id, _)| user_id);
     Ok(out)
 }
 

@@ -10,7 +10,7 @@ use fastvue_core::service::permissions::{PermissionFilter, PermissionPatch};
 use fastvue_core::service::roles::RolePatch;
 use fastvue_core::service::users::UserPatch;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::helpers::*;
 
@@ -1224,6 +1224,35 @@ async fn a_cache_miss_costs_exactly_one_sql_statement_and_a_hit_none() {
         let sql = log.take();
         assert_eq!(sql.len(), 1, "miss of ({user}, {company}) ran {sql:#?}");
     }
+}
+
+#[tokio::test]
+async fn a_codename_written_behind_the_services_back_is_read_back_whatever_its_characters() {
+    let w = world().await;
+    // The services only accept `resource.action`; a hand-written row may hold anything,
+    // including the characters an aggregated grant list could be split on.
+    let odd = r#"odd,na:me "x" [1]"#;
+    w.fv()
+        .db()
+        .execute_unprepared(&format!(
+            "UPDATE permissions SET codename = '{odd}' WHERE codename = 'user.update'"
+        ))
+        .await
+        .unwrap();
+    let (fresh, _log) = w.t.counted_handle().await;
+    let mut want = vec!["group.read", odd, "user.read"];
+    want.sort_unstable();
+    assert_eq!(effective(&fresh, w.ann, w.acme.id).await, want);
+    let (fresh, _log) = w.t.counted_handle().await;
+    assert_eq!(
+        fresh
+            .authorizer()
+            .prefetch(w.acme.id, &[w.ann])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(effective(&fresh, w.ann, w.acme.id).await, want);
 }
 
 #[tokio::test]
