@@ -537,6 +537,20 @@ fn start_server_process(database_url: &str, port: u16) -> std::process::Child {
         .expect("spawn fastvue-server")
 }
 
+/// Waits until the server process at `base` answers `/health/live`; fails the test when
+/// it never does.
+async fn assert_starts(client: &reqwest::Client, base: &str) {
+    assert!(
+        eventually(1200, async || client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200))
+        .await,
+        "the server did not start"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_completes_every_accepted_request_and_exits_zero() {
     let db = fastvue_core::testing::TestDatabase::create("fastvue_sigterm").await;
@@ -548,15 +562,7 @@ async fn sigterm_under_load_completes_every_accepted_request_and_exits_zero() {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    assert!(
-        eventually(1200, async || client
-            .get(format!("{base}/health/live"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200))
-        .await,
-        "the server did not start"
-    );
+    assert_starts(&client, &base).await;
 
     let seq = Arc::new(AtomicU64::new(0));
     let requests: Vec<JoinHandle<(Outcome, u64)>> = (0..24)
@@ -732,15 +738,7 @@ async fn sigterm_ends_open_permission_streams_with_closed_and_the_server_exits()
     let base = format!("http://127.0.0.1:{port}");
     let mut child = start_server_process(db.url(), port);
     let client = reqwest::Client::new();
-    assert!(
-        eventually(1200, async || client
-            .get(format!("{base}/health/live"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200))
-        .await,
-        "the server did not start"
-    );
+    assert_starts(&client, &base).await;
     let login: Value = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({ "username": ROOT_LOGIN, "password": ROOT_PASSWORD }))

@@ -301,6 +301,47 @@ async fn a_role_change_through_the_api_reaches_an_open_stream() {
 }
 
 #[tokio::test]
+async fn a_role_change_loads_the_woken_streams_sets_together_instead_of_one_miss_each() {
+    let app = spawn_app().await;
+    let m = member(&app, &["user.read"]).await;
+    let mut tokens = vec![m.token.clone()];
+    for i in 0..2 {
+        let tag = format!("{}{i}", &uuid::Uuid::new_v4().simple().to_string()[..11]);
+        user_in(&app, m.company_id, m.role_id, &tag).await;
+        tokens.push(app.login(&format!("sse-{tag}"), USER_PASSWORD).await);
+    }
+    let mut streams = Vec::new();
+    for token in &tokens {
+        let mut sse = Sse::open(&app, "", Some(token), &[]).await;
+        assert_eq!(codenames(&sse.event().await.1), ["user.read"]);
+        streams.push(sse);
+    }
+    // The superuser's own set in the company, read by the write's guard, cached first.
+    let (status, body) = as_root(
+        &app,
+        Method::GET,
+        &format!("/roles/{}", m.role_id),
+        m.company_id,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let l1 = app.fastvue.authorizer().l1();
+    let misses = l1.stats().misses;
+
+    set_role_permissions(&app, &m, &["user.read", "user.update"]).await;
+    for sse in &mut streams {
+        assert_eq!(
+            codenames(&sse.event().await.1),
+            ["user.read", "user.update"]
+        );
+    }
+    // The router loaded the three sets in one statement before waking the streams, so
+    // each stream's read of its new set was a hit.
+    assert_eq!(l1.stats().misses - misses, 0);
+}
+
+#[tokio::test]
 async fn a_change_made_on_one_replica_reaches_a_stream_open_on_another() {
     let redis = replica_redis();
     let app = spawn_app_with(&[("REDIS_URL", redis.as_str())]).await;
