@@ -2,16 +2,18 @@
 # Live-permission-stream benchmark of fastvue-server (issue 9): seeds BENCH_STREAMS users
 # (default 2000) in two companies (each holding its company's `manager` role), starts the
 # release server, opens one permission stream per user, changes the first company's
-# `manager` role through the HTTP API (affecting half of the streams), and reports the
-# time until the affected streams received their new set (p50, p99, max, measured from
-# sending the PUT), the server's RSS per open stream, and the events the unaffected
-# streams received (must be 0). The client is fastvue-server/examples/bench_sse.rs.
+# `manager` role through the HTTP API BENCH_ROUNDS times, one change after the other
+# (each affecting half of the streams), and reports per change the time until the affected
+# streams received their new set (p50, p99, max, measured from sending the PUT), the
+# server's RSS per open stream (average over all streams, and the marginal cost: growth
+# while the second half opened), and the events the unaffected streams received (must be
+# 0). The client is fastvue-server/examples/bench_sse.rs.
 #
 # Backend: PostgreSQL (+ Redis) when DATABASE_URL (and REDIS_URL) are set -- point
 # DATABASE_URL at a scratch database -- else a SQLite file in BENCH_DIR, kept between
 # runs (seeding is skipped when present).
 #
-# Knobs (environment): BENCH_STREAMS (2000), BENCH_PORT (18081), BENCH_DIR
+# Knobs (environment): BENCH_STREAMS (2000), BENCH_ROUNDS (5), BENCH_PORT (18081), BENCH_DIR
 # (${TMPDIR:-/tmp}/fastvue-bench-sse), BENCH_PROFILE (release; `dev` for a quick check of
 # the script). Client and server share the machine: on a small machine the numbers are a
 # floor.

@@ -5,6 +5,8 @@
 //! In one run it measures, with criterion:
 //! * `fastvue_hit_random` / `fastvue_hit_hot`: `Authorizer::has` answered from the L1
 //!   cache holding 1M (user, company) sets, on random keys and on one key;
+//! * `fastvue_cached_has_hot`: the same hot check through `Authorizer::cached_has`, the
+//!   synchronous hit path `has` runs before it builds its future;
 //! * `hashmap_random` / `hashmap_hot`: a `HashMap<(user, company), Arc<[u32]>>` lookup
 //!   plus membership test of the same keys (the physical floor);
 //! * `casbin_enforce` / `casbin_cached_hot`: casbin-rs `Enforcer::enforce` on random
@@ -447,6 +449,14 @@ fn main() {
         })
     });
 
+    // The same hot check through the synchronous hit path (what `has` runs before it
+    // builds its future), comparable with casbin's synchronous `CachedEnforcer`.
+    c.bench_function("fastvue_cached_has_hot", |b| {
+        let p = probes[0];
+        let name = names[p.perm as usize - 1];
+        b.iter(|| black_box(authz.cached_has(black_box(p.user), black_box(p.company), name)))
+    });
+
     // The floor: the same keys in a plain HashMap (foldhash) of shared sets.
     let floor: HashMap<(i64, i64), Arc<[u32]>, foldhash::fast::RandomState> = {
         let shared: Vec<Arc<[u32]>> = policy
@@ -593,6 +603,12 @@ fn report(
         m("hashmap_hot"),
         "x HashMap floor",
     );
+    row(
+        "fastvue cached_has() (sync), hot key",
+        m("fastvue_cached_has_hot"),
+        m("hashmap_hot"),
+        "x HashMap floor",
+    );
     row("HashMap floor, random keys", m("hashmap_random"), None, "");
     row("HashMap floor, hot key", m("hashmap_hot"), None, "");
     row(
@@ -606,6 +622,12 @@ fn report(
         m("casbin_cached_hot"),
         hit_hot,
         "x fastvue hot hit",
+    );
+    row(
+        "casbin-rs CachedEnforcer hit, hot key",
+        m("casbin_cached_hot"),
+        m("fastvue_cached_has_hot"),
+        "x fastvue cached_has()",
     );
     let ms = |d: Duration| d.as_nanos() as f64;
     row(

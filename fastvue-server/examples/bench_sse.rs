@@ -8,7 +8,8 @@
 //! server got it: access tokens are minted with the server's key instead of signing in
 //! 2,000 users one by one, and the bench users and the role are looked up in the
 //! database), `BENCH_BASE` (the server's URL), `BENCH_SERVER_PID` (for its RSS),
-//! `BENCH_STREAMS` (default 2000), `FASTVUE_ADMIN_EMAIL` (the superuser making the change).
+//! `BENCH_STREAMS` (default 2000), `BENCH_ROUNDS` (role changes, one after the other;
+//! default 5), `FASTVUE_ADMIN_EMAIL` (the superuser making the change).
 use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,6 +106,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let wanted: usize = std::env::var("BENCH_STREAMS")
         .map_or(Ok(2000), |v| v.parse())
         .map_err(|e| format!("BENCH_STREAMS: {e}"))?;
+    let rounds_wanted: usize = std::env::var("BENCH_ROUNDS")
+        .map_or(Ok(5), |v| v.parse())
+        .map_err(|e| format!("BENCH_ROUNDS: {e}"))?;
     let admin_email = env("FASTVUE_ADMIN_EMAIL")?;
     let fv =
         Fastvue::connect(Settings::from_env().map_err(|e| format!("configuration: {e}"))?).await?;
@@ -151,90 +155,110 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let opening = Arc::new(Semaphore::new(OPENING));
     let url = format!("{base}/api/v1/auth/me/permissions/stream");
-    let started = Instant::now();
-    for (index, u) in users.iter().enumerate() {
-        tokio::spawn(follow(
-            client.clone(),
-            url.clone(),
-            token(u.id)?,
-            index,
-            Arc::clone(&opening),
-            tx.clone(),
-        ));
-    }
-    drop(tx);
-    let mut ready = 0;
-    while ready < users.len() {
-        match tokio::time::timeout(Duration::from_secs(120), rx.recv()).await {
-            Ok(Some(Report::Ready)) => ready += 1,
-            Ok(Some(Report::Failed(i, why))) => {
-                return Err(format!("stream {i} failed while opening: {why}").into());
+    let mut opened_in = Duration::ZERO;
+    // Opened in two halves: the second half's growth is the marginal cost of a stream,
+    // free of what the first streams warmed once (database page cache, pools, arenas).
+    let half = users.len() / 2;
+    let mut rss_half = rss_before;
+    for (from, to) in [(0, half), (half, users.len())] {
+        let started = Instant::now();
+        for (index, u) in users.iter().enumerate().take(to).skip(from) {
+            tokio::spawn(follow(
+                client.clone(),
+                url.clone(),
+                token(u.id)?,
+                index,
+                Arc::clone(&opening),
+                tx.clone(),
+            ));
+        }
+        let mut ready = from;
+        while ready < to {
+            match tokio::time::timeout(Duration::from_secs(120), rx.recv()).await {
+                Ok(Some(Report::Ready)) => ready += 1,
+                Ok(Some(Report::Failed(i, why))) => {
+                    return Err(format!("stream {i} failed while opening: {why}").into());
+                }
+                Ok(Some(Report::Changed(i, _))) => {
+                    return Err(format!("stream {i} got an event before the change").into());
+                }
+                Ok(None) | Err(_) => return Err(format!("only {ready} streams opened").into()),
             }
-            Ok(Some(Report::Changed(i, _))) => {
-                return Err(format!("stream {i} got an event before the change").into());
-            }
-            Ok(None) | Err(_) => return Err(format!("only {ready} streams opened").into()),
+        }
+        opened_in += started.elapsed();
+        if from == 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rss_half = rss_kib(&pid)?;
         }
     }
-    let opened_in = started.elapsed();
+    drop(tx);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_open = rss_kib(&pid)?;
 
-    // The change: toggle `user.delete` on the first company's manager role.
-    let mut perms: Vec<String> = fv
-        .roles()
-        .permissions(manager.id)
-        .await?
-        .into_iter()
-        .map(|p| p.codename)
-        .collect();
-    match perms.iter().position(|p| p == "user.delete") {
-        Some(i) => {
-            perms.remove(i);
-        }
-        None => perms.push("user.delete".to_owned()),
-    }
-    let change = client
-        .put(format!("{base}/api/v1/roles/{}/permissions", manager.id))
-        .bearer_auth(token(admin.id)?)
-        .header("x-company-id", target.to_string())
-        .json(&serde_json::json!({ "permissions": perms }));
-    let t0 = Instant::now();
-    let res = change.send().await?;
-    let put_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    if !res.status().is_success() {
-        return Err(format!("the role change failed: {}", res.status()).into());
-    }
-
-    let mut latencies = Vec::with_capacity(affected);
+    // The changes: toggle `user.delete` on the first company's manager role, BENCH_ROUNDS
+    // times, each once the previous one has been delivered.
+    let mut rounds = Vec::with_capacity(rounds_wanted);
     let mut stray = 0usize;
     let mut failures = Vec::new();
-    let mut deadline = tokio::time::Instant::now() + WAIT;
-    let mut quiet = false;
-    loop {
-        let report = match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(report)) => report,
-            Ok(None) | Err(_) => break,
-        };
-        match report {
-            Report::Changed(i, at) => {
-                if users[i].current_company_id == Some(target) {
-                    latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
-                } else {
-                    stray += 1;
-                }
+    for _ in 0..rounds_wanted {
+        let mut perms: Vec<String> = fv
+            .roles()
+            .permissions(manager.id)
+            .await?
+            .into_iter()
+            .map(|p| p.codename)
+            .collect();
+        match perms.iter().position(|p| p == "user.delete") {
+            Some(i) => {
+                perms.remove(i);
             }
-            Report::Failed(i, why) => failures.push(format!("stream {i}: {why}")),
-            Report::Ready => {}
+            None => perms.push("user.delete".to_owned()),
         }
-        if !quiet && latencies.len() >= affected {
-            // Every affected stream has its event: listen a little longer for strays.
-            quiet = true;
-            deadline = tokio::time::Instant::now() + QUIET;
+        let change = client
+            .put(format!("{base}/api/v1/roles/{}/permissions", manager.id))
+            .bearer_auth(token(admin.id)?)
+            .header("x-company-id", target.to_string())
+            .json(&serde_json::json!({ "permissions": perms }));
+        let t0 = Instant::now();
+        let res = change.send().await?;
+        let put_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        if !res.status().is_success() {
+            return Err(format!("the role change failed: {}", res.status()).into());
+        }
+
+        let mut latencies = Vec::with_capacity(affected);
+        let mut deadline = tokio::time::Instant::now() + WAIT;
+        let mut quiet = false;
+        loop {
+            let report = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(report)) => report,
+                Ok(None) | Err(_) => break,
+            };
+            match report {
+                Report::Changed(i, at) => {
+                    if users[i].current_company_id == Some(target) {
+                        latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
+                    } else {
+                        stray += 1;
+                    }
+                }
+                Report::Failed(i, why) => failures.push(format!("stream {i}: {why}")),
+                Report::Ready => {}
+            }
+            if !quiet && latencies.len() >= affected {
+                // Every affected stream has its event: listen a little longer for strays.
+                quiet = true;
+                deadline = tokio::time::Instant::now() + QUIET;
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        let complete = latencies.len() == affected;
+        rounds.push((put_ms, latencies));
+        if !complete || !failures.is_empty() {
+            break;
         }
     }
 
-    latencies.sort_by(f64::total_cmp);
     println!(
         "streams opened        {} in {:.1} s",
         users.len(),
@@ -246,27 +270,48 @@ async fn main() -> Result<(), Box<dyn Error>> {
         rss_open,
         (rss_open.saturating_sub(rss_before)) as f64 / users.len() as f64
     );
-    println!("role change (PUT)     {put_ms:.1} ms round trip");
     println!(
-        "affected streams      {} of {affected} got the new set",
-        latencies.len()
+        "marginal RSS          {} KiB with half of them open: {:.1} KiB per stream of the second half",
+        rss_half,
+        (rss_open.saturating_sub(rss_half)) as f64 / (users.len() - half) as f64
     );
-    if !latencies.is_empty() {
+    println!("time to event (ms), from sending the PUT; {affected} affected streams per change:");
+    for (round, (put_ms, latencies)) in rounds.iter().enumerate() {
+        print!(
+            "change {}              PUT {put_ms:.1} ms, {} of {affected} got the new set",
+            round + 1,
+            latencies.len()
+        );
+        if let Some(max) = latencies.last() {
+            print!(
+                ", p50 {:.1}  p99 {:.1}  max {max:.1}",
+                percentile(latencies, 0.50),
+                percentile(latencies, 0.99)
+            );
+        }
+        println!();
+    }
+    let mut all: Vec<f64> = rounds.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+    all.sort_by(f64::total_cmp);
+    if !all.is_empty() {
         println!(
-            "time to event (ms)    p50 {:.1}  p99 {:.1}  max {:.1}  (from sending the PUT)",
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.99),
-            latencies[latencies.len() - 1]
+            "all changes           p50 {:.1}  p99 {:.1}  max {:.1}",
+            percentile(&all, 0.50),
+            percentile(&all, 0.99),
+            all[all.len() - 1]
         );
     }
     println!(
-        "unaffected streams    {stray} events received (of {} streams)",
-        users.len() - affected
+        "unaffected streams    {stray} events received (of {} streams, over {} changes)",
+        users.len() - affected,
+        rounds.len()
     );
     for f in &failures {
         println!("failure               {f}");
     }
-    if latencies.len() < affected || stray > 0 || !failures.is_empty() {
+    let delivered =
+        rounds.len() == rounds_wanted && rounds.iter().all(|(_, l)| l.len() == affected);
+    if !delivered || stray > 0 || !failures.is_empty() {
         return Err("the benchmark did not see the expected events".into());
     }
     Ok(())

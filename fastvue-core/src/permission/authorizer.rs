@@ -302,6 +302,7 @@ impl Authorizer {
     ///
     /// The cache is consulted when `has` is called, not when the future is first
     /// polled; a hit therefore returns an already-complete future of a few bytes.
+    #[inline]
     pub fn has<'a>(
         &'a self,
         user_id: i64,
@@ -331,10 +332,11 @@ impl Authorizer {
         if !self.enabled {
             return None;
         }
-        let id = self.catalog.id(codename)?;
-        self.cache
-            .l1()
-            .contains(CacheKey::new(user_id, company_id), id)
+        self.cache.l1().contains_codename(
+            CacheKey::new(user_id, company_id),
+            codename,
+            &self.catalog,
+        )
     }
 
     /// Whether the user holds every one of `codenames`.

@@ -66,6 +66,14 @@ impl Catalog {
         self.with_maps(|maps| maps.by_name.get(codename).copied())
     }
 
+    /// This catalogue's identity and current version: two reads of [`id`](Self::id) under
+    /// the same stamp give the same answer (the mapping only changes by growing, and each
+    /// growth bumps the version).
+    #[inline]
+    pub(crate) fn stamp(&self) -> (u64, u64) {
+        (self.id, self.version.load(Ordering::Acquire))
+    }
+
     /// Codenames of `ids`, in the order given (unknown ids are skipped).
     pub fn codenames(&self, ids: &[u32]) -> Vec<Arc<str>> {
         self.with_maps(|maps| {

@@ -13,7 +13,10 @@
 //!   answered from the thread-local memo with plain loads only — no lock,
 //!   no read-modify-write. Every invalidation bumps the cache version
 //!   *after* removing its entries, which voids all memos (see
-//!   `L1Cache::lookup` for the argument); expiry is checked as usual.
+//!   `L1Cache::lookup` for the argument); expiry is checked as usual. The
+//!   memo also keeps the last codename resolved by
+//!   [`L1Cache::contains_codename`] with its id and the catalogue's version,
+//!   so a repeated check does not hash the codename either.
 //! * **Bounds**: a `moka::sync::Cache<user_id, slot_count>` indexes the
 //!   *users*, weighted by how many (user, company) entries they hold, with
 //!   `max_capacity` = `max_entries` and `time_to_live` = `ttl`. Its eviction
@@ -46,6 +49,7 @@ use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
 use tokio::sync::broadcast;
 
+use super::catalog::Catalog;
 use super::metrics as m;
 use super::set::{PermissionSet, SetInterner};
 
@@ -378,6 +382,86 @@ struct Memo {
     seen_key: CacheKey,
     /// This thread's counter stripe (`usize::MAX` until assigned).
     stripe: usize,
+    /// The last codename resolved through [`L1Cache::contains_codename`].
+    name: NameMemo,
+}
+
+impl Memo {
+    /// Whether the memo holds the set of `key` in cache `cache` at `version`, unexpired
+    /// at `now`.
+    #[inline]
+    fn holds(&self, cache: u64, key: CacheKey, version: u64, now: u32) -> bool {
+        self.cache == cache
+            && self.key == key
+            && self.version == version
+            && now < self.expires_at
+            && self.set.is_some()
+    }
+}
+
+/// Longest codename the memo keeps (a valid codename has at most 101 bytes).
+const NAME_MEMO_BYTES: usize = 104;
+
+/// The last codename this thread resolved to a permission id, with the catalogue
+/// ([`Catalog::stamp`]) it was resolved in. A catalogue's mapping at one version never
+/// changes, so a repeated codename needs no hashing.
+struct NameMemo {
+    stamp: (u64, u64),
+    len: usize,
+    bytes: [u8; NAME_MEMO_BYTES],
+    id: Option<u32>,
+}
+
+impl NameMemo {
+    /// The id of `codename` in `catalog`: from the memo when it holds that codename at
+    /// the catalogue's current stamp, else from the catalogue (and remembered).
+    #[inline]
+    fn resolve(&mut self, catalog: &Catalog, codename: &str) -> Option<u32> {
+        let stamp = catalog.stamp();
+        let name = codename.as_bytes();
+        if self.stamp == stamp && self.len == name.len() && same_bytes(&self.bytes, name) {
+            return self.id;
+        }
+        self.refill(catalog, stamp, codename)
+    }
+
+    /// Resolves `codename` through the catalogue and remembers it under `stamp`, read
+    /// before: the catalogue only grows, so the answer is at least as new as its stamp.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, catalog: &Catalog, stamp: (u64, u64), codename: &str) -> Option<u32> {
+        let id = catalog.id(codename);
+        let name = codename.as_bytes();
+        if let Some(slot) = self.bytes.get_mut(..name.len()) {
+            slot.copy_from_slice(name);
+            self.len = name.len();
+            self.stamp = stamp;
+            self.id = id;
+        }
+        id
+    }
+}
+
+/// Whether `name` is the prefix of `memo` (`name.len() <= NAME_MEMO_BYTES`), compared a
+/// word at a time: codenames are short, and a call to `memcmp` costs more than the
+/// comparison itself on the hot path.
+#[inline]
+fn same_bytes(memo: &[u8; NAME_MEMO_BYTES], name: &[u8]) -> bool {
+    let n = name.len();
+    if n > NAME_MEMO_BYTES {
+        return false;
+    }
+    if n < 8 {
+        return (0..n).all(|i| name[i] == memo[i]);
+    }
+    let word = |b: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    // Whole words, then the last (possibly overlapping) word for the tail.
+    (0..n / 8).all(|i| word(name, i * 8) == word(memo, i * 8))
+        && word(name, n - 8) == word(memo, n - 8)
 }
 
 thread_local! {
@@ -391,6 +475,12 @@ thread_local! {
             seen_cache: 0,
             seen_key: CacheKey::new(0, 0),
             stripe: usize::MAX,
+            name: NameMemo {
+                stamp: (0, 0),
+                len: 0,
+                bytes: [0; NAME_MEMO_BYTES],
+                id: None,
+            },
         })
     };
 }
@@ -543,39 +633,49 @@ impl L1Cache {
             let Ok(mut memo) = memo.try_borrow_mut() else {
                 return self.probe(key, now, &mut f);
             };
-            if memo.cache == self.id
-                && memo.key == key
-                && memo.version == version
-                && now < memo.expires_at
-                && let Some(set) = &memo.set
-            {
-                let r = f(set);
-                self.count(&mut memo, true);
-                return Some(r);
-            }
-            let shard = self.store.shard(key.user_id).read();
-            let found = match shard.entries.get(&key) {
-                Some(e) if now < e.expires_at => {
-                    if memo.seen_cache == self.id && memo.seen_key == key {
-                        memo.cache = self.id;
-                        memo.key = key;
-                        memo.version = version;
-                        memo.expires_at = e.expires_at;
-                        memo.set = Some(Arc::clone(&e.set));
-                    } else {
-                        memo.seen_cache = self.id;
-                        memo.seen_key = key;
-                    }
-                    Some(f(&e.set))
-                }
-                _ => None,
-            };
-            drop(shard);
-            self.count(&mut memo, found.is_some());
-            found
+            self.lookup_memo(&mut memo, key, now, version, &mut f)
         });
         // The thread-local is gone only while this thread is exiting.
         memoised.unwrap_or_else(|_| self.probe(key, now, &mut f))
+    }
+
+    /// The body of [`lookup`](Self::lookup) once the thread's memo is borrowed.
+    #[inline]
+    fn lookup_memo<R>(
+        &self,
+        memo: &mut Memo,
+        key: CacheKey,
+        now: u32,
+        version: u64,
+        f: &mut impl FnMut(&Arc<PermissionSet>) -> R,
+    ) -> Option<R> {
+        if memo.holds(self.id, key, version, now)
+            && let Some(set) = &memo.set
+        {
+            let r = f(set);
+            self.count(memo, true);
+            return Some(r);
+        }
+        let shard = self.store.shard(key.user_id).read();
+        let found = match shard.entries.get(&key) {
+            Some(e) if now < e.expires_at => {
+                if memo.seen_cache == self.id && memo.seen_key == key {
+                    memo.cache = self.id;
+                    memo.key = key;
+                    memo.version = version;
+                    memo.expires_at = e.expires_at;
+                    memo.set = Some(Arc::clone(&e.set));
+                } else {
+                    memo.seen_cache = self.id;
+                    memo.seen_key = key;
+                }
+                Some(f(&e.set))
+            }
+            _ => None,
+        };
+        drop(shard);
+        self.count(memo, found.is_some());
+        found
     }
 
     /// The plain shard lookup (no memo, no counters).
@@ -604,6 +704,51 @@ impl L1Cache {
     #[inline]
     pub fn contains(&self, key: CacheKey, permission_id: u32) -> Option<bool> {
         self.lookup(key, |set| set.contains(permission_id))
+    }
+
+    /// Whether the cached set of `key` holds the permission `codename` names in
+    /// `catalog`: [`contains`](Self::contains) with the codename resolved through the
+    /// thread's memo of the last codename it resolved, so a repeated check (same key,
+    /// same codename) costs one thread-local access and no hashing. `None` on a miss
+    /// and for a codename the catalogue does not know.
+    #[inline]
+    pub fn contains_codename(
+        &self,
+        key: CacheKey,
+        codename: &str,
+        catalog: &Catalog,
+    ) -> Option<bool> {
+        let now = self.clock.load(Ordering::Relaxed);
+        let version = self.version.load(Ordering::Acquire);
+        // The codename memo serves repeated checks only: on the memoised (hot) key.
+        let memoised = MEMO.try_with(|memo| {
+            let mut memo = memo.try_borrow_mut().ok()?;
+            if !memo.holds(self.id, key, version, now) {
+                return None;
+            }
+            let Some(id) = memo.name.resolve(catalog, codename) else {
+                return Some(None);
+            };
+            let held = memo.set.as_ref().is_some_and(|set| set.contains(id));
+            self.count(&mut memo, true);
+            Some(Some(held))
+        });
+        match memoised {
+            Ok(Some(held)) => held,
+            _ => self.contains_uncached_name(key, codename, catalog),
+        }
+    }
+
+    /// [`contains_codename`](Self::contains_codename) off the memo: the catalogue, then
+    /// the full lookup.
+    #[inline(never)]
+    fn contains_uncached_name(
+        &self,
+        key: CacheKey,
+        codename: &str,
+        catalog: &Catalog,
+    ) -> Option<bool> {
+        self.contains(key, catalog.id(codename)?)
     }
 
     /// Runs `f` on the cached set of `key` under the shard's read lock (no
@@ -1127,6 +1272,54 @@ mod tests {
             assert_eq!(invalidate(&a), 1);
             assert_eq!(a.contains(key, 1), None);
         }
+    }
+
+    /// The codename memo answers exactly what the catalogue would: unknown codenames
+    /// are misses until learned, each catalogue keeps its own ids, and codenames too
+    /// long for the memo are still resolved.
+    #[test]
+    fn contains_codename_answers_what_the_catalogue_maps() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        let key = k(1, 1);
+        fill(&cache, key, &[1, 2, 7]);
+        let catalog = Catalog::default();
+        for _ in 0..3 {
+            assert_eq!(cache.contains_codename(key, "user.read", &catalog), None);
+        }
+        catalog.learn([(1, "user.read"), (3, "user.delete")]);
+        for _ in 0..3 {
+            assert_eq!(
+                cache.contains_codename(key, "user.read", &catalog),
+                Some(true)
+            );
+        }
+        for _ in 0..3 {
+            assert_eq!(
+                cache.contains_codename(key, "user.delete", &catalog),
+                Some(false)
+            );
+        }
+        let other = Catalog::default();
+        other.learn([(5, "user.read"), (2, "user.delete")]);
+        for _ in 0..3 {
+            assert_eq!(
+                cache.contains_codename(key, "user.read", &other),
+                Some(false)
+            );
+            assert_eq!(
+                cache.contains_codename(key, "user.read", &catalog),
+                Some(true)
+            );
+        }
+        let long = format!("{}.{}", "r".repeat(50), "a".repeat(NAME_MEMO_BYTES));
+        catalog.learn([(7, long.as_str())]);
+        for _ in 0..3 {
+            assert_eq!(cache.contains_codename(key, &long, &catalog), Some(true));
+        }
+        assert_eq!(
+            cache.contains_codename(k(2, 1), "user.read", &catalog),
+            None
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Immutable permission sets and their interner.
 //!
 //! A [`PermissionSet`] is a sorted, deduplicated slice of interned permission
-//! ids (the `u32` ids handed out by the permission catalog). Membership is a
-//! binary search over a contiguous slice: no allocation, no hashing, no
-//! `String`.
+//! ids (the `u32` ids handed out by the permission catalog), plus a bitmap of its
+//! ids below 256. Membership is one bit test for those ids (permission tables of a
+//! few hundred rows have no others) and a binary search over the slice above
+//! them: no allocation, no hashing, no `String`.
 //!
 //! Most users share a handful of role combinations, so a cache of a million
 //! `(user, company)` entries holds only a few thousand *distinct* sets.
@@ -20,11 +21,19 @@ use std::sync::{Arc, Mutex, Weak};
 /// membership test on a cold set costs one memory access instead of two.
 const INLINE: usize = 30;
 
+/// Ids below this are also held in the set's bitmap.
+const LOW_IDS: u32 = 256;
+
 /// An immutable set of interned permission ids, sorted and deduplicated.
 ///
 /// Cheap to share behind an [`Arc`]; compare and hash by content.
+// `repr(C)`: the bitmap comes first, so behind an `Arc` it shares a cache line with the
+// reference counts and a membership test on a cold set touches one line.
 #[derive(Clone)]
+#[repr(C)]
 pub struct PermissionSet {
+    /// Bit `i` is set when id `i` (< `LOW_IDS`) is in the set.
+    low: [u64; (LOW_IDS / 64) as usize],
     ids: Ids,
 }
 
@@ -37,6 +46,7 @@ enum Ids {
 impl Default for PermissionSet {
     fn default() -> Self {
         Self {
+            low: [0; (LOW_IDS / 64) as usize],
             ids: Ids::Inline {
                 len: 0,
                 ids: [0; INLINE],
@@ -77,20 +87,21 @@ impl PermissionSet {
         let mut sorted: Vec<u32> = ids.into_iter().collect();
         sorted.sort_unstable();
         sorted.dedup();
-        if sorted.len() <= INLINE {
+        let mut low = [0u64; (LOW_IDS / 64) as usize];
+        for &id in sorted.iter().take_while(|&&id| id < LOW_IDS) {
+            low[(id / 64) as usize] |= 1 << (id % 64);
+        }
+        let ids = if sorted.len() <= INLINE {
             let mut ids = [0; INLINE];
             ids[..sorted.len()].copy_from_slice(&sorted);
-            Self {
-                ids: Ids::Inline {
-                    len: sorted.len() as u8,
-                    ids,
-                },
+            Ids::Inline {
+                len: sorted.len() as u8,
+                ids,
             }
         } else {
-            Self {
-                ids: Ids::Heap(sorted.into_boxed_slice()),
-            }
-        }
+            Ids::Heap(sorted.into_boxed_slice())
+        };
+        Self { low, ids }
     }
 
     /// The empty set (no allocation).
@@ -98,10 +109,14 @@ impl PermissionSet {
         Self::default()
     }
 
-    /// Whether `id` is in the set: a binary search, no allocation.
+    /// Whether `id` is in the set: a bit test below 256, else a binary search; no
+    /// allocation.
     #[inline]
     pub fn contains(&self, id: u32) -> bool {
-        self.ids().binary_search(&id).is_ok()
+        match self.low.get((id / 64) as usize) {
+            Some(word) => (word >> (id % 64)) & 1 != 0,
+            None => self.ids().binary_search(&id).is_ok(),
+        }
     }
 
     /// Whether every id of `ids` is in the set (true for an empty `ids`).
@@ -312,6 +327,21 @@ mod tests {
         assert!(s.contains_any(&[2, 5]));
         assert!(!s.contains_any(&[]));
         assert!(s.contains_all(&[]));
+    }
+
+    #[test]
+    fn ids_on_both_sides_of_the_bitmap_are_found() {
+        let ids = [0, 1, 63, 64, 127, 128, 200, 255, 256, 257, 1000, u32::MAX];
+        let s = PermissionSet::new(ids);
+        for id in ids {
+            assert!(s.contains(id), "{id} missing");
+        }
+        for id in [2, 62, 65, 254, 258, 999, 1001, u32::MAX - 1] {
+            assert!(!s.contains(id), "{id} present");
+        }
+        let high = PermissionSet::new([300, 400]);
+        assert!((0..LOW_IDS).all(|id| !high.contains(id)));
+        assert!(high.contains(300) && high.contains(400) && !high.contains(350));
     }
 
     #[test]
