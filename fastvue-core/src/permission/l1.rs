@@ -1311,6 +1311,17 @@ mod tests {
                 Some(true)
             );
         }
+        // On the memoised key, an unknown codename is remembered as unknown under the
+        // catalogue's stamp; learning it moves the stamp, so the memo does not keep
+        // answering "unknown".
+        for _ in 0..3 {
+            assert_eq!(cache.contains_codename(key, "role.read", &catalog), None);
+        }
+        catalog.learn([(2, "role.read")]);
+        assert_eq!(
+            cache.contains_codename(key, "role.read", &catalog),
+            Some(true)
+        );
         let long = format!("{}.{}", "r".repeat(50), "a".repeat(NAME_MEMO_BYTES));
         catalog.learn([(7, long.as_str())]);
         for _ in 0..3 {
