@@ -94,6 +94,47 @@ async fn follow(
     }
 }
 
+/// What streams reported besides the affected streams' new sets.
+#[derive(Default)]
+struct Tally {
+    /// Events received by streams the change did not affect.
+    stray: usize,
+    /// Streams that failed or ended.
+    failures: Vec<String>,
+}
+
+/// Reads reports after the change sent at `t0` until every stream marked in `affected`
+/// has its event (then `QUIET` longer, for strays) or `WAIT` has passed. Returns the
+/// affected streams' latencies in ms, sorted; other events and failures go to `tally`.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<Report>,
+    t0: Instant,
+    affected: &[bool],
+    tally: &mut Tally,
+) -> Vec<f64> {
+    let expected = affected.iter().filter(|&&a| a).count();
+    let mut latencies = Vec::with_capacity(expected);
+    let mut deadline = tokio::time::Instant::now() + WAIT;
+    let mut quiet = false;
+    while let Ok(Some(report)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        match report {
+            Report::Changed(i, at) if affected[i] => {
+                latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
+            }
+            Report::Changed(..) => tally.stray += 1,
+            Report::Failed(i, why) => tally.failures.push(format!("stream {i}: {why}")),
+            Report::Ready => {}
+        }
+        if !quiet && latencies.len() >= expected {
+            // Every affected stream has its event: listen a little longer for strays.
+            quiet = true;
+            deadline = tokio::time::Instant::now() + QUIET;
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
@@ -109,6 +150,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let rounds_wanted: usize = std::env::var("BENCH_ROUNDS")
         .map_or(Ok(5), |v| v.parse())
         .map_err(|e| format!("BENCH_ROUNDS: {e}"))?;
+    if rounds_wanted == 0 {
+        return Err("BENCH_ROUNDS must be at least 1".into());
+    }
     let admin_email = env("FASTVUE_ADMIN_EMAIL")?;
     let fv =
         Fastvue::connect(Settings::from_env().map_err(|e| format!("configuration: {e}"))?).await?;
@@ -132,10 +176,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let target = users[0]
         .current_company_id
         .ok_or("bench user without company")?;
-    let affected = users
+    // Which streams the change affects: those of the first company's users.
+    let in_target: Vec<bool> = users
         .iter()
-        .filter(|u| u.current_company_id == Some(target))
-        .count();
+        .map(|u| u.current_company_id == Some(target))
+        .collect();
+    let affected = in_target.iter().filter(|&&a| a).count();
     let manager = role::Entity::find()
         .filter(role::Column::CompanyId.eq(target))
         .filter(role::Column::Codename.eq("manager"))
@@ -198,8 +244,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // The changes: toggle `user.delete` on the first company's manager role, BENCH_ROUNDS
     // times, each once the previous one has been delivered.
     let mut rounds = Vec::with_capacity(rounds_wanted);
-    let mut stray = 0usize;
-    let mut failures = Vec::new();
+    let mut tally = Tally::default();
     for _ in 0..rounds_wanted {
         let mut perms: Vec<String> = fv
             .roles()
@@ -226,35 +271,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             return Err(format!("the role change failed: {}", res.status()).into());
         }
 
-        let mut latencies = Vec::with_capacity(affected);
-        let mut deadline = tokio::time::Instant::now() + WAIT;
-        let mut quiet = false;
-        loop {
-            let report = match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(report)) => report,
-                Ok(None) | Err(_) => break,
-            };
-            match report {
-                Report::Changed(i, at) => {
-                    if users[i].current_company_id == Some(target) {
-                        latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
-                    } else {
-                        stray += 1;
-                    }
-                }
-                Report::Failed(i, why) => failures.push(format!("stream {i}: {why}")),
-                Report::Ready => {}
-            }
-            if !quiet && latencies.len() >= affected {
-                // Every affected stream has its event: listen a little longer for strays.
-                quiet = true;
-                deadline = tokio::time::Instant::now() + QUIET;
-            }
-        }
-        latencies.sort_by(f64::total_cmp);
+        let latencies = collect(&mut rx, t0, &in_target, &mut tally).await;
         let complete = latencies.len() == affected;
         rounds.push((put_ms, latencies));
-        if !complete || !failures.is_empty() {
+        if !complete || !tally.failures.is_empty() {
             break;
         }
     }
@@ -302,16 +322,17 @@ async fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     println!(
-        "unaffected streams    {stray} events received (of {} streams, over {} changes)",
+        "unaffected streams    {} events received (of {} streams, over {} changes)",
+        tally.stray,
         users.len() - affected,
         rounds.len()
     );
-    for f in &failures {
+    for f in &tally.failures {
         println!("failure               {f}");
     }
     let delivered =
         rounds.len() == rounds_wanted && rounds.iter().all(|(_, l)| l.len() == affected);
-    if !delivered || stray > 0 || !failures.is_empty() {
+    if !delivered || tally.stray > 0 || !tally.failures.is_empty() {
         return Err("the benchmark did not see the expected events".into());
     }
     Ok(())
