@@ -1322,6 +1322,22 @@ mod tests {
             cache.contains_codename(key, "role.read", &catalog),
             Some(true)
         );
+        // Codenames shorter than a word, and of exactly one word, are compared byte for
+        // byte: a name differing in its last byte from the remembered one is not taken
+        // for it. Each is asked twice in a row (the second answer comes from the memo).
+        catalog.learn([(4, "a.b"), (5, "abc.defg")]);
+        let expected = [
+            ("a.b", Some(false)),
+            ("a.c", None),
+            ("abc.defg", Some(false)),
+            ("abc.defh", None),
+            ("user.read", Some(true)),
+        ];
+        for (name, held) in expected.into_iter().cycle().take(15) {
+            for _ in 0..2 {
+                assert_eq!(cache.contains_codename(key, name, &catalog), held, "{name}");
+            }
+        }
         let long = format!("{}.{}", "r".repeat(50), "a".repeat(NAME_MEMO_BYTES));
         catalog.learn([(7, long.as_str())]);
         for _ in 0..3 {
