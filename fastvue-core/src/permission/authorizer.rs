@@ -1,5 +1,7 @@
 //! The authorizer: permission checks through the two-tier cache, and exact invalidation.
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::Serialize;
@@ -14,6 +16,29 @@ use super::set::PermissionSet;
 use super::tiered::TieredCache;
 use crate::entity::{company, group, permission, role, user};
 use crate::error::{Error, Result};
+
+/// The future [`Authorizer::has`] returns: either the answer the in-process cache gave
+/// when `has` was called, or the boxed lookup through L2 and the database. A hand-written
+/// enum rather than an `async` block so that a hit is 16 bytes whose `poll` inlines into
+/// the caller: an `async` block's state machine carries the miss path with it.
+enum Has<'a> {
+    /// Answered from the in-process cache.
+    Held(bool),
+    /// Not cached: L2, then the database.
+    Later(Pin<Box<dyn Future<Output = Result<bool>> + Send + 'a>>),
+}
+
+impl Future for Has<'_> {
+    type Output = Result<bool>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<bool>> {
+        match self.get_mut() {
+            Has::Held(held) => Poll::Ready(Ok(*held)),
+            Has::Later(lookup) => lookup.as_mut().poll(cx),
+        }
+    }
+}
 
 /// Why a user holds (or does not hold) a permission in a company.
 #[derive(Debug, Clone, Serialize)]
@@ -309,13 +334,18 @@ impl Authorizer {
         company_id: i64,
         codename: &'a str,
     ) -> impl Future<Output = Result<bool>> + Send + 'a {
-        let cached = self.cached_has(user_id, company_id, codename);
-        async move {
-            match cached {
-                Some(held) => Ok(held),
-                None => Box::pin(self.has_uncached(user_id, company_id, codename)).await,
-            }
+        match self.cached_has(user_id, company_id, codename) {
+            Some(held) => Has::Held(held),
+            None => self.has_later(user_id, company_id, codename),
         }
+    }
+
+    /// The future of [`has`](Self::has) on a miss, kept out of line so that the hit path
+    /// (and the caller that polls it) stays small.
+    #[cold]
+    #[inline(never)]
+    fn has_later<'a>(&'a self, user_id: i64, company_id: i64, codename: &'a str) -> Has<'a> {
+        Has::Later(Box::pin(self.has_uncached(user_id, company_id, codename)))
     }
 
     async fn has_uncached(&self, user_id: i64, company_id: i64, codename: &str) -> Result<bool> {
