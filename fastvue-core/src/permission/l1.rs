@@ -749,20 +749,47 @@ impl L1Cache {
                 self.count(&mut memo, true);
                 return Some(Some(held));
             }
-            // Any other key: the shard, under the same borrow of the memo (one
-            // thread-local access per check). The codename is resolved once the entry is
-            // found, so that the catalogue's work overlaps the entry's cache miss instead
-            // of preceding it.
-            let found = self.lookup_memo(&mut memo, key, now, version, &mut |set| {
-                catalog.id(codename).map(|id| set.contains(id))
-            });
-            Some(found.flatten())
+            Some(self.contains_name_probe(&mut memo, key, now, version, codename, catalog))
         });
         match answered {
             Ok(Some(held)) => held,
-            // The memo is borrowed (never, in practice) or this thread is exiting.
-            _ => self.contains(key, catalog.id(codename)?),
+            _ => self.contains_without_memo(key, codename, catalog),
         }
+    }
+
+    /// [`contains_codename`](Self::contains_codename) when the thread's memo is borrowed
+    /// (never, in practice) or gone (the thread is exiting): the catalogue, then the
+    /// plain lookup. Out of line, so that the hot key's path stays a small function.
+    #[cold]
+    #[inline(never)]
+    fn contains_without_memo(
+        &self,
+        key: CacheKey,
+        codename: &str,
+        catalog: &Catalog,
+    ) -> Option<bool> {
+        self.contains(key, catalog.id(codename)?)
+    }
+
+    /// [`contains_codename`](Self::contains_codename) off the hot key: the shard, under
+    /// the caller's borrow of the memo (one thread-local access per check). The codename
+    /// is resolved once the entry is found, so that the catalogue's work overlaps the
+    /// entry's cache miss instead of preceding it. Out of line, so that the hot key's
+    /// path stays a small function.
+    #[inline(never)]
+    fn contains_name_probe(
+        &self,
+        memo: &mut Memo,
+        key: CacheKey,
+        now: u32,
+        version: u64,
+        codename: &str,
+        catalog: &Catalog,
+    ) -> Option<bool> {
+        let found = self.lookup_memo(memo, key, now, version, &mut |set| {
+            catalog.id(codename).map(|id| set.contains(id))
+        });
+        found.flatten()
     }
 
     /// Runs `f` on the cached set of `key` under the shard's read lock (no
@@ -1291,6 +1318,41 @@ mod tests {
     /// The codename memo answers exactly what the catalogue would: unknown codenames
     /// are misses until learned, each catalogue keeps its own ids, and codenames too
     /// long for the memo are still resolved.
+    #[test]
+    fn contains_codename_off_the_memo_resolves_after_the_probe_and_counts_hits_and_misses() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        let (a, b, absent) = (k(1, 1), k(2, 1), k(3, 1));
+        fill(&cache, a, &[1]);
+        fill(&cache, b, &[2]);
+        let catalog = Catalog::default();
+        catalog.learn([(1, "user.read"), (2, "user.delete")]);
+        // Alternating keys are never memoised: every check takes the shard probe.
+        for _ in 0..3 {
+            assert_eq!(
+                cache.contains_codename(a, "user.read", &catalog),
+                Some(true)
+            );
+            assert_eq!(
+                cache.contains_codename(b, "user.read", &catalog),
+                Some(false)
+            );
+            assert_eq!(
+                cache.contains_codename(a, "user.delete", &catalog),
+                Some(false)
+            );
+            assert_eq!(
+                cache.contains_codename(b, "user.delete", &catalog),
+                Some(true)
+            );
+            // A codename the catalogue does not know is held by no cached set.
+            assert_eq!(cache.contains_codename(a, "nope.nope", &catalog), None);
+            assert_eq!(cache.contains_codename(absent, "user.read", &catalog), None);
+        }
+        let stats = cache.stats();
+        // Five lookups found their entry and one missed, three times over.
+        assert_eq!((stats.hits, stats.misses), (15, 3));
+    }
+
     #[test]
     fn contains_codename_answers_what_the_catalogue_maps() {
         let cache = L1Cache::new(1000, Duration::from_secs(60));
