@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::names::NameTable;
+
 type Hasher = foldhash::fast::RandomState;
 
 /// Codename <-> id map shared by all checks.
@@ -30,17 +32,30 @@ pub struct Catalog {
 
 #[derive(Debug, Default)]
 struct Maps {
-    by_name: HashMap<Arc<str>, u32, Hasher>,
+    by_name: NameTable,
     by_id: HashMap<u32, Arc<str>, Hasher>,
 }
 
-/// The snapshot this thread used last: (catalogue id, version, maps).
+/// A snapshot of a catalogue: (catalogue id, version, maps).
 type Snapshot = (u64, u64, Arc<Maps>);
+
+/// A thread's copy of the catalogue snapshot it used last. The catalogue keeps one per
+/// thread; [`L1Cache`](super::l1::L1Cache) keeps another in its own thread-local, so
+/// that a check resolves its codename without a second thread-local access.
+#[derive(Default)]
+pub(crate) struct NameCache(Option<Snapshot>);
+
+impl NameCache {
+    /// An empty copy (filled on first use).
+    pub(crate) const fn new() -> Self {
+        Self(None)
+    }
+}
 
 static NEXT_CATALOG_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static SNAPSHOT: RefCell<Option<Snapshot>> = const { RefCell::new(None) };
+    static SNAPSHOT: RefCell<NameCache> = const { RefCell::new(NameCache::new()) };
 }
 
 impl Default for Catalog {
@@ -63,7 +78,13 @@ impl Catalog {
     /// catalogue changed since this thread last read it.
     #[inline]
     pub fn id(&self, codename: &str) -> Option<u32> {
-        self.with_maps(|maps| maps.by_name.get(codename).copied())
+        self.with_maps(|maps| maps.by_name.get(codename))
+    }
+
+    /// [`id`](Self::id) through a snapshot the caller keeps in its own thread-local.
+    #[inline(always)]
+    pub(crate) fn id_cached(&self, cache: &mut NameCache, codename: &str) -> Option<u32> {
+        self.current(cache).by_name.get(codename)
     }
 
     /// This catalogue's identity and current version: two reads of [`id`](Self::id) under
@@ -85,12 +106,7 @@ impl Catalog {
 
     /// Ids of `codenames`; `None` when one of them is unknown.
     pub fn ids(&self, codenames: &[String]) -> Option<Vec<u32>> {
-        self.with_maps(|maps| {
-            codenames
-                .iter()
-                .map(|c| maps.by_name.get(c.as_str()).copied())
-                .collect()
-        })
+        self.with_maps(|maps| codenames.iter().map(|c| maps.by_name.get(c)).collect())
     }
 
     /// Records (id, codename) pairs read from the database. Publishes a new snapshot
@@ -108,48 +124,50 @@ impl Catalog {
             return;
         }
         let mut current = self.lock();
-        let mut maps = Maps {
-            by_name: current.by_name.clone(),
-            by_id: current.by_id.clone(),
-        };
+        let mut by_id = current.by_id.clone();
         for (id, codename) in unknown {
-            if !maps.by_id.contains_key(&id) {
-                let name: Arc<str> = Arc::from(codename);
-                maps.by_name.insert(name.clone(), id);
-                maps.by_id.insert(id, name);
-            }
+            by_id.entry(id).or_insert_with(|| Arc::from(codename));
         }
-        *current = Arc::new(maps);
+        let by_name = NameTable::build(by_id.iter().map(|(&id, name)| (name, id)));
+        *current = Arc::new(Maps { by_name, by_id });
         // Under the mutex: a reader that takes the mutex sees snapshot and version agree.
         self.version.fetch_add(1, Ordering::Release);
     }
 
-    /// Runs `f` on the current snapshot.
-    ///
-    /// The version is bumped after the snapshot is replaced, so a thread whose copy
-    /// carries the version it just loaded (Acquire) holds the snapshot published with
-    /// it; any other thread refreshes its copy under the mutex.
-    #[inline]
+    /// Runs `f` on the current snapshot, through this thread's copy.
+    #[inline(always)]
     fn with_maps<R>(&self, f: impl Fn(&Maps) -> R) -> R {
-        let version = self.version.load(Ordering::Acquire);
         SNAPSHOT
-            .try_with(|slot| {
-                let Ok(mut slot) = slot.try_borrow_mut() else {
-                    return f(&self.lock());
-                };
-                let fresh = matches!(&*slot, Some((id, v, _)) if *id == self.id && *v == version);
-                if !fresh {
-                    let current = self.lock();
-                    let v = self.version.load(Ordering::Relaxed);
-                    *slot = Some((self.id, v, Arc::clone(&current)));
-                }
-                match &*slot {
-                    Some((_, _, maps)) => f(maps),
-                    None => f(&self.lock()),
-                }
+            .try_with(|slot| match slot.try_borrow_mut() {
+                Ok(mut slot) => f(self.current(&mut slot)),
+                Err(_) => f(&self.lock()),
             })
             // The thread-local is gone only while this thread exits.
             .unwrap_or_else(|_| f(&self.lock()))
+    }
+
+    /// The current snapshot, from `cache` when it holds it.
+    ///
+    /// The version is bumped after the snapshot is replaced, so a copy that carries the
+    /// version just loaded (Acquire) is the snapshot published with it; any other copy
+    /// is refreshed under the mutex.
+    #[inline(always)]
+    fn current<'c>(&self, cache: &'c mut NameCache) -> &'c Maps {
+        let version = self.version.load(Ordering::Acquire);
+        if !matches!(&cache.0, Some((id, v, _)) if *id == self.id && *v == version) {
+            cache.0 = None;
+        }
+        &cache.0.get_or_insert_with(|| self.snapshot()).2
+    }
+
+    /// The current snapshot, read under the mutex (after a [`learn`](Self::learn), or on
+    /// a thread's first read). Out of line, so that the steady-state read stays small.
+    #[cold]
+    #[inline(never)]
+    fn snapshot(&self) -> Snapshot {
+        let current = self.lock();
+        let version = self.version.load(Ordering::Relaxed);
+        (self.id, version, Arc::clone(&current))
     }
 
     fn lock(&self) -> MutexGuard<'_, Arc<Maps>> {

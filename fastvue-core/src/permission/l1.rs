@@ -49,8 +49,9 @@ use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
 use tokio::sync::broadcast;
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, NameCache};
 use super::metrics as m;
+use super::names::same_bytes;
 use super::set::{PermissionSet, SetInterner};
 
 /// Key of a cached permission set: one user in one company.
@@ -391,6 +392,8 @@ struct Memo {
     stripe: usize,
     /// The last codename resolved through [`L1Cache::contains_codename`].
     name: NameMemo,
+    /// This thread's copy of the catalogue, for codenames off the memo.
+    names: NameCache,
 }
 
 impl Memo {
@@ -423,21 +426,33 @@ impl NameMemo {
     /// The id of `codename` in `catalog`: from the memo when it holds that codename at
     /// the catalogue's current stamp, else from the catalogue (and remembered).
     #[inline]
-    fn resolve(&mut self, catalog: &Catalog, codename: &str) -> Option<u32> {
+    fn resolve(&mut self, catalog: &Catalog, names: &mut NameCache, codename: &str) -> Option<u32> {
         let stamp = catalog.stamp();
         let name = codename.as_bytes();
-        if self.stamp == stamp && self.len == name.len() && same_bytes(&self.bytes, name) {
+        if self.stamp == stamp
+            && self.len == name.len()
+            && self
+                .bytes
+                .get(..name.len())
+                .is_some_and(|memo| same_bytes(memo, name))
+        {
             return self.id;
         }
-        self.refill(catalog, stamp, codename)
+        self.refill(catalog, names, stamp, codename)
     }
 
     /// Resolves `codename` through the catalogue and remembers it under `stamp`, read
     /// before: the catalogue only grows, so the answer is at least as new as its stamp.
     #[cold]
     #[inline(never)]
-    fn refill(&mut self, catalog: &Catalog, stamp: (u64, u64), codename: &str) -> Option<u32> {
-        let id = catalog.id(codename);
+    fn refill(
+        &mut self,
+        catalog: &Catalog,
+        names: &mut NameCache,
+        stamp: (u64, u64),
+        codename: &str,
+    ) -> Option<u32> {
+        let id = catalog.id_cached(names, codename);
         let name = codename.as_bytes();
         if let Some(slot) = self.bytes.get_mut(..name.len()) {
             slot.copy_from_slice(name);
@@ -447,28 +462,6 @@ impl NameMemo {
         }
         id
     }
-}
-
-/// Whether `name` is the prefix of `memo` (`name.len() <= NAME_MEMO_BYTES`), compared a
-/// word at a time: codenames are short, and a call to `memcmp` costs more than the
-/// comparison itself on the hot path.
-#[inline]
-fn same_bytes(memo: &[u8; NAME_MEMO_BYTES], name: &[u8]) -> bool {
-    let n = name.len();
-    if n > NAME_MEMO_BYTES {
-        return false;
-    }
-    if n < 8 {
-        return (0..n).all(|i| name[i] == memo[i]);
-    }
-    let word = |b: &[u8], at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[at..at + 8]);
-        u64::from_ne_bytes(w)
-    };
-    // Whole words, then the last (possibly overlapping) word for the tail.
-    (0..n / 8).all(|i| word(name, i * 8) == word(memo, i * 8))
-        && word(name, n - 8) == word(memo, n - 8)
 }
 
 thread_local! {
@@ -488,6 +481,7 @@ thread_local! {
                 bytes: [0; NAME_MEMO_BYTES],
                 id: None,
             },
+            names: NameCache::new(),
         })
     };
 }
@@ -742,11 +736,12 @@ impl L1Cache {
             let mut memo = memo.try_borrow_mut().ok()?;
             // The codename memo serves repeated checks only: on the memoised (hot) key.
             if memo.holds(self.id, key, version, now) {
-                let Some(id) = memo.name.resolve(catalog, codename) else {
+                let memo = &mut *memo;
+                let Some(id) = memo.name.resolve(catalog, &mut memo.names, codename) else {
                     return Some(None);
                 };
                 let held = memo.set.as_ref().is_some_and(|set| set.contains(id));
-                self.count(&mut memo, true);
+                self.count(memo, true);
                 return Some(Some(held));
             }
             Some(self.contains_name_probe(&mut memo, key, now, version, codename, catalog))
@@ -786,9 +781,14 @@ impl L1Cache {
         codename: &str,
         catalog: &Catalog,
     ) -> Option<bool> {
+        // The catalogue copy leaves the memo for the lookup, which borrows the memo.
+        let mut names = std::mem::take(&mut memo.names);
         let found = self.lookup_memo(memo, key, now, version, &mut |set| {
-            catalog.id(codename).map(|id| set.contains(id))
+            catalog
+                .id_cached(&mut names, codename)
+                .map(|id| set.contains(id))
         });
+        memo.names = names;
         found.flatten()
     }
 
@@ -1351,6 +1351,53 @@ mod tests {
         let stats = cache.stats();
         // Five lookups found their entry and one missed, three times over.
         assert_eq!((stats.hits, stats.misses), (15, 3));
+    }
+
+    #[test]
+    fn off_the_memo_the_threads_catalogue_copy_follows_learning_and_switches_catalogues() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        let (a, b) = (k(1, 1), k(2, 1));
+        fill(&cache, a, &[1, 3]);
+        fill(&cache, b, &[2]);
+        let catalog = Catalog::default();
+        catalog.learn([(1, "user.read")]);
+        // Alternating keys: every check resolves its codename through the memo's copy.
+        for _ in 0..2 {
+            assert_eq!(
+                cache.contains_codename(a, "user.read", &catalog),
+                Some(true)
+            );
+            assert_eq!(cache.contains_codename(b, "role.read", &catalog), None);
+        }
+        // The copy was taken before "role.read" and the long codename were learned: the
+        // next checks must see them.
+        let long = format!("report_{}.export", "x".repeat(40));
+        catalog.learn([(2, "role.read"), (3, long.as_str())]);
+        for _ in 0..2 {
+            assert_eq!(
+                cache.contains_codename(a, "user.read", &catalog),
+                Some(true)
+            );
+            assert_eq!(
+                cache.contains_codename(b, "role.read", &catalog),
+                Some(true)
+            );
+            assert_eq!(cache.contains_codename(a, &long, &catalog), Some(true));
+            assert_eq!(cache.contains_codename(b, &long, &catalog), Some(false));
+        }
+        // Another catalogue maps the same codenames to other ids; checks that switch
+        // between the two answer from each one's own mapping.
+        let other = Catalog::default();
+        other.learn([(2, "user.read"), (1, "role.read")]);
+        for _ in 0..2 {
+            assert_eq!(cache.contains_codename(a, "user.read", &other), Some(false));
+            assert_eq!(
+                cache.contains_codename(b, "user.read", &catalog),
+                Some(false)
+            );
+            assert_eq!(cache.contains_codename(a, "role.read", &other), Some(true));
+            assert_eq!(cache.contains_codename(b, "user.read", &other), Some(true));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod change;
 pub mod l1;
 pub mod l2;
 pub mod metrics;
+mod names;
 pub(crate) mod query;
 pub mod set;
 pub mod tiered;
