@@ -12,6 +12,7 @@
 //! codename does a thread take the mutex once to pick up the new snapshot.
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -32,6 +33,10 @@ pub struct Catalog {
 
 #[derive(Debug, Default)]
 struct Maps {
+    /// Codename -> id as learned: a codename learned again under a new id (the
+    /// permission was deleted and created again) maps to the id learned last.
+    ids: HashMap<Arc<str>, u32, Hasher>,
+    /// The same mapping, for the hit path.
     by_name: NameTable,
     by_id: HashMap<u32, Arc<str>, Hasher>,
 }
@@ -124,12 +129,20 @@ impl Catalog {
             return;
         }
         let mut current = self.lock();
+        let mut ids = current.ids.clone();
         let mut by_id = current.by_id.clone();
         for (id, codename) in unknown {
-            by_id.entry(id).or_insert_with(|| Arc::from(codename));
+            if let Entry::Vacant(slot) = by_id.entry(id) {
+                let name = slot.insert(Arc::from(codename));
+                ids.insert(Arc::clone(name), id);
+            }
         }
-        let by_name = NameTable::build(by_id.iter().map(|(&id, name)| (name, id)));
-        *current = Arc::new(Maps { by_name, by_id });
+        let by_name = NameTable::build(ids.iter().map(|(name, &id)| (name, id)));
+        *current = Arc::new(Maps {
+            ids,
+            by_name,
+            by_id,
+        });
         // Under the mutex: a reader that takes the mutex sees snapshot and version agree.
         self.version.fetch_add(1, Ordering::Release);
     }
@@ -194,6 +207,22 @@ mod tests {
             Some(vec![1, 7])
         );
         assert_eq!(c.ids(&["user.read".into(), "x.y".into()]), None);
+    }
+
+    #[test]
+    fn a_codename_learned_again_under_a_new_id_maps_to_the_new_id() {
+        // Fresh catalogues, so that no table order can hide a stale mapping.
+        for _ in 0..32 {
+            let c = Catalog::default();
+            c.learn([(3, "report.export"), (4, "report.view")]);
+            // report.export deleted and created again: a new id for the same codename.
+            c.learn([(9, "report.export")]);
+            assert_eq!(c.id("report.export"), Some(9));
+            assert_eq!(c.ids(&["report.export".into()]), Some(vec![9]));
+            assert_eq!(c.id("report.view"), Some(4));
+            // The old id still names its codename (a set cached before the delete).
+            assert_eq!(c.codenames(&[3, 9]), vec![Arc::from("report.export"); 2]);
+        }
     }
 
     #[test]
