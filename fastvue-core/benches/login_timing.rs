@@ -11,8 +11,8 @@
 //! `LOGIN_BENCH_SAMPLES` (default 101) sets the number of samples per case.
 use std::time::{Duration, Instant};
 
+use fastvue_core::Actor;
 use fastvue_core::Fastvue;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::users::NewUser;
 use fastvue_core::testing::{self, TestDatabase};
 
@@ -68,7 +68,7 @@ fn main() {
         fv.bootstrap().await.expect("bootstrap");
         fv.users()
             .create(
-                &AuditContext::system(),
+                &Actor::system(),
                 NewUser {
                     email: "known@example.com".into(),
                     username: "known-user".into(),

@@ -338,6 +338,26 @@ pub struct Argon2Settings {
     pub parallelism: u32,
 }
 
+/// Bounds on the work any request can cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// `PASSWORD_HASH_CONCURRENCY`: argon2 hashes run at once (0, the default: one per
+    /// CPU core). Each takes `ARGON2_MEMORY_KIB` of memory.
+    pub hash_concurrency: u32,
+    /// `PASSWORD_HASH_QUEUE`: hashes waiting for a slot (default 16); past it sign-ins
+    /// and password changes answer 503 with `Retry-After` at once.
+    pub hash_queue: u32,
+    /// `RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE`: sign-in attempts (any username, any outcome)
+    /// allowed per client IP per minute (default 60).
+    pub login_per_ip_per_minute: u32,
+    /// `RATE_LIMIT_OAUTH_PER_IP_PER_MINUTE`: Google sign-ins started per client IP per
+    /// minute (default 30).
+    pub oauth_per_ip_per_minute: u32,
+    /// `REQUEST_TIMEOUT_SECONDS`: longest time a request may take before it is answered
+    /// 503 (default 30; the permission stream is exempt).
+    pub request_timeout: Duration,
+}
+
 /// The complete, validated application configuration.
 ///
 /// Build it once at start-up with [`Settings::from_env`] (or
@@ -410,6 +430,9 @@ pub struct Settings {
     pub admin_password: Option<Secret>,
     /// Argon2id cost parameters (`ARGON2_*`).
     pub argon2: Argon2Settings,
+    /// Bounds on the work of a request (`PASSWORD_HASH_*`, `RATE_LIMIT_*_PER_IP_*`,
+    /// `REQUEST_TIMEOUT_SECONDS`).
+    pub limits: LimitSettings,
     /// Variables (`SECRET_KEY`, `JWT_SECRET_KEY`) holding a shipped
     /// development default.
     default_secrets: Vec<&'static str>,
@@ -997,6 +1020,14 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         parallelism: parallelism.unwrap_or(1),
     };
 
+    let limits = LimitSettings {
+        hash_concurrency: l.integer("PASSWORD_HASH_CONCURRENCY", 0, 0, 1024),
+        hash_queue: l.integer("PASSWORD_HASH_QUEUE", 16, 0, 100_000),
+        login_per_ip_per_minute: l.integer("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", 60, 1, u32::MAX),
+        oauth_per_ip_per_minute: l.integer("RATE_LIMIT_OAUTH_PER_IP_PER_MINUTE", 30, 1, u32::MAX),
+        request_timeout: l.seconds("REQUEST_TIMEOUT_SECONDS", 30, 1),
+    };
+
     if !l.problems.is_empty() {
         return Err(ConfigError {
             problems: l.problems,
@@ -1029,6 +1060,7 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         admin_email,
         admin_password,
         argon2,
+        limits,
         default_secrets,
     })
 }
@@ -1448,6 +1480,16 @@ mod tests {
                 memory_kib: 19_456,
                 iterations: 2,
                 parallelism: 1,
+            }
+        );
+        assert_eq!(
+            s.limits,
+            LimitSettings {
+                hash_concurrency: 0,
+                hash_queue: 16,
+                login_per_ip_per_minute: 60,
+                oauth_per_ip_per_minute: 30,
+                request_timeout: Duration::from_secs(30),
             }
         );
     }

@@ -47,6 +47,23 @@ pub enum Error {
     /// Unknown user or wrong password (deliberately indistinguishable).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many attempts of this kind from this client; try again in `retry_after` seconds.
+    #[error("{message}")]
+    RateLimited {
+        /// What was limited, for a person to read.
+        message: String,
+        /// Seconds until an attempt may succeed again.
+        retry_after: u64,
+    },
+    /// A bounded resource is at its limit (password hashing slots): the work was not
+    /// started; try again in `retry_after` seconds.
+    #[error("{message}")]
+    Busy {
+        /// What is busy, for a person to read.
+        message: String,
+        /// Seconds after which a retry is likely to be served.
+        retry_after: u64,
+    },
     /// The database could not be reached or did not answer in time.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
@@ -87,8 +104,8 @@ impl From<DbErr> for Error {
             tracing::warn!(error = %err, "database unavailable");
             return Error::Unavailable(err);
         }
-        tracing::error!(error = %err, "unexpected database error");
-        Error::Internal(err.to_string())
+        // Logged once, with the request id, where it is turned into a 500.
+        Error::Internal(format!("database: {err}"))
     }
 }
 

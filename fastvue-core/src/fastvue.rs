@@ -52,7 +52,7 @@ struct Inner {
     authorizer: Authorizer,
     jwt: JwtCodec,
     login_limiter: LoginLimiter,
-    key_limiter: RequestLimiter,
+    request_limiter: RequestLimiter,
     key_usage: KeyUsage,
     active_users: ActiveUsers,
     google: Option<GoogleProvider>,
@@ -73,7 +73,14 @@ impl Fastvue {
     /// waiting for Redis: a Redis outage never prevents start-up or fails a check).
     pub async fn with_database(settings: Settings, db: DatabaseConnection) -> Result<Self> {
         let a = &settings.argon2;
-        let hasher = PasswordHasher::new(a.memory_kib, a.iterations, a.parallelism)?;
+        let limits = &settings.limits;
+        let hasher = PasswordHasher::with_limits(
+            a.memory_kib,
+            a.iterations,
+            a.parallelism,
+            limits.hash_concurrency as usize,
+            limits.hash_queue as usize,
+        )?;
         let cache = &settings.cache;
         let l1 = L1Cache::new(cache.permission_max_entries, cache.permission_ttl);
         let tiers = match &settings.redis.url {
@@ -95,7 +102,7 @@ impl Fastvue {
             settings.rate_limit_login_per_minute,
             authorizer.cache().l2(),
         );
-        let key_limiter = RequestLimiter::new(authorizer.cache().l2());
+        let request_limiter = RequestLimiter::new(authorizer.cache().l2());
         let google = GoogleProvider::from_settings(&settings)?;
         // Pending Google sign-ins live in Redis when there is one (any replica can finish
         // a flow), else in the database.
@@ -109,7 +116,7 @@ impl Fastvue {
                 authorizer,
                 jwt,
                 login_limiter,
-                key_limiter,
+                request_limiter,
                 key_usage: KeyUsage::new(ACTIVE_USERS_CAPACITY),
                 active_users,
                 google,
@@ -173,9 +180,15 @@ impl Fastvue {
         &self.inner.login_limiter
     }
 
-    /// The per-key request limiter (`rate_limit_per_minute` of API keys).
-    pub(crate) fn key_limiter(&self) -> &RequestLimiter {
-        &self.inner.key_limiter
+    /// Per-minute counters: requests of API keys, sign-in attempts and Google sign-ins
+    /// started per client IP.
+    pub fn request_limiter(&self) -> &RequestLimiter {
+        &self.inner.request_limiter
+    }
+
+    /// Sign-in: limits, credential check and tokens.
+    pub fn sign_in(&self) -> crate::auth::SignIn<'_> {
+        crate::auth::SignIn { fv: self }
     }
 
     /// When this process last wrote each API key's `last_used_at`.
@@ -210,6 +223,11 @@ impl Fastvue {
             provider,
             states: &self.inner.oauth_states,
         })
+    }
+
+    /// Builds the [`crate::Actor`] of a request from its credentials.
+    pub fn actors(&self) -> crate::policy::Actors<'_> {
+        crate::policy::Actors { fv: self }
     }
 
     /// Users' linked provider accounts.
@@ -250,6 +268,11 @@ impl Fastvue {
     /// Service API keys: creation, listing, revocation, authentication.
     pub fn api_keys(&self) -> ApiKeys<'_> {
         ApiKeys { fv: self }
+    }
+
+    /// Cache administration for actors (the `/admin/cache` routes).
+    pub fn cache_admin(&self) -> crate::service::cache::CacheAdmin<'_> {
+        crate::service::cache::CacheAdmin { fv: self }
     }
 
     /// The audit trail.

@@ -3,8 +3,10 @@
 //! Build one [`Fastvue`] handle from [`config::Settings`] and use its services
 //! (`users()`, `companies()`, `roles()`, `permissions()`, `groups()`, `assignments()`,
 //! `audit_logs()`, `social_accounts()`, `google()` for Google sign-in) and its
-//! [`permission::Authorizer`]. The server and the CLI use
-//! exactly this handle, so an embedding service gets identical behaviour. [`data`]
+//! [`permission::Authorizer`]. Every service operation takes an [`Actor`] (built by
+//! [`Fastvue::actors`], or [`Actor::system`] for operator work) and decides itself
+//! whether that actor may act ([`policy`]). The server and the CLI use exactly this
+//! handle, so an embedding service gets identical behaviour. [`data`]
 //! loads and exports whole data sets; [`check`] inspects a deployment.
 pub mod auth;
 pub mod check;
@@ -18,6 +20,7 @@ mod fastvue;
 pub mod pagination;
 pub mod password;
 pub mod permission;
+pub mod policy;
 pub mod proxy;
 pub mod seed;
 pub mod service;
@@ -26,3 +29,4 @@ pub mod testing;
 
 pub use error::{Error, Result};
 pub use fastvue::{Fastvue, HealthReport};
+pub use policy::{Actor, Origin};

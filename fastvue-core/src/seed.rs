@@ -10,7 +10,7 @@ use crate::Fastvue;
 use crate::entity::{company, permission, role, role_permission, user};
 use crate::error::{Error, Result};
 use crate::password::random_secret;
-use crate::service::audit::AuditContext;
+use crate::policy::Actor;
 use crate::service::users::NewUser;
 
 /// Resources that get `read`, `create`, `update` and `delete` system permissions.
@@ -212,7 +212,7 @@ pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
 
     let mut report = BootstrapReport::default();
     let settings = fv.settings();
-    let ctx = AuditContext::system();
+    let ctx = Actor::system();
     if let Some(email) = settings.admin_email.clone() {
         let exists = user::Entity::find()
             .filter(user::Column::Email.eq(email.trim().to_lowercase()))
@@ -278,7 +278,7 @@ fn username_from_email(email: &str) -> String {
 
 async fn create_superuser(
     fv: &Fastvue,
-    ctx: &AuditContext,
+    ctx: &Actor,
     email: &str,
     username: &str,
     password: &str,

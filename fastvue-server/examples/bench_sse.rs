@@ -248,11 +248,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     for _ in 0..rounds_wanted {
         let mut perms: Vec<String> = fv
             .roles()
-            .permissions(manager.id)
+            .get(&fastvue_core::Actor::system(), manager.id)
             .await?
-            .into_iter()
-            .map(|p| p.codename)
-            .collect();
+            .permissions;
         match perms.iter().position(|p| p == "user.delete") {
             Some(i) => {
                 perms.remove(i);

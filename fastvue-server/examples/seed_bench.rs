@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::error::Error;
 
+use fastvue_core::Actor;
 use fastvue_core::Fastvue;
 use fastvue_core::config::Settings;
 use fastvue_core::entity::{role, user, user_company_role};
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::companies::NewCompany;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .into());
     }
 
-    let ctx = AuditContext::system();
+    let ctx = Actor::system();
     let mut company_ids = Vec::with_capacity(companies);
     for n in 1..=companies {
         let company = fv

@@ -13,8 +13,11 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Vec<FieldError>,
-    /// Seconds for `Retry-After` (429 only).
+    /// Seconds for `Retry-After` (429 and 503).
     retry_after: Option<u64>,
+    /// What went wrong inside, for the log only (never the body): logged once, with the
+    /// request id, when a 500 is written.
+    internal: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +42,7 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             retry_after: None,
+            internal: None,
         }
     }
 
@@ -62,6 +66,29 @@ impl ApiError {
     pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
         let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
         e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// 503 `code` with `Retry-After: retry_after_secs` (a busy resource, a timeout).
+    pub fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// 500 `internal_error`; `detail` goes to the log (with the request id), never to
+    /// the client.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error",
+        );
+        e.internal = Some(detail.into());
         e
     }
 
@@ -116,6 +143,13 @@ impl ApiError {
             .get::<RequestId>(RequestId::KEY)
             .ok()
             .map(|r| r.0.as_str());
+        if let Some(detail) = &self.internal {
+            tracing::error!(
+                request_id = request_id.unwrap_or("-"),
+                error = detail.as_str(),
+                "internal error"
+            );
+        }
         res.status_code(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             let _ = res.add_header(header::WWW_AUTHENTICATE, "Bearer", true);
@@ -144,6 +178,7 @@ impl From<fastvue_core::Error> for ApiError {
                 message: "the request is invalid".into(),
                 details,
                 retry_after: None,
+                internal: None,
             },
             E::NotFound { entity } => Self::not_found(format!("{entity} not found")),
             E::Conflict { field, message } => Self {
@@ -154,6 +189,7 @@ impl From<fastvue_core::Error> for ApiError {
                     .unwrap_or_default(),
                 message,
                 retry_after: None,
+                internal: None,
             },
             E::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::InvalidCredentials => Self::new(
@@ -166,11 +202,15 @@ impl From<fastvue_core::Error> for ApiError {
                 "service_unavailable",
                 "the database is unavailable",
             ),
-            E::Internal(_) => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "internal error",
-            ),
+            E::RateLimited {
+                message,
+                retry_after,
+            } => Self::too_many_requests(message, retry_after),
+            E::Busy {
+                message,
+                retry_after,
+            } => Self::unavailable("service_busy", message, retry_after),
+            E::Internal(detail) => Self::internal(detail),
         }
     }
 }

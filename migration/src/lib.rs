@@ -14,6 +14,7 @@ mod m20261122_000005_audit_logs;
 mod m20261122_000006_oauth_states;
 mod m20261122_000007_api_keys;
 mod m20261122_000008_users_id_index;
+mod m20261204_000009_users_email_unconfirmed;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_oauth_states::Migration),
             Box::new(m20261122_000007_api_keys::Migration),
             Box::new(m20261122_000008_users_id_index::Migration),
+            Box::new(m20261204_000009_users_email_unconfirmed::Migration),
         ]
     }
 }

@@ -5,16 +5,19 @@
 //! Routes (all take `Authorization: Bearer <fastvue access token>` and `X-Company-ID`):
 //! - `GET /reports`: the company's reports; needs `report.read`.
 //! - `POST /reports/access` `{user_id, grant}`: gives or takes the company's
-//!   `report-reader` role; needs `role.assign`. Core services invalidate the cache.
+//!   `report-reader` role; needs `role.assign`. Core services check the rest (the caller
+//!   must hold what the role grants; see fastvue's escalation rule) and invalidate the
+//!   cache.
 //! - `POST /cache/invalidate` `{user_id}`: drops a user's cached permissions after a
 //!   change made outside fastvue-core (SQL, another tool); needs `cache.manage`.
-use fastvue_core::Fastvue;
-use fastvue_core::entity::user;
+//!
+//! Every request becomes a core [`Actor`] (`fv.actors().from_access_token`), and every
+//! core call takes it: the service gets exactly the rules of fastvue-server.
 use fastvue_core::pagination::PageRequest;
 use fastvue_core::service::assignments::NewAssignment;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::permissions::NewPermission;
 use fastvue_core::service::roles::{NewRole, RoleFilter};
+use fastvue_core::{Actor, Fastvue};
 use salvo::affix_state;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
@@ -31,7 +34,7 @@ pub async fn register_permission(fv: &Fastvue) -> Result<(), fastvue_core::Error
     let created = fv
         .permissions()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewPermission {
                 codename: REPORT_READ.to_owned(),
                 name: "Read reports".to_owned(),
@@ -71,6 +74,9 @@ impl From<fastvue_core::Error> for Failure {
             ),
             E::Conflict { .. } => Self(StatusCode::CONFLICT, "conflict", e.to_string()),
             E::Forbidden(m) => Self(StatusCode::FORBIDDEN, "forbidden", m),
+            E::RateLimited { message, .. } => {
+                Self(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            }
             E::Unavailable(_) => Self(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -105,23 +111,14 @@ fn state(depot: &Depot) -> Result<Fastvue, Failure> {
     })
 }
 
-/// The caller (from fastvue's access token) and the company it acts in, once it is
-/// known to hold `codename` there.
-async fn authorize(
-    fv: &Fastvue,
-    req: &Request,
-    codename: &str,
-) -> Result<(user::Model, i64), Failure> {
+/// The caller (from fastvue's access token, acting in `X-Company-ID`), once it is known
+/// to hold `codename` there: the core decides both.
+async fn authorize(fv: &Fastvue, req: &Request, codename: &str) -> Result<Actor, Failure> {
     let unauthorized = |m: &str| Failure(StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned());
     let token = req
         .header::<String>("authorization")
         .and_then(|h| h.strip_prefix("Bearer ").map(str::to_owned))
         .ok_or_else(|| unauthorized("a Bearer access token is required"))?;
-    let user = fv
-        .tokens()
-        .verify_access(&token)
-        .await
-        .map_err(|_| unauthorized("the token is invalid or expired"))?;
     let company = req
         .header::<String>("x-company-id")
         .and_then(|v| v.parse::<i64>().ok())
@@ -133,16 +130,17 @@ async fn authorize(
                 "X-Company-ID must be a positive integer".into(),
             )
         })?;
+    let actor = fv
+        .actors()
+        .from_access_token(&token, Some(company))
+        .await
+        .map_err(|e| match e {
+            fastvue_core::auth::TokenError::Core(e) => Failure::from(e),
+            _ => unauthorized("the token is invalid or expired"),
+        })?;
     // The same engine and cache as fastvue-server: a hit costs a hash lookup.
-    if fv.authorizer().has(user.id, company, codename).await? {
-        Ok((user, company))
-    } else {
-        Err(Failure(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("missing permission {codename}"),
-        ))
-    }
+    actor.require(fv, codename).await?;
+    Ok(actor)
 }
 
 #[handler]
@@ -151,10 +149,10 @@ async fn list_reports(
     depot: &mut Depot,
 ) -> Result<Json<serde_json::Value>, Failure> {
     let fv = state(depot)?;
-    let (user, company) = authorize(&fv, req, REPORT_READ).await?;
+    let actor = authorize(&fv, req, REPORT_READ).await?;
     Ok(Json(json!({
-        "company_id": company,
-        "requested_by": user.username,
+        "company_id": actor.company_id(),
+        "requested_by": actor.user_model().map(|u| u.username.clone()),
         "reports": [
             { "id": 1, "title": "Monthly revenue" },
             { "id": 2, "title": "Active users" }
@@ -172,38 +170,31 @@ struct AccessChange {
 #[handler]
 async fn change_access(req: &mut Request, depot: &mut Depot) -> Result<StatusCode, Failure> {
     let fv = state(depot)?;
-    let (actor, company) = authorize(&fv, req, "role.assign").await?;
+    let actor = authorize(&fv, req, "role.assign").await?;
+    let company = actor.active_company()?;
     let body: AccessChange = req
         .parse_json()
         .await
         .map_err(|e| Failure(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-    let ctx = AuditContext {
-        actor_id: Some(actor.id),
-        ..AuditContext::system()
-    };
-    let role = reader_role(&fv, &ctx, company).await?;
-    let held = fv
-        .assignments()
-        .of_user_in(body.user_id, Some(&[company]))
-        .await?;
-    let current = held.iter().find(|a| a.assignment.role_id == role);
+    let role = reader_role(&fv, company).await?;
+    let held = fv.assignments().of_user(&actor, body.user_id).await?;
+    let current = held
+        .iter()
+        .find(|a| a.assignment.role_id == role && a.assignment.company_id == company);
     match (body.grant, current) {
         (true, None) => {
             // The core checks the actor may hand out what the role grants, then assigns;
             // the assignment invalidates the user's cached set, here and on every replica.
-            fv.assignments()
-                .ensure_grantable(actor.id, company, role)
-                .await?;
             let input = NewAssignment {
                 company_id: company,
                 role_id: role,
                 is_default: false,
             };
-            fv.assignments().assign(&ctx, body.user_id, input).await?;
+            fv.assignments().assign(&actor, body.user_id, input).await?;
         }
         (false, Some(view)) => {
             fv.assignments()
-                .unassign(&ctx, body.user_id, view.assignment.id)
+                .unassign(&actor, body.user_id, view.assignment.id)
                 .await?;
         }
         _ => {} // already as asked
@@ -211,22 +202,24 @@ async fn change_access(req: &mut Request, depot: &mut Depot) -> Result<StatusCod
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The company's `report-reader` role, created on first use.
-async fn reader_role(fv: &Fastvue, ctx: &AuditContext, company: i64) -> Result<i64, Failure> {
+/// The company's `report-reader` role, created on first use by the service itself (the
+/// system actor: setting up its own role is not something a caller does).
+async fn reader_role(fv: &Fastvue, company: i64) -> Result<i64, Failure> {
+    let system = Actor::system();
     let filter = RoleFilter {
         company_id: Some(company),
         search: Some(READER_ROLE.to_owned()),
         ..Default::default()
     };
     let page = PageRequest::new(Some(1), Some(50))?;
-    let roles = fv.roles().list(&filter, page).await?;
+    let roles = fv.roles().list(&system, &filter, page).await?;
     if let Some(role) = roles.items.iter().find(|r| r.codename == READER_ROLE) {
         return Ok(role.id);
     }
     let role = fv
         .roles()
         .create(
-            ctx,
+            &system,
             NewRole {
                 name: "Report reader".to_owned(),
                 codename: READER_ROLE.to_owned(),
@@ -236,7 +229,7 @@ async fn reader_role(fv: &Fastvue, ctx: &AuditContext, company: i64) -> Result<i
             },
         )
         .await?;
-    Ok(role.id)
+    Ok(role.role.id)
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,8 +3,8 @@
 //! services invalidate at once, and changes made behind the core's back need (and get)
 //! an explicit invalidation.
 use embedded_service::{READER_ROLE, register_permission, router};
+use fastvue_core::Actor;
 use fastvue_core::Fastvue;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::users::NewUser;
 use fastvue_core::testing::{self, REDIS_VAR, TestDatabase};
 use reqwest::StatusCode;
@@ -55,7 +55,7 @@ impl Service {
             .fv
             .users()
             .create(
-                &AuditContext::system(),
+                &Actor::system(),
                 NewUser {
                     email: format!("{name}@example.com"),
                     username: name.to_owned(),
@@ -74,7 +74,7 @@ impl Service {
         let page = fastvue_core::pagination::PageRequest::new(Some(1), Some(1)).unwrap();
         self.fv
             .companies()
-            .list(&Default::default(), page)
+            .list(&Actor::system(), &Default::default(), page)
             .await
             .expect("companies")
             .items[0]

@@ -4,11 +4,11 @@
 //! once, by `keys create`; nothing can show it again.
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
+use fastvue_core::Actor;
 use fastvue_core::config::Settings;
 use fastvue_core::entity::api_key;
 use fastvue_core::pagination::{MAX_PAGE_SIZE, PageRequest};
 use fastvue_core::service::api_keys::{ApiKeyFilter, MAX_EXPIRY_DAYS, NewApiKey};
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::{Error, Fastvue};
 
 use crate::output::{self, Failure, Table, or_dash};
@@ -54,7 +54,7 @@ pub enum Keys {
 
 /// Runs `cmd`.
 pub async fn run(json: bool, settings: Settings, cmd: Keys) -> Result<(), Failure> {
-    let ctx = AuditContext::system();
+    let ctx = Actor::system();
     match cmd {
         Keys::Create {
             company,
@@ -86,7 +86,7 @@ pub async fn run(json: bool, settings: Settings, cmd: Keys) -> Result<(), Failur
                         scopes: scopes.into_iter().map(|s| s.trim().to_owned()).collect(),
                         expires_at: expires_in.map(|d| Utc::now() + chrono::Duration::days(d)),
                         rate_limit_per_minute: rate,
-                        created_by: creator.id,
+                        created_by: Some(creator.id),
                     },
                 )
                 .await?;
@@ -206,7 +206,10 @@ async fn list_all(fv: &Fastvue, company: Option<i64>) -> Result<Vec<api_key::Mod
     let mut page = 1;
     loop {
         let request = PageRequest::new(Some(page), Some(MAX_PAGE_SIZE))?;
-        let p = fv.api_keys().list(&filter, request).await?;
+        let p = fv
+            .api_keys()
+            .list(&Actor::system(), &filter, request)
+            .await?;
         out.extend(p.items);
         if page >= p.pages {
             return Ok(out);

@@ -4,11 +4,11 @@
 //! made by the system and drops the user's cached permissions in this process and, with
 //! Redis, in every server.
 use clap::Subcommand;
+use fastvue_core::Actor;
 use fastvue_core::config::Settings;
 use fastvue_core::entity::user;
 use fastvue_core::pagination::{MAX_PAGE_SIZE, PageRequest};
 use fastvue_core::seed::DEFAULT_COMPANY_CODE;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::users::{NewUser, UserFilter, UserPatch};
 use fastvue_core::{Error, Fastvue};
 
@@ -70,7 +70,7 @@ pub enum Users {
 
 /// Runs `cmd`.
 pub async fn run(json: bool, settings: Settings, cmd: Users) -> Result<(), Failure> {
-    let ctx = AuditContext::system();
+    let ctx = Actor::system();
     match cmd {
         Users::CreateSuperuser {
             username,
@@ -231,7 +231,7 @@ async fn set_superuser(
     let updated = fv
         .users()
         .update(
-            &AuditContext::system(),
+            &Actor::system(),
             target.id,
             UserPatch {
                 is_superuser: Some(superuser),
@@ -264,7 +264,7 @@ async fn list_all(fv: &Fastvue, filter: &UserFilter) -> Result<Vec<user::Model>,
     let mut page = 1;
     loop {
         let request = PageRequest::new(Some(page), Some(MAX_PAGE_SIZE))?;
-        let p = fv.users().list(filter, request).await?;
+        let p = fv.users().list(&Actor::system(), filter, request).await?;
         out.extend(p.items);
         if page >= p.pages {
             return Ok(out);

@@ -53,7 +53,11 @@ fn counts(report: &Value, kind: &str) -> (u64, u64, u64) {
 fn usernames(env: &Env) -> Vec<String> {
     let page = fastvue_core::pagination::PageRequest::new(Some(1), Some(100)).unwrap();
     let mut names: Vec<String> = env
-        .block_on(env.fv.users().list(&UserFilter::default(), page))
+        .block_on(
+            env.fv
+                .users()
+                .list(&fastvue_core::Actor::system(), &UserFilter::default(), page),
+        )
         .unwrap()
         .items
         .into_iter()

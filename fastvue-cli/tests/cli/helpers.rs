@@ -9,10 +9,10 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use fastvue_core::Actor;
 use fastvue_core::Fastvue;
 use fastvue_core::entity::{role, user};
 use fastvue_core::service::assignments::NewAssignment;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::companies::NewCompany;
 use fastvue_core::service::roles::NewRole;
 use fastvue_core::service::users::NewUser;
@@ -121,7 +121,7 @@ impl Env {
     /// A company.
     pub fn company(&self, code: &str) -> i64 {
         self.block_on(self.fv.companies().create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewCompany {
                 name: format!("{code} Inc"),
                 code: code.to_owned(),
@@ -135,7 +135,7 @@ impl Env {
     /// A role of `company_id` granting `permissions`.
     pub fn role(&self, company_id: i64, codename: &str, permissions: &[&str]) -> role::Model {
         self.block_on(self.fv.roles().create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewRole {
                 name: format!("Role {codename}"),
                 codename: codename.to_owned(),
@@ -145,13 +145,14 @@ impl Env {
             },
         ))
         .expect("create role")
+        .role
     }
 
     /// An active user (password [`PASSWORD`]) holding `role_id` in `company_id`, which
     /// is its current company.
     pub fn user_with_role(&self, username: &str, company_id: i64, role_id: i64) -> user::Model {
         self.block_on(self.fv.users().create_with_role(
-            &AuditContext::system(),
+            &Actor::system(),
             NewUser {
                 email: format!("{username}@example.com"),
                 username: username.to_owned(),
@@ -172,7 +173,7 @@ impl Env {
     /// A user without any role.
     pub fn user(&self, username: &str) -> user::Model {
         self.block_on(self.fv.users().create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewUser {
                 email: format!("{username}@example.com"),
                 username: username.to_owned(),

@@ -73,6 +73,7 @@ fn keys_create_prints_the_key_once_then_list_shows_the_prefix_and_revoke_stops_i
 
     let audit = env
         .block_on(env.fv.audit_logs().list(
+            &fastvue_core::Actor::system(),
             &AuditFilter {
                 entity_type: Some("api_key".into()),
                 ..Default::default()

@@ -160,14 +160,14 @@ fn promote_then_demote_by_id_toggle_the_superuser_flag() {
     let out = stdout(env.fastvue().args(["users", "promote", &id]));
     assert!(out.contains("is now a superuser"), "{out}");
     assert!(
-        env.block_on(env.fv.users().get(user.id))
+        env.block_on(env.fv.users().get(&fastvue_core::Actor::system(), user.id))
             .unwrap()
             .is_superuser
     );
     let promoted = json(env.fastvue().args(["--json", "users", "demote", "erin"]));
     assert_eq!(promoted["is_superuser"], false);
     assert!(
-        !env.block_on(env.fv.users().get(user.id))
+        !env.block_on(env.fv.users().get(&fastvue_core::Actor::system(), user.id))
             .unwrap()
             .is_superuser
     );
@@ -182,7 +182,11 @@ fn deactivate_by_email_blocks_sign_in() {
             .args(["users", "deactivate", "frank@example.com"]),
     );
     assert!(out.contains("deactivated"), "{out}");
-    assert!(!env.block_on(env.fv.users().get(user.id)).unwrap().is_active);
+    assert!(
+        !env.block_on(env.fv.users().get(&fastvue_core::Actor::system(), user.id))
+            .unwrap()
+            .is_active
+    );
     assert!(matches!(
         env.block_on(env.fv.users().authenticate("frank", PASSWORD)),
         Err(Error::InvalidCredentials)

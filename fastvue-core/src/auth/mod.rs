@@ -9,10 +9,12 @@ pub mod jwt;
 pub mod oauth;
 pub mod oauth_state;
 pub mod rate_limit;
+pub mod signin;
 pub mod tokens;
 
 pub use jwt::{Claims, JwtCodec, TokenKind};
 pub use rate_limit::{LoginLimiter, RequestLimiter};
+pub use signin::SignIn;
 pub use tokens::{TokenPair, Tokens};
 
 use crate::error::Error;

@@ -13,7 +13,10 @@
 //!    linking rules:
 //!    - an email the provider has not verified is refused, always;
 //!    - an existing `(google, sub)` link signs its user in;
-//!    - else, with `GOOGLE_AUTO_LINK`, the user with that email is linked and signed in;
+//!    - else, with `GOOGLE_AUTO_LINK`, the user with that email is linked and signed in,
+//!      unless that email was set by someone other than the account holder and is
+//!      unconfirmed (`users.email_unconfirmed`): whoever may edit an email must not be able
+//!      to plant a Google login into someone else's account;
 //!    - else, with `GOOGLE_ALLOW_SIGNUP`, a user is created in `DEFAULT_SIGNUP_COMPANY`
 //!      with `DEFAULT_SIGNUP_ROLE` (and linked);
 //!    - else the sign-in is refused. An inactive user is refused in every case.
@@ -51,6 +54,7 @@ use crate::domain::{Email, Name, Username};
 use crate::entity::{company, role, social_account, user};
 use crate::error::{Error, Result, map_unique};
 use crate::permission::Change;
+use crate::policy::Origin;
 use crate::service::assignments::{self, NewAssignment};
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 
@@ -445,9 +449,18 @@ impl GoogleSignIn<'_> {
         allowed_redirect(self.fv.settings(), redirect_to)
     }
 
-    /// Starts a sign-in that ends at `target`: keeps the state and the PKCE verifier
-    /// (see [`super::oauth_state`]) and returns the provider URL.
-    pub async fn begin(&self, target: &RedirectTarget) -> Result<Started> {
+    /// Starts a sign-in from client `ip` that ends at `target`: counts it against
+    /// `RATE_LIMIT_OAUTH_PER_IP_PER_MINUTE` ([`Error::RateLimited`] past it, before any
+    /// state is stored), keeps the state and the PKCE verifier (see
+    /// [`super::oauth_state`]) and returns the provider URL.
+    pub async fn begin(&self, ip: &str, target: &RedirectTarget) -> Result<Started> {
+        let per_ip = self.fv.settings().limits.oauth_per_ip_per_minute;
+        if let Some(retry_after) = self.fv.request_limiter().oauth_start(ip, per_ip).await {
+            return Err(Error::RateLimited {
+                message: "too many sign-ins started from this address; try again later".into(),
+                retry_after,
+            });
+        }
         let request = self.provider.authorization_request();
         // Never longer than 10 minutes, whatever the settings say.
         let ttl = self.fv.settings().google.state_ttl.min(OAUTH_STATE_TTL);
@@ -467,11 +480,12 @@ impl GoogleSignIn<'_> {
 
     /// Finishes a sign-in (see the [module docs](self)): on success the user and a new
     /// token pair; every failure names its [`SignInError`].
-    pub async fn complete(
-        &self,
-        ctx: &AuditContext,
-        callback: Callback,
-    ) -> Result<SignedIn, Failure> {
+    pub async fn complete(&self, origin: &Origin, callback: Callback) -> Result<SignedIn, Failure> {
+        let ctx = &AuditContext {
+            actor_id: None,
+            ip_address: origin.ip_address.clone(),
+            request_id: origin.request_id.clone(),
+        };
         let Some(state) = callback.state.as_deref() else {
             let error = if callback.error.is_some() {
                 provider_error(callback.error.as_deref())
@@ -603,11 +617,15 @@ impl GoogleSignIn<'_> {
             if !is_active(&found) {
                 return Err(fail(SignInError::AccountInactive, "the user is inactive"));
             }
-            let actor = AuditContext {
-                actor_id: Some(found.id),
-                ..ctx.clone()
-            };
-            insert_link(&txn, &actor, found.id, profile, &email)
+            if found.email_unconfirmed {
+                return Err(fail(
+                    SignInError::AccountNotLinked,
+                    "a user has this email, but it was set by someone else and is unconfirmed",
+                ));
+            }
+            // The sign-in flow links (no user is signed in yet): the audit row names no
+            // actor; the link row itself names the user and the provider account.
+            insert_link(&txn, ctx, found.id, profile, &email)
                 .await
                 .map_err(core)?;
             (found, Outcome::NewLink, None)

@@ -1,5 +1,7 @@
 //! [`LoginLimiter`]: failed sign-ins per client IP and login name; [`RequestLimiter`]:
-//! requests per API key and minute.
+//! events per minute of one counter: requests of an API key, sign-in attempts of a
+//! client IP (all of them, so rotating usernames does not escape it), Google sign-ins
+//! started by a client IP.
 //!
 //! After `RATE_LIMIT_LOGIN_PER_MINUTE` failures for one `(ip, login)` within a window of
 //! 60 seconds (counted from the first failure), further attempts are refused until the
@@ -12,8 +14,10 @@
 //! process for a second before trying Redis again. Without Redis it always counts in
 //! process (bounded, entries expire with their window).
 //!
-//! The API key limiter counts the same way (fixed windows of 60 seconds from the first
-//! request), in `{REDIS_KEY_PREFIX}fastvue:apikey:rate:{key_id}`, with the same fallback.
+//! The request limiter counts the same way (fixed windows of 60 seconds from the first
+//! event), in `{REDIS_KEY_PREFIX}fastvue:apikey:rate:{key_id}`,
+//! `{REDIS_KEY_PREFIX}fastvue:login:ip:{ip}` and `{REDIS_KEY_PREFIX}fastvue:oauth:ip:{ip}`,
+//! with the same fallback.
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -157,10 +161,10 @@ impl LoginLimiter {
     }
 }
 
-/// Counts the requests of each API key per [`WINDOW`] (see the [module docs](self)).
+/// Counts events per [`WINDOW`] for named counters (see the [module docs](self)).
 pub struct RequestLimiter {
     keys: KeySpace,
-    local: moka::sync::Cache<i64, Window>,
+    local: moka::sync::Cache<String, Window>,
     remote: Option<Remote>,
 }
 
@@ -186,13 +190,28 @@ impl RequestLimiter {
         }
     }
 
-    /// Counts one request of the key `key_id`: `Some(seconds to wait)` when it goes
+    /// Counts one request of the API key `key_id`: `Some(seconds to wait)` when it goes
     /// over `limit` requests in the current window (the request must then be refused),
     /// else `None`.
     pub async fn hit(&self, key_id: i64, limit: u32) -> Option<u64> {
+        self.count(self.keys.api_key_requests(key_id), limit).await
+    }
+
+    /// Counts one sign-in attempt from `ip` (whatever the login name and outcome):
+    /// `Some(seconds to wait)` past `limit` attempts in the current window.
+    pub async fn login_attempt(&self, ip: &str, limit: u32) -> Option<u64> {
+        self.count(self.keys.login_attempts(ip), limit).await
+    }
+
+    /// Counts one Google sign-in started from `ip`: `Some(seconds to wait)` past `limit`
+    /// in the current window.
+    pub async fn oauth_start(&self, ip: &str, limit: u32) -> Option<u64> {
+        self.count(self.keys.oauth_starts(ip), limit).await
+    }
+
+    async fn count(&self, k: String, limit: u32) -> Option<u64> {
         let limit = limit.max(1);
         if let Some(remote) = self.remote.as_ref().filter(|r| !r.paused()) {
-            let k = self.keys.api_key_requests(key_id);
             match remote.run::<(u64, i64)>(&count_pipe(&k, WINDOW)).await {
                 Ok((count, ttl)) => {
                     return (count > u64::from(limit)).then(|| {
@@ -205,7 +224,7 @@ impl RequestLimiter {
                 Err(e) => remote.failed("hit", &e),
             }
         }
-        let w = count_local(&self.local, key_id, WINDOW);
+        let w = count_local(&self.local, k, WINDOW);
         (w.failures > limit).then(|| WINDOW.saturating_sub(w.started.elapsed()).as_secs().max(1))
     }
 }

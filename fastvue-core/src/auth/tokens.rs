@@ -22,7 +22,8 @@ use crate::Fastvue;
 use crate::domain::Password;
 use crate::entity::{refresh_token, user};
 use crate::error::{Error, Result};
-use crate::service::audit::{self, AuditContext, Entry};
+use crate::policy::Actor;
+use crate::service::audit::{self, Entry};
 
 /// A freshly issued access + refresh token pair.
 #[derive(Debug, Clone, Serialize)]
@@ -138,16 +139,47 @@ impl Tokens<'_> {
         revoke_user(self.fv.db(), user_id, Utc::now()).await
     }
 
-    /// Changes a user's own password after checking the current one, and revokes all
-    /// their refresh tokens, in one transaction. A wrong current password is a
-    /// validation error on `current_password`; a weak new one on `new_password`.
+    /// Changes the acting user's own password after checking the current one, and
+    /// revokes all their refresh tokens, in one transaction: the only way to change
+    /// one's own password. A wrong current password is a validation error on
+    /// `current_password` (counted as a failed sign-in of the user from the actor's IP:
+    /// [`Error::RateLimited`] past `RATE_LIMIT_LOGIN_PER_MINUTE`); a weak new one on
+    /// `new_password`; an API key is [`Error::Forbidden`].
     pub async fn change_password(
         &self,
-        ctx: &AuditContext,
+        actor: &Actor,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        let user = actor.session_user()?;
+        let ip = actor.origin().ip_address.as_deref().unwrap_or("unknown");
+        let limiter = self.fv.login_limiter();
+        if let Some(retry_after) = limiter.check(ip, &user.username).await {
+            return Err(super::signin::failures_limited(retry_after));
+        }
+        let result = self
+            .set_own_password(actor, user.id, current_password, new_password)
+            .await;
+        match &result {
+            Ok(()) => limiter.clear(ip, &user.username).await,
+            Err(Error::Validation(details))
+                if details.iter().any(|d| d.field == "current_password") =>
+            {
+                limiter.record_failure(ip, &user.username).await;
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn set_own_password(
+        &self,
+        actor: &Actor,
         user_id: i64,
         current_password: &str,
         new_password: &str,
     ) -> Result<()> {
+        let ctx = actor.audit();
         let new = Password::parse(new_password).map_err(|m| Error::invalid("new_password", m))?;
         let found = crate::service::users::find(self.fv.db(), user_id).await?;
         let hasher = self.fv.hasher();
@@ -169,7 +201,7 @@ impl Tokens<'_> {
         revoke_user(&txn, user_id, now).await?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "change_password",
                 entity_type: "user",

@@ -32,6 +32,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Deactivation time (rows are kept).
     pub deleted_at: Option<DateTimeUtc>,
+    /// The email was set by someone other than the account holder and not confirmed
+    /// since: provider sign-ins never link themselves to this account by email.
+    pub email_unconfirmed: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

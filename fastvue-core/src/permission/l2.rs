@@ -137,6 +137,18 @@ impl KeySpace {
         format!("{}fastvue:login:fail:{ip}:{login}", self.prefix)
     }
 
+    /// The counter of every sign-in attempt (successful or not) from one client IP in
+    /// the current minute: `{prefix}fastvue:login:ip:{ip}`.
+    pub fn login_attempts(&self, ip: &str) -> String {
+        format!("{}fastvue:login:ip:{ip}", self.prefix)
+    }
+
+    /// The counter of Google sign-ins started from one client IP in the current minute:
+    /// `{prefix}fastvue:oauth:ip:{ip}`.
+    pub fn oauth_starts(&self, ip: &str) -> String {
+        format!("{}fastvue:oauth:ip:{ip}", self.prefix)
+    }
+
     /// The request counter of an API key's current minute:
     /// `{prefix}fastvue:apikey:rate:{key_id}`.
     pub fn api_key_requests(&self, key_id: i64) -> String {

@@ -35,7 +35,8 @@ use crate::domain::{Codename, Name};
 use crate::entity::{api_key, company, permission, user};
 use crate::error::{Error, FieldError, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
-use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::policy::Actor;
+use crate::service::audit::{self, Entry, snapshot};
 
 /// What every key starts with.
 pub const KEY_PREFIX: &str = "fv_live_";
@@ -71,8 +72,9 @@ pub struct NewApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     /// Requests allowed per minute (1 to [`MAX_RATE_LIMIT`]); `None` for no limit.
     pub rate_limit_per_minute: Option<u32>,
-    /// The creating user: an active user; the key acts as this user.
-    pub created_by: i64,
+    /// The creating user, whom the key acts as: `None` for the acting user. Only the
+    /// system (an operator) names another user, which must be active.
+    pub created_by: Option<i64>,
 }
 
 /// A key just created: the row and the full key, which is shown once and never stored.
@@ -113,7 +115,7 @@ pub struct AuthenticatedKey {
 pub struct ApiKeyFilter {
     /// Only this company's keys.
     pub company_id: Option<i64>,
-    /// Only these companies' keys (visibility scope of a non-superuser).
+    /// Only these companies' keys (within the actor's scope).
     pub company_ids: Option<Vec<i64>>,
     /// Only keys that are (true) or are not (false) revoked.
     pub revoked: Option<bool>,
@@ -151,11 +153,37 @@ pub struct ApiKeys<'a> {
 impl ApiKeys<'_> {
     /// Creates a key (audited) and returns it with its full value, which is not stored.
     ///
+    /// Rules: the actor needs `apikey.create` in its active company and in the key's
+    /// company; an API key cannot create keys; only the system names a creator other
+    /// than the actor.
+    ///
     /// Errors: [`Error::Validation`] for a bad name, an unknown/inactive/malformed scope,
     /// no scope, a past expiry, a bad rate limit or an unknown/inactive company;
-    /// [`Error::Forbidden`] when a non-superuser creator does not hold every scope in
-    /// the company; [`Error::NotFound`] for an unknown or inactive creator.
-    pub async fn create(&self, ctx: &AuditContext, input: NewApiKey) -> Result<IssuedKey> {
+    /// [`Error::Forbidden`] for the rules above and when a non-superuser creator does not
+    /// hold every scope in the company; [`Error::NotFound`] for an unknown or inactive
+    /// creator.
+    pub async fn create(&self, actor: &Actor, input: NewApiKey) -> Result<IssuedKey> {
+        if actor.key().is_some() {
+            return Err(Error::Forbidden("an API key cannot create API keys".into()));
+        }
+        let creator_id = match (actor.user_id(), input.created_by) {
+            (Some(me), None) => me,
+            (Some(me), Some(other)) if me == other => me,
+            (Some(_), Some(_)) => {
+                return Err(Error::Forbidden(
+                    "a key is created by the user it acts as".into(),
+                ));
+            }
+            (None, Some(other)) => other,
+            (None, None) => return Err(Error::invalid("created_by", "is required")),
+        };
+        if !actor.is_system() {
+            actor.require(self.fv, "apikey.create").await?;
+            actor
+                .require_in(self.fv, input.company_id, "apikey.create")
+                .await?;
+        }
+        let ctx = actor.audit();
         let mut errors = Vec::new();
         let name = Name::parse(&input.name, 100)
             .map_err(|m| errors.push(FieldError::new("name", m)))
@@ -233,7 +261,7 @@ impl ApiKeys<'_> {
         let Some(name) = name.filter(|_| errors.is_empty()) else {
             return Err(Error::Validation(errors));
         };
-        let creator = user::Entity::find_by_id(input.created_by)
+        let creator = user::Entity::find_by_id(creator_id)
             .filter(user::Column::IsActive.eq(true))
             .one(db)
             .await?
@@ -287,7 +315,7 @@ impl ApiKeys<'_> {
             };
             audit::record(
                 &txn,
-                ctx,
+                &ctx,
                 Entry {
                     action: "create",
                     entity_type: "api_key",
@@ -304,15 +332,26 @@ impl ApiKeys<'_> {
         Err(Error::Internal("no free API key prefix".into()))
     }
 
-    /// The key with this id.
-    pub async fn get(&self, id: i64) -> Result<api_key::Model> {
-        api_key::Entity::find_by_id(id)
-            .one(self.fv.db())
-            .await?
-            .ok_or(Error::NotFound { entity: "api key" })
+    /// The key `id` if the actor holds `apikey.read` in its company (and in its active
+    /// company): prefix and scopes, never the key.
+    pub async fn get(&self, actor: &Actor, id: i64) -> Result<api_key::Model> {
+        self.scoped(actor, id, "apikey.read").await
     }
 
-    /// The key with this prefix (the 8 characters after `fv_live_`).
+    async fn scoped(&self, actor: &Actor, id: i64, codename: &str) -> Result<api_key::Model> {
+        actor.require(self.fv, codename).await?;
+        let key = api_key::Entity::find_by_id(id)
+            .one(self.fv.db())
+            .await?
+            .ok_or(Error::NotFound { entity: "api key" })?;
+        actor
+            .ensure_visible(self.fv, key.company_id, codename, "api key")
+            .await?;
+        Ok(key)
+    }
+
+    /// The key with this prefix (the 8 characters after `fv_live_`). An operator lookup:
+    /// no actor, no visibility rule.
     pub async fn get_by_prefix(&self, prefix: &str) -> Result<api_key::Model> {
         api_key::Entity::find()
             .filter(api_key::Column::Prefix.eq(prefix.trim()))
@@ -321,15 +360,23 @@ impl ApiKeys<'_> {
             .ok_or(Error::NotFound { entity: "api key" })
     }
 
-    /// Lists keys, newest first.
+    /// Lists keys, newest first: those of companies where the actor holds `apikey.read`
+    /// (a `company_id` filter outside them is [`Error::NotFound`]).
     pub async fn list(
         &self,
+        actor: &Actor,
         filter: &ApiKeyFilter,
         page: PageRequest,
     ) -> Result<Page<api_key::Model>> {
+        actor.require(self.fv, "apikey.read").await?;
+        let scope = actor
+            .list_scope(self.fv, "apikey.read", filter.company_id)
+            .await?;
         let mut q = api_key::Entity::find();
         if let Some(id) = filter.company_id {
             q = q.filter(api_key::Column::CompanyId.eq(id));
+        } else if let Some(ids) = scope.ids() {
+            q = q.filter(api_key::Column::CompanyId.is_in(ids.iter().copied()));
         }
         if let Some(ids) = &filter.company_ids {
             q = q.filter(api_key::Column::CompanyId.is_in(ids.iter().copied()));
@@ -350,9 +397,12 @@ impl ApiKeys<'_> {
         Ok(Page::new(items, total, page))
     }
 
-    /// Revokes the key `id` (audited). Revoking a revoked key changes nothing and
-    /// returns it as it is. The key stops working at once on every replica.
-    pub async fn revoke(&self, ctx: &AuditContext, id: i64) -> Result<api_key::Model> {
+    /// Revokes the key `id` (audited): the actor needs `apikey.revoke` in its company.
+    /// Revoking a revoked key changes nothing and returns it as it is. The key stops
+    /// working at once on every replica.
+    pub async fn revoke(&self, actor: &Actor, id: i64) -> Result<api_key::Model> {
+        self.scoped(actor, id, "apikey.revoke").await?;
+        let ctx = actor.audit();
         let txn = self.fv.begin_write().await?;
         let key = api_key::Entity::find_by_id(id)
             .one(&txn)
@@ -367,7 +417,7 @@ impl ApiKeys<'_> {
         let revoked = active.update(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "revoke",
                 entity_type: "api_key",
@@ -420,7 +470,7 @@ impl ApiKeys<'_> {
     /// without a limit). Counted in Redis when configured, else in process.
     pub async fn rate_limit(&self, key: &api_key::Model) -> Option<u64> {
         let limit = u32::try_from(key.rate_limit_per_minute?).ok()?;
-        self.fv.key_limiter().hit(key.id, limit).await
+        self.fv.request_limiter().hit(key.id, limit).await
     }
 
     /// Writes `last_used_at` of `key_id` in the background, at most once per

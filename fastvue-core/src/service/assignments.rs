@@ -10,6 +10,8 @@ use crate::Fastvue;
 use crate::entity::{company, permission, role, role_permission, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::permission::Change;
+use crate::policy::Actor;
+use crate::policy::escalation::{Guard, Watch};
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 
 const UNIQUE: &[(&str, &[&str])] = &[(
@@ -55,80 +57,59 @@ pub struct Assignments<'a> {
 
 impl Assignments<'_> {
     /// Assigns a role. The role must belong to that company or be a global template.
-    /// Does not check who is asking: see [`Assignments::ensure_grantable`].
+    ///
+    /// Rules: the actor needs `role.assign` in its active company, in `input.company_id`
+    /// ([`Error::Forbidden`]) and in one of the user's companies ([`Error::NotFound`]
+    /// otherwise); the role may grant nothing the actor lacks there, and the
+    /// [escalation invariant](crate::policy::escalation) holds.
     pub async fn assign(
         &self,
-        ctx: &AuditContext,
+        actor: &Actor,
         user_id: i64,
         input: NewAssignment,
     ) -> Result<user_company_role::Model> {
-        let txn = self.fv.begin_write().await?;
+        let fv = self.fv;
+        actor.require(fv, "role.assign").await?;
+        let scope = actor.scope(fv, "role.assign").await?;
+        fv.users().get_in(user_id, &scope).await?;
+        actor
+            .require_in(fv, input.company_id, "role.assign")
+            .await?;
+        grantable_role(fv, actor, input.company_id, input.role_id).await?;
+        let ctx = actor.audit();
+        let txn = fv.begin_write().await?;
         crate::service::users::find(&txn, user_id).await?;
-        let model = insert(&txn, ctx, user_id, &input).await?;
+        let guard =
+            Guard::before(actor, &txn, vec![Watch::user(input.company_id, user_id)]).await?;
+        let model = insert(&txn, &ctx, user_id, &input).await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv
-            .permissions_changed(Change::Key {
-                user_id,
-                company_id: input.company_id,
-            })
-            .await;
+        fv.permissions_changed(Change::Key {
+            user_id,
+            company_id: input.company_id,
+        })
+        .await;
         Ok(model)
     }
 
-    /// The escalation rule of role assignment: `actor_id` may assign (or remove) `role_id`
-    /// in `company_id` only if it holds, in that company, every active permission the role
-    /// grants. A role that does not exist or belongs to another company is a validation
-    /// error on `role_id`; a role granting more than the actor holds is
-    /// [`Error::Forbidden`]. Superusers hold every active permission, so they always pass.
-    /// Returns the role.
-    pub async fn ensure_grantable(
-        &self,
-        actor_id: i64,
-        company_id: i64,
-        role_id: i64,
-    ) -> Result<role::Model> {
-        let db = self.fv.db();
-        let r = role::Entity::find_by_id(role_id)
-            .one(db)
-            .await?
-            .ok_or_else(|| Error::invalid("role_id", "no such role"))?;
-        if r.company_id.is_some_and(|c| c != company_id) {
-            return Err(Error::invalid(
-                "role_id",
-                "the role belongs to another company",
-            ));
-        }
-        let granted = active_codenames_of_role(db, role_id).await?;
-        let missing = not_held(self.fv, actor_id, company_id, &granted).await?;
-        if missing.is_empty() {
-            Ok(r)
-        } else {
-            Err(Error::Forbidden(format!(
-                "the role grants permissions you do not hold in this company: {}",
-                missing.join(", ")
-            )))
-        }
-    }
-
-    /// The assignment with this id, which must belong to `user_id`.
-    pub async fn get(&self, user_id: i64, assignment_id: i64) -> Result<user_company_role::Model> {
-        user_company_role::Entity::find_by_id(assignment_id)
-            .filter(user_company_role::Column::UserId.eq(user_id))
-            .one(self.fv.db())
-            .await?
-            .ok_or(Error::NotFound {
+    /// Removes an assignment of `user_id`. Rules: `role.assign` in the active company and
+    /// in the assignment's company (else [`Error::NotFound`]); removing a role that
+    /// grants something the actor lacks there is [`Error::Forbidden`], and so is any
+    /// removal the [escalation invariant](crate::policy::escalation) refuses.
+    pub async fn unassign(&self, actor: &Actor, user_id: i64, assignment_id: i64) -> Result<()> {
+        let fv = self.fv;
+        actor.require(fv, "role.assign").await?;
+        let scope = actor.scope(fv, "role.assign").await?;
+        fv.users().get_in(user_id, &scope).await?;
+        let found = self.find(user_id, assignment_id).await?;
+        if !scope.contains(found.company_id) {
+            return Err(Error::NotFound {
                 entity: "assignment",
-            })
-    }
-
-    /// Removes an assignment of `user_id`.
-    pub async fn unassign(
-        &self,
-        ctx: &AuditContext,
-        user_id: i64,
-        assignment_id: i64,
-    ) -> Result<()> {
-        let txn = self.fv.begin_write().await?;
+            });
+        }
+        grantable_role(fv, actor, found.company_id, found.role_id).await?;
+        let ctx = actor.audit();
+        let txn = fv.begin_write().await?;
         let old = user_company_role::Entity::find_by_id(assignment_id)
             .filter(user_company_role::Column::UserId.eq(user_id))
             .one(&txn)
@@ -136,10 +117,11 @@ impl Assignments<'_> {
             .ok_or(Error::NotFound {
                 entity: "assignment",
             })?;
+        let guard = Guard::before(actor, &txn, vec![Watch::user(old.company_id, user_id)]).await?;
         old.clone().delete(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "unassign_role",
                 entity_type: "user",
@@ -150,18 +132,61 @@ impl Assignments<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv
-            .permissions_changed(Change::Key {
-                user_id,
-                company_id: old.company_id,
-            })
-            .await;
+        fv.permissions_changed(Change::Key {
+            user_id,
+            company_id: old.company_id,
+        })
+        .await;
         Ok(())
     }
 
+    /// The assignment with this id, which must belong to `user_id`.
+    async fn find(&self, user_id: i64, assignment_id: i64) -> Result<user_company_role::Model> {
+        user_company_role::Entity::find_by_id(assignment_id)
+            .filter(user_company_role::Column::UserId.eq(user_id))
+            .one(self.fv.db())
+            .await?
+            .ok_or(Error::NotFound {
+                entity: "assignment",
+            })
+    }
+
+    /// A user's assignments with role and company names: those in companies where the
+    /// actor holds `user.read` (which it needs in its active company too, and in one of
+    /// the user's companies: [`Error::NotFound`] otherwise).
+    pub async fn of_user(&self, actor: &Actor, user_id: i64) -> Result<Vec<AssignmentView>> {
+        let fv = self.fv;
+        actor.require(fv, "user.read").await?;
+        let scope = actor.scope(fv, "user.read").await?;
+        fv.users().get_in(user_id, &scope).await?;
+        let mut views = self.views(user_id, None).await?;
+        views.retain(|v| scope.contains(v.assignment.company_id));
+        Ok(views)
+    }
+
+    /// `assignment` with its role and company names.
+    pub async fn view(&self, assignment: user_company_role::Model) -> Result<AssignmentView> {
+        let db = self.fv.db();
+        let r = crate::service::roles::find(db, assignment.role_id).await?;
+        let c = crate::service::companies::find(db, assignment.company_id).await?;
+        Ok(AssignmentView {
+            role_codename: r.codename,
+            role_name: r.name,
+            company_name: c.name,
+            assignment,
+        })
+    }
+
+    /// The acting user's own assignments (a person's session; not for API keys).
+    pub async fn own(&self, actor: &Actor) -> Result<Vec<AssignmentView>> {
+        let user = actor.session_user()?;
+        self.views(user.id, None).await
+    }
+
     /// A user's assignments with role and company names; optionally in one company only.
-    pub async fn of_user(
+    pub(crate) async fn views(
         &self,
         user_id: i64,
         company_id: Option<i64>,
@@ -199,20 +224,6 @@ impl Assignments<'_> {
                 })
             })
             .collect())
-    }
-
-    /// A user's assignments in the given companies only (`None`: all of them), for a
-    /// caller who may see only some companies.
-    pub async fn of_user_in(
-        &self,
-        user_id: i64,
-        companies: Option<&[i64]>,
-    ) -> Result<Vec<AssignmentView>> {
-        let mut views = self.of_user(user_id, None).await?;
-        if let Some(ids) = companies {
-            views.retain(|v| ids.contains(&v.assignment.company_id));
-        }
-        Ok(views)
     }
 
     /// Whether the user holds an active assignment in the company. Cached, and dropped
@@ -327,20 +338,45 @@ pub(crate) async fn active_codenames_of_role<C: ConnectionTrait>(
         .collect())
 }
 
-/// The codenames of `wanted` that `actor_id` does not hold in `company_id`.
-pub(crate) async fn not_held(
+/// The role `role_id` if `actor` may assign (or remove) it in `company_id`: a role of
+/// an existing company (else [`Error::Validation`] on `company_id`), a role of that
+/// company or a global template ([`Error::Validation`] on `role_id` otherwise) that
+/// grants nothing the actor does not hold there ([`Error::Forbidden`]).
+pub(crate) async fn grantable_role(
     fv: &Fastvue,
-    actor_id: i64,
+    actor: &Actor,
     company_id: i64,
-    wanted: &[String],
-) -> Result<Vec<String>> {
-    if wanted.is_empty() {
-        return Ok(Vec::new());
+    role_id: i64,
+) -> Result<role::Model> {
+    let db = fv.db();
+    company::Entity::find_by_id(company_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::invalid("company_id", "no such company"))?;
+    let r = role::Entity::find_by_id(role_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::invalid("role_id", "no such role"))?;
+    if r.company_id.is_some_and(|c| c != company_id) {
+        return Err(Error::invalid(
+            "role_id",
+            "the role belongs to another company",
+        ));
     }
-    let held = fv.authorizer().codenames(actor_id, company_id).await?;
-    Ok(wanted
-        .iter()
-        .filter(|w| !held.iter().any(|h| h.as_ref() == w.as_str()))
-        .cloned()
-        .collect())
+    if actor.is_superuser() {
+        return Ok(r);
+    }
+    let granted = active_codenames_of_role(db, role_id).await?;
+    let missing = actor
+        .held(fv, company_id)
+        .await?
+        .missing(granted.iter().map(String::as_str));
+    if missing.is_empty() {
+        Ok(r)
+    } else {
+        Err(Error::Forbidden(format!(
+            "the role grants permissions you do not hold in this company: {}",
+            missing.join(", ")
+        )))
+    }
 }

@@ -10,10 +10,12 @@ use crate::Fastvue;
 use crate::entity::audit_log;
 use crate::error::Result;
 use crate::pagination::{Page, PageRequest};
+use crate::policy::Actor;
 
-/// Who is making a change, and from where; attached to every write for the audit trail.
+/// Who is making a change, and from where, as an audit row records it (built from the
+/// [`Actor`] of the write).
 #[derive(Debug, Clone, Default)]
-pub struct AuditContext {
+pub(crate) struct AuditContext {
     /// The acting user; `None` for the system (seeding, CLI without a user).
     pub actor_id: Option<i64>,
     /// Client IP address.
@@ -24,16 +26,8 @@ pub struct AuditContext {
 
 impl AuditContext {
     /// The system acting on its own (bootstrap, migrations, CLI).
-    pub fn system() -> Self {
+    pub(crate) fn system() -> Self {
         Self::default()
-    }
-
-    /// A user acting.
-    pub fn user(actor_id: i64) -> Self {
-        Self {
-            actor_id: Some(actor_id),
-            ..Self::default()
-        }
     }
 }
 
@@ -88,7 +82,7 @@ pub struct AuditFilter {
     pub actor_id: Option<i64>,
     /// Only rows of this company.
     pub company_id: Option<i64>,
-    /// Only rows of these companies (visibility scope of a non-superuser).
+    /// Only rows of these companies (intersected with the actor's scope).
     pub company_ids: Option<Vec<i64>>,
 }
 
@@ -99,12 +93,26 @@ pub struct AuditLogs<'a> {
 }
 
 impl AuditLogs<'_> {
-    /// Lists audit rows, newest first.
+    /// Lists audit rows, newest first: for a non-superuser only rows of companies where
+    /// it holds `audit.read` (a `company_id` filter outside them is
+    /// [`crate::Error::NotFound`]); superusers also see global rows without a company.
     pub async fn list(
         &self,
+        actor: &Actor,
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<audit_log::Model>> {
+        actor.require(self.fv, "audit.read").await?;
+        let scope = actor
+            .list_scope(self.fv, "audit.read", filter.company_id)
+            .await?;
+        let mut filter = filter.clone();
+        if let Some(ids) = scope.into_filter() {
+            filter.company_ids = Some(match filter.company_ids.take() {
+                Some(wanted) => wanted.into_iter().filter(|c| ids.contains(c)).collect(),
+                None => ids,
+            });
+        }
         let mut q = audit_log::Entity::find();
         if let Some(t) = &filter.entity_type {
             q = q.filter(audit_log::Column::EntityType.eq(t.as_str()));

@@ -1,5 +1,11 @@
 //! Companies (tenants): create (with their seeded roles), read, list, tree, update, deactivate.
-use std::collections::HashMap;
+//!
+//! The hierarchy is at most [`MAX_COMPANY_DEPTH`] levels deep: creating or moving a
+//! company deeper is refused ([`Error::Validation`] on `parent_id`), and
+//! [`Companies::tree`] nests at most that deep whatever the stored data says (a deeper
+//! company, only possible through rows written outside fastvue, is listed as a root),
+//! without recursion, so no data can overflow a stack.
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use sea_orm::{
@@ -10,14 +16,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
 use crate::domain::{Checker, CompanyCode, Name};
-use crate::entity::{company, role, user, user_company_role};
+use crate::entity::{company, role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
+use crate::permission::query::statement;
+use crate::policy::escalation::{Guard, Watch};
+use crate::policy::{Actor, Scope};
 use crate::seed::{COMPANY_ROLES, ensure_company_roles};
 use crate::service::assignments::{self, NewAssignment};
-use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::service::audit::{self, Entry, snapshot};
 use crate::service::search::contains_any;
+
+/// Most levels of the company hierarchy (a top-level company is level 1).
+pub const MAX_COMPANY_DEPTH: usize = 32;
 
 const UNIQUE: &[(&str, &[&str])] = &[("code", &["uq_companies_code", "companies.code"])];
 
@@ -58,11 +70,12 @@ pub struct CompanyFilter {
     pub is_active: Option<bool>,
     /// Only children of this company.
     pub parent_id: Option<i64>,
-    /// Only these companies (visibility scope of a non-superuser).
+    /// Only these companies (intersected with the actor's scope).
     pub ids: Option<Vec<i64>>,
 }
 
-/// A company with its children, for `GET /companies/tree`.
+/// A company with its children, for `GET /companies/tree`: nested at most
+/// [`MAX_COMPANY_DEPTH`] levels.
 #[derive(Debug, Clone, Serialize)]
 pub struct CompanyNode {
     /// The company.
@@ -80,36 +93,46 @@ pub struct Companies<'a> {
 
 impl Companies<'_> {
     /// Creates a company and its seeded roles (admin, manager, viewer) in one transaction.
-    pub async fn create(&self, ctx: &AuditContext, input: NewCompany) -> Result<company::Model> {
-        Ok(self.create_by(ctx, input, None).await?.0)
-    }
-
-    /// Creates a company for `creator`, who should be able to manage what it made. A
-    /// superuser (or `None`, the system) gets no role: it sees every company anyway. Any
-    /// other creator gets, in the same transaction, the most powerful seeded role of the
-    /// new company (`admin`, else `manager`, else `viewer`) whose permissions it holds in
-    /// the parent company; so creating a company never grants a permission the creator
-    /// lacks. The assignment made, if any, is returned with the company.
-    pub async fn create_by(
-        &self,
-        ctx: &AuditContext,
-        input: NewCompany,
-        creator: Option<&user::Model>,
-    ) -> Result<(company::Model, Option<user_company_role::Model>)> {
+    ///
+    /// Rules: a non-superuser needs `company.create` in its active company, must name a
+    /// `parent_id` (only superusers create top-level companies) and needs
+    /// `company.create` there ([`Error::Forbidden`]); the new company may not be deeper
+    /// than [`MAX_COMPANY_DEPTH`] levels.
+    ///
+    /// A non-superuser creator gets, in the same transaction, the most powerful seeded
+    /// role of the new company (`admin`, else `manager`, else `viewer`) whose permissions
+    /// it holds in the parent company, so it can manage what it made without gaining a
+    /// permission it lacked. Superusers and the system get no role (they see every
+    /// company anyway).
+    pub async fn create(&self, actor: &Actor, input: NewCompany) -> Result<company::Model> {
+        let fv = self.fv;
+        if !actor.is_superuser() {
+            actor.require(fv, "company.create").await?;
+            let Some(parent) = input.parent_id else {
+                return Err(Error::Forbidden(
+                    "only superusers create top-level companies: name a parent_id".into(),
+                ));
+            };
+            actor.require_in(fv, parent, "company.create").await?;
+        }
         let mut c = Checker::default();
         let name = c.check("name", Name::parse(&input.name, 200));
         let code = c.check("code", CompanyCode::parse(&input.code));
         let (Some(name), Some(code)) = (name, code) else {
             return Err(c.into_error());
         };
-        let creator = creator.filter(|u| !u.is_superuser);
-        let held: Vec<std::sync::Arc<str>> = match (creator, input.parent_id) {
-            (Some(u), Some(parent)) => self.fv.authorizer().codenames(u.id, parent).await?,
-            _ => Vec::new(),
+        let creator = actor.user_id().filter(|_| !actor.is_superuser());
+        let held = match (creator, input.parent_id) {
+            (Some(_), Some(parent)) => Some(actor.held(fv, parent).await?),
+            _ => None,
         };
-        let txn = self.fv.begin_write().await?;
+        let ctx = actor.audit();
+        let txn = fv.begin_write().await?;
         if let Some(parent) = input.parent_id {
             ensure_parent(&txn, parent).await?;
+            if depth_of(&txn, parent).await? + 1 > MAX_COMPANY_DEPTH {
+                return Err(too_deep());
+            }
         }
         let now = Utc::now();
         let model = company::ActiveModel {
@@ -128,7 +151,7 @@ impl Companies<'_> {
         ensure_company_roles(&txn, model.id).await?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "create",
                 entity_type: "company",
@@ -140,7 +163,7 @@ impl Companies<'_> {
         )
         .await?;
         let mut assigned = None;
-        if let Some(u) = creator {
+        if let (Some(user_id), Some(held)) = (creator, &held) {
             for template in COMPANY_ROLES {
                 let Some(r) = role::Entity::find()
                     .filter(role::Column::CompanyId.eq(model.id))
@@ -151,38 +174,52 @@ impl Companies<'_> {
                     continue;
                 };
                 let grants = assignments::active_codenames_of_role(&txn, r.id).await?;
-                if grants
-                    .iter()
-                    .all(|g| held.iter().any(|h| h.as_ref() == g.as_str()))
-                {
+                if held.missing(grants.iter().map(String::as_str)).is_empty() {
                     let input = NewAssignment {
                         company_id: model.id,
                         role_id: r.id,
                         is_default: false,
                     };
-                    assigned = Some(assignments::insert(&txn, ctx, u.id, &input).await?);
+                    assigned = Some(assignments::insert(&txn, &ctx, user_id, &input).await?);
                     break;
                 }
             }
         }
         txn.commit().await?;
         if let Some(a) = &assigned {
-            self.fv
-                .permissions_changed(Change::Key {
-                    user_id: a.user_id,
-                    company_id: a.company_id,
-                })
-                .await;
+            fv.permissions_changed(Change::Key {
+                user_id: a.user_id,
+                company_id: a.company_id,
+            })
+            .await;
         }
-        Ok((model, assigned))
+        Ok(model)
     }
 
-    /// The company with this id.
-    pub async fn get(&self, id: i64) -> Result<company::Model> {
-        find(self.fv.db(), id).await
+    /// The company `id` if the actor holds `company.read` there (and in its active
+    /// company); [`Error::NotFound`] otherwise, like an unknown id.
+    pub async fn get(&self, actor: &Actor, id: i64) -> Result<company::Model> {
+        self.scoped(actor, id, "company.read").await.map(|(c, _)| c)
     }
 
-    /// The company with this code (compared upper-case, as codes are stored), if any.
+    /// The company `id` if the actor holds `codename` there (and in its active company),
+    /// with the actor's scope of `codename`.
+    async fn scoped(
+        &self,
+        actor: &Actor,
+        id: i64,
+        codename: &str,
+    ) -> Result<(company::Model, Scope)> {
+        actor.require(self.fv, codename).await?;
+        let scope = actor.scope(self.fv, codename).await?;
+        if !scope.contains(id) {
+            return Err(Error::NotFound { entity: "company" });
+        }
+        Ok((find(self.fv.db(), id).await?, scope))
+    }
+
+    /// The company with this code (compared upper-case, as codes are stored), if any. An
+    /// operator lookup: no actor, no visibility rule.
     pub async fn find_by_code(&self, code: &str) -> Result<Option<company::Model>> {
         Ok(company::Entity::find()
             .filter(company::Column::Code.eq(code.trim().to_ascii_uppercase()))
@@ -190,21 +227,22 @@ impl Companies<'_> {
             .await?)
     }
 
-    /// The company with this id if it is one of `visible` (`None`: every company is
-    /// visible). Others are [`Error::NotFound`], exactly like ids that do not exist.
-    pub async fn get_in(&self, id: i64, visible: Option<&[i64]>) -> Result<company::Model> {
-        if visible.is_some_and(|ids| !ids.contains(&id)) {
-            return Err(Error::NotFound { entity: "company" });
-        }
-        self.get(id).await
-    }
-
-    /// Lists companies by name.
+    /// Lists companies by name: those where the actor holds `company.read`.
     pub async fn list(
         &self,
+        actor: &Actor,
         filter: &CompanyFilter,
         page: PageRequest,
     ) -> Result<Page<company::Model>> {
+        actor.require(self.fv, "company.read").await?;
+        let scope = actor.scope(self.fv, "company.read").await?;
+        let mut filter = filter.clone();
+        if let Some(ids) = scope.into_filter() {
+            filter.ids = Some(match filter.ids.take() {
+                Some(wanted) => wanted.into_iter().filter(|c| ids.contains(c)).collect(),
+                None => ids,
+            });
+        }
         let mut q = company::Entity::find();
         if let Some(term) = filter.search.as_deref().filter(|t| !t.trim().is_empty()) {
             q = q.filter(contains_any(
@@ -233,56 +271,61 @@ impl Companies<'_> {
         Ok(Page::new(items, total, page))
     }
 
-    /// The companies as a forest. With `visible`, only those companies; a visible
-    /// company whose parent is not visible becomes a root.
-    pub async fn tree(&self, visible: Option<&[i64]>) -> Result<Vec<CompanyNode>> {
+    /// The companies where the actor holds `company.read`, as a forest by name: a
+    /// company whose parent is not visible is a root. Built without recursion and nested
+    /// at most [`MAX_COMPANY_DEPTH`] levels, whatever the stored data (a deeper company
+    /// is listed as a root, with its true `parent_id`).
+    pub async fn tree(&self, actor: &Actor) -> Result<Vec<CompanyNode>> {
+        actor.require(self.fv, "company.read").await?;
+        let scope = actor.scope(self.fv, "company.read").await?;
         let mut q = company::Entity::find().order_by_asc(company::Column::Name);
-        if let Some(ids) = visible {
+        if let Some(ids) = scope.ids() {
             q = q.filter(company::Column::Id.is_in(ids.iter().copied()));
         }
-        let all = q.all(self.fv.db()).await?;
-        let present: std::collections::HashSet<i64> = all.iter().map(|c| c.id).collect();
-        let mut children: HashMap<Option<i64>, Vec<company::Model>> = HashMap::new();
-        for c in all {
-            let parent = c.parent_id.filter(|p| present.contains(p));
-            children.entry(parent).or_default().push(c);
-        }
-        fn build(
-            parent: Option<i64>,
-            children: &mut HashMap<Option<i64>, Vec<company::Model>>,
-        ) -> Vec<CompanyNode> {
-            children
-                .remove(&parent)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|company| {
-                    let id = company.id;
-                    CompanyNode {
-                        company,
-                        children: build(Some(id), children),
-                    }
-                })
-                .collect()
-        }
-        Ok(build(None, &mut children))
+        Ok(forest(q.all(self.fv.db()).await?))
     }
 
-    /// Applies a patch; refuses a parent that would make a cycle. Deactivation drops the
-    /// cached permissions of everyone in the company.
+    /// Applies a patch. Rules: `company.update` here (and in the active company); a
+    /// non-superuser moves a company only under a parent where it holds
+    /// `company.update`, never to the top level ([`Error::Forbidden`]); a parent that
+    /// would make a cycle, or the tree deeper than [`MAX_COMPANY_DEPTH`], is
+    /// [`Error::Validation`]; (de)activation is checked against the
+    /// [escalation invariant](crate::policy::escalation) and drops the cached
+    /// permissions of everyone in the company.
     pub async fn update(
         &self,
-        ctx: &AuditContext,
+        actor: &Actor,
         id: i64,
         patch: CompanyPatch,
     ) -> Result<company::Model> {
+        let fv = self.fv;
+        self.scoped(actor, id, "company.update").await?;
+        match patch.parent_id {
+            Some(0) if !actor.is_superuser() => {
+                return Err(Error::Forbidden(
+                    "only superusers make a company top-level".into(),
+                ));
+            }
+            Some(parent) if parent != 0 => {
+                actor.require_in(fv, parent, "company.update").await?;
+            }
+            _ => {}
+        }
         let mut c = Checker::default();
         let name = c.check_opt("name", patch.name.as_deref().map(|n| Name::parse(n, 200)));
         let code = c.check_opt("code", patch.code.as_deref().map(CompanyCode::parse));
         let (Some(name), Some(code)) = (name, code) else {
             return Err(c.into_error());
         };
-        let txn = self.fv.begin_write().await?;
+        let ctx = actor.audit();
+        let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
+        let watches = if patch.is_active.is_some_and(|v| v != old.is_active) {
+            vec![Watch::company_members(&txn, id).await?]
+        } else {
+            Vec::new()
+        };
+        let guard = Guard::before(actor, &txn, watches).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
             am.name = Set(v.into_inner());
@@ -295,6 +338,11 @@ impl Companies<'_> {
             Some(parent) => {
                 ensure_parent(&txn, parent).await?;
                 ensure_no_cycle(&txn, id, parent).await?;
+                if depth_of(&txn, parent).await? + 1 + height_below(&txn, id).await?
+                    > MAX_COMPANY_DEPTH
+                {
+                    return Err(too_deep());
+                }
                 am.parent_id = Set(Some(parent));
             }
             None => {}
@@ -311,7 +359,7 @@ impl Companies<'_> {
         let new = am.update(&txn).await.map_err(|e| map_unique(e, UNIQUE))?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "update",
                 entity_type: "company",
@@ -322,16 +370,24 @@ impl Companies<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
         if old.is_active != new.is_active {
-            self.fv.permissions_changed(Change::Company(id)).await;
+            fv.permissions_changed(Change::Company(id)).await;
         }
         Ok(new)
     }
 
     /// Deactivates a company (rows are kept); nobody holds permissions in it any more.
-    pub async fn deactivate(&self, ctx: &AuditContext, id: i64) -> Result<company::Model> {
-        let txn = self.fv.begin_write().await?;
+    /// Rules: `company.delete` here (and in the active company), and the
+    /// [escalation invariant](crate::policy::escalation) for everyone in it.
+    pub async fn deactivate(&self, actor: &Actor, id: i64) -> Result<company::Model> {
+        let fv = self.fv;
+        self.scoped(actor, id, "company.delete").await?;
+        let ctx = actor.audit();
+        let txn = fv.begin_write().await?;
+        let guard =
+            Guard::before(actor, &txn, vec![Watch::company_members(&txn, id).await?]).await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         am.is_active = Set(false);
@@ -340,7 +396,7 @@ impl Companies<'_> {
         let new = am.update(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "deactivate",
                 entity_type: "company",
@@ -351,8 +407,9 @@ impl Companies<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv.permissions_changed(Change::Company(id)).await;
+        fv.permissions_changed(Change::Company(id)).await;
         Ok(new)
     }
 }
@@ -373,23 +430,150 @@ async fn ensure_parent<C: ConnectionTrait>(db: &C, parent: i64) -> Result<()> {
 
 /// Walks up from `parent`; reaching `id` means the new parent is a descendant.
 async fn ensure_no_cycle<C: ConnectionTrait>(db: &C, id: i64, parent: i64) -> Result<()> {
-    let mut cursor = Some(parent);
-    let mut steps = 0;
-    while let Some(current) = cursor {
-        if current == id {
+    for ancestor in ancestors(db, parent).await? {
+        if ancestor == id {
             return Err(Error::invalid(
                 "parent_id",
                 "a company cannot be its own ancestor",
             ));
         }
-        steps += 1;
-        if steps > 1000 {
-            return Err(Error::invalid("parent_id", "company hierarchy is too deep"));
-        }
-        cursor = company::Entity::find_by_id(current)
-            .one(db)
-            .await?
-            .and_then(|c| c.parent_id);
     }
     Ok(())
+}
+
+fn too_deep() -> Error {
+    Error::invalid(
+        "parent_id",
+        format!("the company hierarchy may be at most {MAX_COMPANY_DEPTH} levels deep"),
+    )
+}
+
+/// `id` and its ancestors, nearest first: at most [`MAX_COMPANY_DEPTH`] + 1 of them (a
+/// longer chain, or a cycle, only possible through rows written outside fastvue, is
+/// [`Error::Validation`] on `parent_id`).
+async fn ancestors<C: ConnectionTrait>(db: &C, id: i64) -> Result<Vec<i64>> {
+    let mut chain = Vec::new();
+    let mut cursor = Some(id);
+    while let Some(current) = cursor {
+        if chain.len() > MAX_COMPANY_DEPTH || chain.contains(&current) {
+            return Err(too_deep());
+        }
+        chain.push(current);
+        cursor = company::Entity::find_by_id(current)
+            .select_only()
+            .column(company::Column::ParentId)
+            .into_tuple::<Option<i64>>()
+            .one(db)
+            .await?
+            .flatten();
+    }
+    Ok(chain)
+}
+
+/// The level of company `id` (a top-level company is level 1).
+async fn depth_of<C: ConnectionTrait>(db: &C, id: i64) -> Result<usize> {
+    Ok(ancestors(db, id).await?.len())
+}
+
+/// How many levels lie below company `id` (0 for a leaf), counted one level per
+/// statement and at most [`MAX_COMPANY_DEPTH`] + 1.
+async fn height_below<C: ConnectionTrait>(db: &C, id: i64) -> Result<usize> {
+    let mut frontier = vec![id];
+    let mut seen: HashSet<i64> = HashSet::from([id]);
+    let mut height = 0;
+    while !frontier.is_empty() && height <= MAX_COMPANY_DEPTH {
+        let mut next = Vec::new();
+        for chunk in frontier.chunks(500) {
+            let placeholders = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT id FROM companies WHERE parent_id IN ({placeholders})");
+            let values = chunk.iter().map(|&c| c.into()).collect();
+            for row in db
+                .query_all_raw(statement(db.get_database_backend(), &sql, values))
+                .await?
+            {
+                let child: i64 = row.try_get("", "id")?;
+                if seen.insert(child) {
+                    next.push(child);
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        height += 1;
+        frontier = next;
+    }
+    Ok(height)
+}
+
+/// The companies (ordered by name) as a forest, without recursion: a company whose
+/// parent is absent is a root, and so is one that would be nested deeper than
+/// [`MAX_COMPANY_DEPTH`] levels or sits on a cycle of parents.
+fn forest(all: Vec<company::Model>) -> Vec<CompanyNode> {
+    let index: HashMap<i64, usize> = all.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); all.len()];
+    let mut roots = Vec::new();
+    for (i, c) in all.iter().enumerate() {
+        match c.parent_id.and_then(|p| index.get(&p)) {
+            Some(&p) if p != i => children[p].push(i),
+            _ => roots.push(i),
+        }
+    }
+    // Breadth-first from the roots; a child that would sit too deep starts a tree of its
+    // own. Companies no root reaches (a cycle of parents) become roots too.
+    let mut level = vec![0usize; all.len()];
+    let mut placed = vec![false; all.len()];
+    let mut order = Vec::with_capacity(all.len());
+    let mut kept: Vec<Vec<usize>> = vec![Vec::new(); all.len()];
+    let mut queue: std::collections::VecDeque<usize> = roots.iter().copied().collect();
+    for &r in &roots {
+        placed[r] = true;
+        level[r] = 1;
+    }
+    let mut next_unplaced = 0;
+    loop {
+        while let Some(i) = queue.pop_front() {
+            order.push(i);
+            for &child in &children[i] {
+                if placed[child] {
+                    continue;
+                }
+                placed[child] = true;
+                if level[i] < MAX_COMPANY_DEPTH {
+                    level[child] = level[i] + 1;
+                    kept[i].push(child);
+                } else {
+                    level[child] = 1;
+                    roots.push(child);
+                }
+                queue.push_back(child);
+            }
+        }
+        while next_unplaced < all.len() && placed[next_unplaced] {
+            next_unplaced += 1;
+        }
+        if next_unplaced == all.len() {
+            break;
+        }
+        placed[next_unplaced] = true;
+        level[next_unplaced] = 1;
+        roots.push(next_unplaced);
+        queue.push_back(next_unplaced);
+    }
+    // Children are built before their parents: walk the breadth-first order backwards.
+    let mut companies: Vec<Option<company::Model>> = all.into_iter().map(Some).collect();
+    let mut built: Vec<Option<CompanyNode>> = (0..companies.len()).map(|_| None).collect();
+    for &i in order.iter().rev() {
+        let nested = kept[i].iter().filter_map(|&c| built[c].take()).collect();
+        if let Some(company) = companies[i].take() {
+            built[i] = Some(CompanyNode {
+                company,
+                children: nested,
+            });
+        }
+    }
+    roots.iter().filter_map(|&r| built[r].take()).collect()
 }

@@ -13,7 +13,9 @@ use crate::entity::{group, group_permission, permission, user, user_group};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
-use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::policy::Actor;
+use crate::policy::escalation::{Guard, Watch};
+use crate::service::audit::{self, Entry, snapshot};
 use crate::service::permissions::resolve_codenames;
 use crate::service::roles::codenames_json;
 use crate::service::search::contains_any;
@@ -38,8 +40,17 @@ pub struct NewGroup {
     pub codename: String,
     /// Longer description.
     pub description: Option<String>,
-    /// Initial permission codenames.
+    /// Initial permission codenames (at most [`crate::service::permissions::MAX_CODENAMES`]).
     #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// A group with the codenames of the permissions it grants, sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDetail {
+    /// The group.
+    pub group: group::Model,
+    /// The codenames of the permissions it grants (active or not), sorted.
     pub permissions: Vec<String>,
 }
 
@@ -60,8 +71,6 @@ pub struct GroupPatch {
 pub struct GroupFilter {
     /// Only this company's groups.
     pub company_id: Option<i64>,
-    /// Only these companies' groups (visibility scope of a non-superuser).
-    pub company_ids: Option<Vec<i64>>,
     /// Substring of name or codename.
     pub search: Option<String>,
     /// Only active or inactive groups.
@@ -75,19 +84,34 @@ pub struct Groups<'a> {
 }
 
 impl Groups<'_> {
-    /// Creates a group with its initial permissions in one transaction.
-    pub async fn create(&self, ctx: &AuditContext, input: NewGroup) -> Result<group::Model> {
+    /// Creates a group with its initial permissions in one transaction. Rules:
+    /// `group.create` in the active company and in `company_id`; the initial permissions
+    /// must be held by the actor there.
+    pub async fn create(&self, actor: &Actor, input: NewGroup) -> Result<GroupDetail> {
+        let fv = self.fv;
+        actor.require(fv, "group.create").await?;
+        actor
+            .require_in(fv, input.company_id, "group.create")
+            .await?;
+        let perms = resolve_codenames(fv.db(), "permissions", &input.permissions).await?;
+        actor
+            .ensure_holds_all(
+                fv,
+                input.company_id,
+                perms.iter().map(|p| p.codename.as_str()),
+                "grant",
+            )
+            .await?;
         let mut c = Checker::default();
         let name = c.check("name", Name::parse(&input.name, 100));
         let codename = c.check("codename", Slug::parse(&input.codename));
         let (Some(name), Some(codename)) = (name, codename) else {
             return Err(c.into_error());
         };
-        let txn = self.fv.begin_write().await?;
+        let txn = fv.begin_write().await?;
         crate::service::companies::find(&txn, input.company_id)
             .await
             .map_err(|_| Error::invalid("company_id", "no such company"))?;
-        let perms = resolve_codenames(&txn, "permissions", &input.permissions).await?;
         let now = Utc::now();
         let model = group::ActiveModel {
             company_id: Set(input.company_id),
@@ -105,7 +129,7 @@ impl Groups<'_> {
         link(&txn, model.id, &perms).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "create",
                 entity_type: "group",
@@ -117,25 +141,44 @@ impl Groups<'_> {
         )
         .await?;
         txn.commit().await?;
-        Ok(model)
+        Ok(detail(model, perms))
     }
 
-    /// The group with this id.
-    pub async fn get(&self, id: i64) -> Result<group::Model> {
-        find(self.fv.db(), id).await
+    /// The group `id` if the actor holds `codename` in its company (needed in its active
+    /// company too); [`Error::NotFound`] otherwise.
+    async fn scoped(&self, actor: &Actor, id: i64, codename: &str) -> Result<group::Model> {
+        let fv = self.fv;
+        actor.require(fv, codename).await?;
+        let g = find(fv.db(), id).await?;
+        actor
+            .ensure_visible(fv, g.company_id, codename, "group")
+            .await?;
+        Ok(g)
     }
 
-    /// Lists groups by name.
+    /// The group `id` with its permissions (`group.read` in its company).
+    pub async fn get(&self, actor: &Actor, id: i64) -> Result<GroupDetail> {
+        let g = self.scoped(actor, id, "group.read").await?;
+        let perms = permissions_of(self.fv.db(), id).await?;
+        Ok(detail(g, perms))
+    }
+
+    /// Lists groups by name: those of companies where the actor holds `group.read` (a
+    /// `company_id` filter outside them is [`Error::NotFound`]).
     pub async fn list(
         &self,
+        actor: &Actor,
         filter: &GroupFilter,
         page: PageRequest,
     ) -> Result<Page<group::Model>> {
+        actor.require(self.fv, "group.read").await?;
+        let scope = actor
+            .list_scope(self.fv, "group.read", filter.company_id)
+            .await?;
         let mut q = group::Entity::find();
         if let Some(id) = filter.company_id {
             q = q.filter(group::Column::CompanyId.eq(id));
-        }
-        if let Some(ids) = &filter.company_ids {
+        } else if let Some(ids) = scope.ids() {
             q = q.filter(group::Column::CompanyId.is_in(ids.iter().copied()));
         }
         if let Some(term) = filter.search.as_deref().filter(|t| !t.trim().is_empty()) {
@@ -159,15 +202,9 @@ impl Groups<'_> {
         Ok(Page::new(items, total, page))
     }
 
-    /// The permissions the group grants.
-    pub async fn permissions(&self, id: i64) -> Result<Vec<permission::Model>> {
-        find(self.fv.db(), id).await?;
-        permissions_of(self.fv.db(), id).await
-    }
-
-    /// The group's members.
-    pub async fn members(&self, id: i64) -> Result<Vec<user::Model>> {
-        find(self.fv.db(), id).await?;
+    /// The group's active members, by id (`group.read` in its company).
+    pub async fn members(&self, actor: &Actor, id: i64) -> Result<Vec<user::Model>> {
+        self.scoped(actor, id, "group.read").await?;
         Ok(user::Entity::find()
             .filter(
                 user::Column::Id.in_subquery(
@@ -184,21 +221,26 @@ impl Groups<'_> {
             .await?)
     }
 
-    /// Applies a patch; (de)activation changes every member's permissions at once.
-    pub async fn update(
-        &self,
-        ctx: &AuditContext,
-        id: i64,
-        patch: GroupPatch,
-    ) -> Result<group::Model> {
+    /// Applies a patch; (de)activation changes every member's permissions at once. Rules:
+    /// `group.update` in its company, and the
+    /// [escalation invariant](crate::policy::escalation) for every member.
+    pub async fn update(&self, actor: &Actor, id: i64, patch: GroupPatch) -> Result<GroupDetail> {
+        let fv = self.fv;
+        self.scoped(actor, id, "group.update").await?;
         let name = patch
             .name
             .as_deref()
             .map(|n| Name::parse(n, 100))
             .transpose()
             .map_err(|m| Error::invalid("name", m))?;
-        let txn = self.fv.begin_write().await?;
+        let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
+        let guard = Guard::before(
+            actor,
+            &txn,
+            vec![Watch::group_members(&txn, old.company_id, id).await?],
+        )
+        .await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
             am.name = Set(v.into_inner());
@@ -213,7 +255,7 @@ impl Groups<'_> {
         let new = am.update(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "update",
                 entity_type: "group",
@@ -224,23 +266,44 @@ impl Groups<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
+        let perms = permissions_of(&txn, id).await?;
         txn.commit().await?;
         if old.is_active != new.is_active {
-            self.fv.permissions_changed(Change::Group(id)).await;
+            fv.permissions_changed(Change::Group(id)).await;
         }
-        Ok(new)
+        Ok(detail(new, perms))
     }
 
     /// Replaces the group's permission set; every member sees the new set at once.
+    /// Rules: `group.update` in its company; a non-superuser adds only permissions it
+    /// holds there, and the [escalation invariant](crate::policy::escalation) holds for
+    /// every member.
     pub async fn set_permissions(
         &self,
-        ctx: &AuditContext,
+        actor: &Actor,
         id: i64,
         codenames: &[String],
-    ) -> Result<Vec<permission::Model>> {
-        let txn = self.fv.begin_write().await?;
+    ) -> Result<GroupDetail> {
+        let fv = self.fv;
+        let g = self.scoped(actor, id, "group.update").await?;
+        let perms = resolve_codenames(fv.db(), "permissions", codenames).await?;
+        let kept = permissions_of(fv.db(), id).await?;
+        let added = perms
+            .iter()
+            .filter(|p| !kept.iter().any(|k| k.id == p.id))
+            .map(|p| p.codename.as_str());
+        actor
+            .ensure_holds_all(fv, g.company_id, added, "grant")
+            .await?;
+        let txn = fv.begin_write().await?;
         let g = find(&txn, id).await?;
-        let perms = resolve_codenames(&txn, "permissions", codenames).await?;
+        let guard = Guard::before(
+            actor,
+            &txn,
+            vec![Watch::group_members(&txn, g.company_id, id).await?],
+        )
+        .await?;
         let before = permissions_of(&txn, id).await?;
         group_permission::Entity::delete_many()
             .filter(group_permission::Column::GroupId.eq(id))
@@ -249,7 +312,7 @@ impl Groups<'_> {
         link(&txn, id, &perms).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "set_permissions",
                 entity_type: "group",
@@ -260,20 +323,30 @@ impl Groups<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv.permissions_changed(Change::Group(id)).await;
-        let mut perms = perms;
-        perms.sort_by(|a, b| a.codename.cmp(&b.codename));
-        Ok(perms)
+        fv.permissions_changed(Change::Group(id)).await;
+        Ok(detail(g, perms))
     }
 
-    /// Adds (or re-activates) a member.
-    pub async fn add_member(&self, ctx: &AuditContext, id: i64, user_id: i64) -> Result<()> {
-        let txn = self.fv.begin_write().await?;
+    /// Adds (or re-activates) a member. Rules: `group.update` in the group's company; the
+    /// user must hold an active role there (superusers may add anyone;
+    /// [`Error::Validation`] on `user_id` otherwise, like an unknown user); and the
+    /// [escalation invariant](crate::policy::escalation): nobody joins a group that
+    /// grants what the actor does not hold, and nobody who holds more than the actor is
+    /// changed.
+    pub async fn add_member(&self, actor: &Actor, id: i64, user_id: i64) -> Result<()> {
+        let fv = self.fv;
+        let g = self.scoped(actor, id, "group.update").await?;
+        if !actor.is_superuser() && !fv.assignments().is_member(user_id, g.company_id).await? {
+            return Err(Error::invalid("user_id", "no such user"));
+        }
+        let txn = fv.begin_write().await?;
         let g = find(&txn, id).await?;
         crate::service::users::find(&txn, user_id)
             .await
             .map_err(|_| Error::invalid("user_id", "no such user"))?;
+        let guard = Guard::before(actor, &txn, vec![Watch::user(g.company_id, user_id)]).await?;
         user_group::Entity::insert(user_group::ActiveModel {
             user_id: Set(user_id),
             group_id: Set(id),
@@ -289,7 +362,7 @@ impl Groups<'_> {
         .await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "add_member",
                 entity_type: "group",
@@ -300,20 +373,25 @@ impl Groups<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv
-            .permissions_changed(Change::Key {
-                user_id,
-                company_id: g.company_id,
-            })
-            .await;
+        fv.permissions_changed(Change::Key {
+            user_id,
+            company_id: g.company_id,
+        })
+        .await;
         Ok(())
     }
 
-    /// Removes a member; 404 when the user is not one.
-    pub async fn remove_member(&self, ctx: &AuditContext, id: i64, user_id: i64) -> Result<()> {
-        let txn = self.fv.begin_write().await?;
+    /// Removes a member; [`Error::NotFound`] when the user is not one. Rules:
+    /// `group.update` in the group's company and the
+    /// [escalation invariant](crate::policy::escalation).
+    pub async fn remove_member(&self, actor: &Actor, id: i64, user_id: i64) -> Result<()> {
+        let fv = self.fv;
+        self.scoped(actor, id, "group.update").await?;
+        let txn = fv.begin_write().await?;
         let g = find(&txn, id).await?;
+        let guard = Guard::before(actor, &txn, vec![Watch::user(g.company_id, user_id)]).await?;
         let removed = user_group::Entity::delete_many()
             .filter(user_group::Column::GroupId.eq(id))
             .filter(user_group::Column::UserId.eq(user_id))
@@ -326,7 +404,7 @@ impl Groups<'_> {
         }
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "remove_member",
                 entity_type: "group",
@@ -337,25 +415,34 @@ impl Groups<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv
-            .permissions_changed(Change::Key {
-                user_id,
-                company_id: g.company_id,
-            })
-            .await;
+        fv.permissions_changed(Change::Key {
+            user_id,
+            company_id: g.company_id,
+        })
+        .await;
         Ok(())
     }
 
-    /// Deletes a group with its memberships.
-    pub async fn delete(&self, ctx: &AuditContext, id: i64) -> Result<()> {
-        let txn = self.fv.begin_write().await?;
+    /// Deletes a group with its memberships. Rules: `group.delete` in its company and the
+    /// [escalation invariant](crate::policy::escalation) for every member.
+    pub async fn delete(&self, actor: &Actor, id: i64) -> Result<()> {
+        let fv = self.fv;
+        self.scoped(actor, id, "group.delete").await?;
+        let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
+        let guard = Guard::before(
+            actor,
+            &txn,
+            vec![Watch::group_members(&txn, old.company_id, id).await?],
+        )
+        .await?;
         let affected = crate::permission::resolve(&txn, Change::Group(id)).await?;
         old.clone().delete(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "delete",
                 entity_type: "group",
@@ -366,10 +453,17 @@ impl Groups<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv.apply_invalidation(affected).await;
+        fv.apply_invalidation(affected).await;
         Ok(())
     }
+}
+
+fn detail(group: group::Model, perms: Vec<permission::Model>) -> GroupDetail {
+    let mut permissions: Vec<String> = perms.into_iter().map(|p| p.codename).collect();
+    permissions.sort_unstable();
+    GroupDetail { group, permissions }
 }
 
 pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<group::Model> {

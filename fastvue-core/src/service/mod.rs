@@ -2,6 +2,7 @@
 pub mod api_keys;
 pub mod assignments;
 pub mod audit;
+pub mod cache;
 pub mod companies;
 pub mod groups;
 pub mod permissions;

@@ -6,15 +6,24 @@ use sea_orm::{
 };
 use serde::Deserialize;
 
+use std::collections::BTreeMap;
+
 use crate::Fastvue;
 use crate::domain::{Checker, Codename, Name};
-use crate::entity::{permission, user};
+use crate::entity::permission;
 use crate::error::{Error, FieldError, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
-use crate::service::assignments::not_held;
+use crate::permission::query::statement;
+use crate::policy::Actor;
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 use crate::service::search::contains_any;
+
+/// Most codenames one request may name (a role's or group's permission set, a check).
+pub const MAX_CODENAMES: usize = 2_000;
+
+/// Most codenames one permission check may ask about.
+pub const MAX_CHECKED: usize = 100;
 
 const UNIQUE: &[(&str, &[&str])] = &[(
     "codename",
@@ -62,6 +71,38 @@ pub struct PermissionFilter {
     pub is_active: Option<bool>,
 }
 
+/// How [`Permissions::check`] combines its answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CheckMode {
+    /// Allowed when every permission is held.
+    #[default]
+    All,
+    /// Allowed when at least one is held.
+    Any,
+}
+
+/// What [`Permissions::check`] asks.
+#[derive(Debug, Clone, Default)]
+pub struct CheckRequest {
+    /// The user to check (default: the actor).
+    pub user_id: Option<i64>,
+    /// The company to check in (default: the actor's active company).
+    pub company_id: Option<i64>,
+    /// Codenames to check (1 to [`MAX_CHECKED`]); unknown ones are simply not held.
+    pub permissions: Vec<String>,
+    /// How the answers combine.
+    pub mode: CheckMode,
+}
+
+/// The answer of [`Permissions::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckAnswer {
+    /// The combined answer under the mode.
+    pub allowed: bool,
+    /// Each codename asked about, and whether it is held.
+    pub results: BTreeMap<String, bool>,
+}
+
 /// Permission administration.
 #[derive(Debug, Clone, Copy)]
 pub struct Permissions<'a> {
@@ -69,12 +110,23 @@ pub struct Permissions<'a> {
 }
 
 impl Permissions<'_> {
-    /// Creates a permission; superusers hold it at once.
-    pub async fn create(
-        &self,
-        ctx: &AuditContext,
-        input: NewPermission,
-    ) -> Result<permission::Model> {
+    /// The catalogue is shared by every company: changing it changes grants everywhere,
+    /// so only superusers (and the system) write it, whatever permissions others hold.
+    fn ensure_may_write(actor: &Actor) -> Result<()> {
+        if actor.is_superuser() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "the permission catalogue is shared by every company; only superusers change it"
+                    .into(),
+            ))
+        }
+    }
+
+    /// Creates a permission (superusers only); superusers hold it at once.
+    pub async fn create(&self, actor: &Actor, input: NewPermission) -> Result<permission::Model> {
+        Self::ensure_may_write(actor)?;
+        let ctx = actor.audit();
         let mut c = Checker::default();
         let codename = c.check("codename", Codename::parse(&input.codename));
         let name = c.check("name", Name::parse(&input.name, 200));
@@ -107,7 +159,7 @@ impl Permissions<'_> {
         .map_err(|e| map_unique(e, UNIQUE))?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "create",
                 entity_type: "permission",
@@ -123,17 +175,20 @@ impl Permissions<'_> {
         Ok(model)
     }
 
-    /// The permission with this id.
-    pub async fn get(&self, id: i64) -> Result<permission::Model> {
+    /// The permission `id` (`permission.read` in the active company).
+    pub async fn get(&self, actor: &Actor, id: i64) -> Result<permission::Model> {
+        actor.require(self.fv, "permission.read").await?;
         find(self.fv.db(), id).await
     }
 
-    /// Lists permissions by codename.
+    /// Lists the catalogue by codename (`permission.read` in the active company).
     pub async fn list(
         &self,
+        actor: &Actor,
         filter: &PermissionFilter,
         page: PageRequest,
     ) -> Result<Page<permission::Model>> {
+        actor.require(self.fv, "permission.read").await?;
         let mut q = permission::Entity::find();
         if let Some(r) = &filter.resource {
             q = q.filter(permission::Column::Resource.eq(r.as_str()));
@@ -161,13 +216,17 @@ impl Permissions<'_> {
         Ok(Page::new(items, total, page))
     }
 
-    /// Applies a patch; (de)activation changes the sets of everyone who could hold it.
+    /// Applies a patch (superusers only). (De)activation changes the sets of everyone who
+    /// could hold it, in every company; each company whose roles or groups grant it gets
+    /// an audit row of its own.
     pub async fn update(
         &self,
-        ctx: &AuditContext,
+        actor: &Actor,
         id: i64,
         patch: PermissionPatch,
     ) -> Result<permission::Model> {
+        Self::ensure_may_write(actor)?;
+        let ctx = actor.audit();
         let mut c = Checker::default();
         let name = c.check_opt("name", patch.name.as_deref().map(|n| Name::parse(n, 200)));
         let category = c.check_opt(
@@ -194,9 +253,15 @@ impl Permissions<'_> {
         }
         am.updated_at = Set(Utc::now());
         let new = am.update(&txn).await?;
-        audit::record(
+        let companies = if old.is_active == new.is_active {
+            Vec::new()
+        } else {
+            granting_companies(&txn, id).await?
+        };
+        record_everywhere(
             &txn,
-            ctx,
+            &ctx,
+            &companies,
             Entry {
                 action: "update",
                 entity_type: "permission",
@@ -214,8 +279,11 @@ impl Permissions<'_> {
         Ok(new)
     }
 
-    /// Deletes a permission that is not a system permission.
-    pub async fn delete(&self, ctx: &AuditContext, id: i64) -> Result<()> {
+    /// Deletes a permission that is not a system permission (superusers only); every
+    /// company whose roles or groups granted it gets an audit row of its own.
+    pub async fn delete(&self, actor: &Actor, id: i64) -> Result<()> {
+        Self::ensure_may_write(actor)?;
+        let ctx = actor.audit();
         let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         if old.is_system {
@@ -225,10 +293,12 @@ impl Permissions<'_> {
             });
         }
         let affected = crate::permission::resolve(&txn, Change::Permission(id)).await?;
+        let companies = granting_companies(&txn, id).await?;
         old.clone().delete(&txn).await?;
-        audit::record(
+        record_everywhere(
             &txn,
-            ctx,
+            &ctx,
+            &companies,
             Entry {
                 action: "delete",
                 entity_type: "permission",
@@ -244,40 +314,102 @@ impl Permissions<'_> {
         Ok(())
     }
 
-    /// The no-escalation rule for permission sets (a role's, a group's, a new role's):
-    /// `grantor` may grant only permissions it holds itself in `company_id`.
-    ///
-    /// Validates `codenames` first ([`Error::Validation`] on `permissions` for malformed
-    /// or unknown ones), then fails with [`Error::Forbidden`] naming each codename that is
-    /// neither in `kept` (the set as it is now: keeping a grant is not granting it) nor
-    /// held by `grantor` in `company_id`. Superusers hold everything and always pass.
-    /// Reads the grantor's set through the authorizer (cached).
-    pub async fn ensure_grantable(
-        &self,
-        grantor: &user::Model,
-        company_id: i64,
-        codenames: &[String],
-        kept: &[permission::Model],
-    ) -> Result<()> {
-        let wanted = resolve_codenames(self.fv.db(), "permissions", codenames).await?;
-        if grantor.is_superuser {
-            return Ok(());
+    /// Whether a user holds permissions in a company. Anyone may check itself in its
+    /// active company (no permission needed; answered from the permission cache).
+    /// Checking another user, or another company, needs `permission.read` in the active
+    /// company and in the company checked ([`Error::NotFound`] for a company outside the
+    /// actor's scope, or a user who is not a member of it; superusers check anyone
+    /// anywhere). Unknown codenames are not held. 1 to [`MAX_CHECKED`] codenames.
+    pub async fn check(&self, actor: &Actor, request: CheckRequest) -> Result<CheckAnswer> {
+        let fv = self.fv;
+        if request.permissions.is_empty() || request.permissions.len() > MAX_CHECKED {
+            return Err(Error::invalid(
+                "permissions",
+                format!("must name 1 to {MAX_CHECKED} permissions"),
+            ));
         }
-        let added: Vec<String> = wanted
+        let user_id = match (request.user_id, actor.user_id()) {
+            (Some(u), _) | (None, Some(u)) => u,
+            (None, None) => return Err(Error::invalid("user_id", "is required")),
+        };
+        let company_id = match request.company_id {
+            Some(c) => c,
+            None => actor.active_company()?,
+        };
+        if Some(user_id) != actor.user_id() || Some(company_id) != actor.company_id() {
+            actor.require(fv, "permission.read").await?;
+            actor
+                .ensure_visible(fv, company_id, "permission.read", "company")
+                .await?;
+            if Some(user_id) != actor.user_id()
+                && !actor.is_superuser()
+                && !fv.assignments().is_member(user_id, company_id).await?
+            {
+                return Err(Error::NotFound { entity: "user" });
+            }
+        }
+        let authorizer = fv.authorizer();
+        let set = authorizer.permissions(user_id, company_id).await?;
+        let catalog = authorizer.catalog();
+        let results: BTreeMap<String, bool> = request
+            .permissions
             .into_iter()
-            .filter(|p| !kept.iter().any(|k| k.id == p.id))
-            .map(|p| p.codename)
+            .map(|c| {
+                let held = catalog.id(&c).is_some_and(|id| set.contains(id));
+                (c, held)
+            })
             .collect();
-        let mut missing = not_held(self.fv, grantor.id, company_id, &added).await?;
-        if missing.is_empty() {
-            return Ok(());
-        }
-        missing.sort_unstable();
-        Err(Error::Forbidden(format!(
-            "you cannot grant permissions you do not hold in company {company_id}: {}",
-            missing.join(", ")
-        )))
+        let allowed = match request.mode {
+            CheckMode::All => results.values().all(|v| *v),
+            CheckMode::Any => results.values().any(|v| *v),
+        };
+        Ok(CheckAnswer { allowed, results })
     }
+}
+
+/// Companies whose roles (held there) or groups grant permission `id`.
+async fn granting_companies<C: ConnectionTrait>(db: &C, id: i64) -> Result<Vec<i64>> {
+    let sql = "SELECT DISTINCT ucr.company_id AS company_id FROM user_company_roles ucr \
+        JOIN role_permissions rp ON rp.role_id = ucr.role_id WHERE rp.permission_id = $1 \
+        UNION SELECT r.company_id AS company_id FROM roles r \
+        JOIN role_permissions rp ON rp.role_id = r.id \
+        WHERE rp.permission_id = $1 AND r.company_id IS NOT NULL \
+        UNION SELECT g.company_id AS company_id FROM groups g \
+        JOIN group_permissions gp ON gp.group_id = g.id WHERE gp.permission_id = $1";
+    let rows = db
+        .query_all_raw(statement(db.get_database_backend(), sql, vec![id.into()]))
+        .await?;
+    let mut out: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get::<i64>("", "company_id"))
+        .collect::<std::result::Result<_, _>>()?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Records `entry` once globally and once in each of `companies` (a catalogue change is
+/// audited in every company it affects).
+async fn record_everywhere<C: ConnectionTrait>(
+    db: &C,
+    ctx: &AuditContext,
+    companies: &[i64],
+    entry: Entry<'_>,
+) -> Result<()> {
+    for company_id in companies {
+        audit::record(
+            db,
+            ctx,
+            Entry {
+                company_id: Some(*company_id),
+                old_values: entry.old_values.clone(),
+                new_values: entry.new_values.clone(),
+                ..entry
+            },
+        )
+        .await?;
+    }
+    audit::record(db, ctx, entry).await
 }
 
 pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<permission::Model> {
@@ -296,6 +428,12 @@ pub(crate) async fn resolve_codenames<C: ConnectionTrait>(
     field: &str,
     codenames: &[String],
 ) -> Result<Vec<permission::Model>> {
+    if codenames.len() > MAX_CODENAMES {
+        return Err(Error::invalid(
+            field,
+            format!("at most {MAX_CODENAMES} permissions"),
+        ));
+    }
     let mut errors = Vec::new();
     let mut wanted: Vec<String> = Vec::new();
     for (i, raw) in codenames.iter().enumerate() {

@@ -12,9 +12,13 @@ use crate::entity::{permission, role, role_permission};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
-use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::policy::Actor;
+use crate::policy::escalation::{Guard, Watch};
+use crate::service::audit::{self, Entry, snapshot};
 use crate::service::permissions::resolve_codenames;
 use crate::service::search::contains_any;
+
+pub use crate::service::permissions::MAX_CODENAMES;
 
 const UNIQUE: &[(&str, &[&str])] = &[(
     "codename",
@@ -35,10 +39,19 @@ pub struct NewRole {
     pub codename: String,
     /// Longer description.
     pub description: Option<String>,
-    /// Owning company; `None` makes a global template (superusers only; the caller checks).
+    /// Owning company; `None` makes a global template (superusers only).
     pub company_id: Option<i64>,
-    /// Initial permission codenames.
+    /// Initial permission codenames (at most [`MAX_CODENAMES`]).
     #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// A role with the codenames of the permissions it grants, sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleDetail {
+    /// The role.
+    pub role: role::Model,
+    /// The codenames of the permissions it grants (active or not), sorted.
     pub permissions: Vec<String>,
 }
 
@@ -61,8 +74,6 @@ pub struct RoleFilter {
     pub company_id: Option<i64>,
     /// Also list global templates.
     pub include_global: bool,
-    /// Only roles of these companies (visibility scope of a non-superuser).
-    pub company_ids: Option<Vec<i64>>,
     /// Substring of name or codename.
     pub search: Option<String>,
     /// Only active or inactive roles.
@@ -77,20 +88,45 @@ pub struct Roles<'a> {
 
 impl Roles<'_> {
     /// Creates a role with its initial permissions in one transaction.
-    pub async fn create(&self, ctx: &AuditContext, input: NewRole) -> Result<role::Model> {
+    ///
+    /// Rules: `role.create` in the active company and in `company_id`
+    /// ([`Error::Forbidden`]); a global template (no `company_id`) is created by
+    /// superusers only; the initial permissions must be held by the actor in that company.
+    pub async fn create(&self, actor: &Actor, input: NewRole) -> Result<RoleDetail> {
+        let fv = self.fv;
+        actor.require(fv, "role.create").await?;
+        match input.company_id {
+            Some(c) => actor.require_in(fv, c, "role.create").await?,
+            None if !actor.is_superuser() => {
+                return Err(Error::Forbidden(
+                    "global templates can be created by superusers only".into(),
+                ));
+            }
+            None => {}
+        }
+        let perms = resolve_codenames(fv.db(), "permissions", &input.permissions).await?;
+        if let Some(company_id) = input.company_id {
+            actor
+                .ensure_holds_all(
+                    fv,
+                    company_id,
+                    perms.iter().map(|p| p.codename.as_str()),
+                    "grant",
+                )
+                .await?;
+        }
         let mut c = Checker::default();
         let name = c.check("name", Name::parse(&input.name, 100));
         let codename = c.check("codename", Slug::parse(&input.codename));
         let (Some(name), Some(codename)) = (name, codename) else {
             return Err(c.into_error());
         };
-        let txn = self.fv.begin_write().await?;
+        let txn = fv.begin_write().await?;
         if let Some(company_id) = input.company_id {
             crate::service::companies::find(&txn, company_id)
                 .await
                 .map_err(|_| Error::invalid("company_id", "no such company"))?;
         }
-        let perms = resolve_codenames(&txn, "permissions", &input.permissions).await?;
         let now = Utc::now();
         let model = role::ActiveModel {
             name: Set(name.into_inner()),
@@ -109,7 +145,7 @@ impl Roles<'_> {
         link(&txn, model.id, &perms).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "create",
                 entity_type: "role",
@@ -121,22 +157,35 @@ impl Roles<'_> {
         )
         .await?;
         txn.commit().await?;
-        Ok(model)
+        Ok(detail(model, perms))
     }
 
-    /// The role with this id.
-    pub async fn get(&self, id: i64) -> Result<role::Model> {
-        find(self.fv.db(), id).await
+    /// The role `id` with its permissions: roles of companies where the actor holds
+    /// `role.read` (needed in its active company too), and every global template.
+    pub async fn get(&self, actor: &Actor, id: i64) -> Result<RoleDetail> {
+        let fv = self.fv;
+        actor.require(fv, "role.read").await?;
+        let r = find(fv.db(), id).await?;
+        if let Some(c) = r.company_id {
+            actor.ensure_visible(fv, c, "role.read", "role").await?;
+        }
+        let perms = permissions_of(fv.db(), id).await?;
+        Ok(detail(r, perms))
     }
 
-    /// The permissions a role grants, by codename.
-    pub async fn permissions(&self, id: i64) -> Result<Vec<permission::Model>> {
-        find(self.fv.db(), id).await?;
-        permissions_of(self.fv.db(), id).await
-    }
-
-    /// Lists roles by name.
-    pub async fn list(&self, filter: &RoleFilter, page: PageRequest) -> Result<Page<role::Model>> {
+    /// Lists roles by name: those of companies where the actor holds `role.read` (a
+    /// `company_id` filter outside them is [`Error::NotFound`]), plus, with
+    /// `include_global`, the global templates.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: &RoleFilter,
+        page: PageRequest,
+    ) -> Result<Page<role::Model>> {
+        actor.require(self.fv, "role.read").await?;
+        let scope = actor
+            .list_scope(self.fv, "role.read", filter.company_id)
+            .await?;
         let mut q = role::Entity::find();
         if let Some(company_id) = filter.company_id {
             let mut cond = Condition::any().add(role::Column::CompanyId.eq(company_id));
@@ -144,13 +193,14 @@ impl Roles<'_> {
                 cond = cond.add(role::Column::CompanyId.is_null());
             }
             q = q.filter(cond);
-        }
-        if let Some(ids) = &filter.company_ids {
+        } else if let Some(ids) = scope.ids() {
             let mut cond = Condition::any().add(role::Column::CompanyId.is_in(ids.iter().copied()));
             if filter.include_global {
                 cond = cond.add(role::Column::CompanyId.is_null());
             }
             q = q.filter(cond);
+        } else if !filter.include_global {
+            q = q.filter(role::Column::CompanyId.is_not_null());
         }
         if let Some(term) = filter.search.as_deref().filter(|t| !t.trim().is_empty()) {
             q = q.filter(contains_any(
@@ -173,21 +223,39 @@ impl Roles<'_> {
         Ok(Page::new(items, total, page))
     }
 
+    /// The role `id` as `actor` may change it with `codename`: [`Error::NotFound`] when
+    /// unknown or in a company outside the actor's scope, [`Error::Forbidden`] for a
+    /// global template or a system role unless the actor is a superuser.
+    async fn writable(&self, actor: &Actor, id: i64, codename: &str) -> Result<role::Model> {
+        let fv = self.fv;
+        actor.require(fv, codename).await?;
+        let r = find(fv.db(), id).await?;
+        if let Some(c) = r.company_id {
+            actor.ensure_visible(fv, c, codename, "role").await?;
+        }
+        if !actor.is_superuser() && (r.company_id.is_none() || r.is_system) {
+            return Err(Error::Forbidden(
+                "global templates and system roles can be changed by superusers only".into(),
+            ));
+        }
+        Ok(r)
+    }
+
     /// Applies a patch; (de)activation changes every holder's permissions at once.
-    pub async fn update(
-        &self,
-        ctx: &AuditContext,
-        id: i64,
-        patch: RolePatch,
-    ) -> Result<role::Model> {
+    /// Rules: `role.update` in the role's company; global and system roles: superusers
+    /// only; the [escalation invariant](crate::policy::escalation) for (de)activation.
+    pub async fn update(&self, actor: &Actor, id: i64, patch: RolePatch) -> Result<RoleDetail> {
+        let fv = self.fv;
+        self.writable(actor, id, "role.update").await?;
         let name = patch
             .name
             .as_deref()
             .map(|n| Name::parse(n, 100))
             .transpose()
             .map_err(|m| Error::invalid("name", m))?;
-        let txn = self.fv.begin_write().await?;
+        let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
+        let guard = Guard::before(actor, &txn, holders(&txn, &old).await?).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
             am.name = Set(v.into_inner());
@@ -202,7 +270,7 @@ impl Roles<'_> {
         let new = am.update(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "update",
                 entity_type: "role",
@@ -213,23 +281,40 @@ impl Roles<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
+        let perms = permissions_of(&txn, id).await?;
         txn.commit().await?;
         if old.is_active != new.is_active {
-            self.fv.permissions_changed(Change::Role(id)).await;
+            fv.permissions_changed(Change::Role(id)).await;
         }
-        Ok(new)
+        Ok(detail(new, perms))
     }
 
     /// Replaces the role's permission set; every holder sees the new set at once.
+    /// Rules: `role.update` in the role's company; global and system roles: superusers
+    /// only; a non-superuser adds only permissions it holds there (keeping one is not
+    /// granting it), and the [escalation invariant](crate::policy::escalation) holds
+    /// for every holder. At most [`MAX_CODENAMES`] codenames.
     pub async fn set_permissions(
         &self,
-        ctx: &AuditContext,
+        actor: &Actor,
         id: i64,
         codenames: &[String],
-    ) -> Result<Vec<permission::Model>> {
-        let txn = self.fv.begin_write().await?;
+    ) -> Result<RoleDetail> {
+        let fv = self.fv;
+        let r = self.writable(actor, id, "role.update").await?;
+        let perms = resolve_codenames(fv.db(), "permissions", codenames).await?;
+        if let Some(c) = r.company_id {
+            let kept = permissions_of(fv.db(), id).await?;
+            let added = perms
+                .iter()
+                .filter(|p| !kept.iter().any(|k| k.id == p.id))
+                .map(|p| p.codename.as_str());
+            actor.ensure_holds_all(fv, c, added, "grant").await?;
+        }
+        let txn = fv.begin_write().await?;
         let role = find(&txn, id).await?;
-        let perms = resolve_codenames(&txn, "permissions", codenames).await?;
+        let guard = Guard::before(actor, &txn, holders(&txn, &role).await?).await?;
         let before = permissions_of(&txn, id).await?;
         role_permission::Entity::delete_many()
             .filter(role_permission::Column::RoleId.eq(id))
@@ -238,7 +323,7 @@ impl Roles<'_> {
         link(&txn, id, &perms).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "set_permissions",
                 entity_type: "role",
@@ -249,28 +334,32 @@ impl Roles<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv.permissions_changed(Change::Role(id)).await;
-        let mut perms = perms;
-        perms.sort_by(|a, b| a.codename.cmp(&b.codename));
-        Ok(perms)
+        fv.permissions_changed(Change::Role(id)).await;
+        Ok(detail(role, perms))
     }
 
-    /// Deletes a role that is not a system role, with its assignments.
-    pub async fn delete(&self, ctx: &AuditContext, id: i64) -> Result<()> {
-        let txn = self.fv.begin_write().await?;
-        let old = find(&txn, id).await?;
-        if old.is_system {
+    /// Deletes a role that is not a system role, with its assignments. Rules:
+    /// `role.delete` in the role's company; global roles: superusers only; the
+    /// [escalation invariant](crate::policy::escalation) for every holder.
+    pub async fn delete(&self, actor: &Actor, id: i64) -> Result<()> {
+        let fv = self.fv;
+        let found = self.writable(actor, id, "role.delete").await?;
+        if found.is_system {
             return Err(Error::Conflict {
                 field: None,
                 message: "system roles cannot be deleted".into(),
             });
         }
+        let txn = fv.begin_write().await?;
+        let old = find(&txn, id).await?;
+        let guard = Guard::before(actor, &txn, holders(&txn, &old).await?).await?;
         let affected = crate::permission::resolve(&txn, Change::Role(id)).await?;
         old.clone().delete(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "delete",
                 entity_type: "role",
@@ -281,10 +370,26 @@ impl Roles<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv.apply_invalidation(affected).await;
+        fv.apply_invalidation(affected).await;
         Ok(())
     }
+}
+
+/// The holders of a company role, watched by the escalation guard (a global role is
+/// changed by superusers only, whose writes are not checked).
+async fn holders<C: ConnectionTrait>(db: &C, r: &role::Model) -> Result<Vec<Watch>> {
+    Ok(match r.company_id {
+        Some(c) => vec![Watch::role_holders(db, c, r.id).await?],
+        None => Vec::new(),
+    })
+}
+
+fn detail(role: role::Model, perms: Vec<permission::Model>) -> RoleDetail {
+    let mut permissions: Vec<String> = perms.into_iter().map(|p| p.codename).collect();
+    permissions.sort_unstable();
+    RoleDetail { role, permissions }
 }
 
 pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<role::Model> {
@@ -294,7 +399,7 @@ pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<role::Mo
         .ok_or(Error::NotFound { entity: "role" })
 }
 
-async fn permissions_of<C: ConnectionTrait>(
+pub(crate) async fn permissions_of<C: ConnectionTrait>(
     db: &C,
     role_id: i64,
 ) -> Result<Vec<permission::Model>> {

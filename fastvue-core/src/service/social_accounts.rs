@@ -7,7 +7,8 @@ use sea_orm::{
 use crate::Fastvue;
 use crate::entity::{social_account, user};
 use crate::error::{Error, Result};
-use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::policy::Actor;
+use crate::service::audit::{self, Entry, snapshot};
 
 /// A user's linked provider accounts.
 #[derive(Debug, Clone, Copy)]
@@ -16,8 +17,9 @@ pub struct SocialAccounts<'a> {
 }
 
 impl SocialAccounts<'_> {
-    /// The links of `user_id`, oldest first.
-    pub async fn list(&self, user_id: i64) -> Result<Vec<social_account::Model>> {
+    /// The acting user's own links, oldest first (a person's session; not for API keys).
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<social_account::Model>> {
+        let user_id = actor.session_user()?.id;
         Ok(social_account::Entity::find()
             .filter(social_account::Column::UserId.eq(user_id))
             .order_by_asc(social_account::Column::Id)
@@ -25,11 +27,13 @@ impl SocialAccounts<'_> {
             .await?)
     }
 
-    /// Removes link `id` of `user_id` ([`Error::NotFound`] when it is not theirs). Refused
-    /// with [`Error::Conflict`] when it is the user's last way to sign in: no password and
-    /// no other link. The user row is locked meanwhile (PostgreSQL), so two concurrent
-    /// unlinks cannot remove the last two links.
-    pub async fn unlink(&self, ctx: &AuditContext, user_id: i64, id: i64) -> Result<()> {
+    /// Removes the acting user's link `id` ([`Error::NotFound`] when it is not theirs).
+    /// Refused with [`Error::Conflict`] when it is the user's last way to sign in: no
+    /// password and no other link. The user row is locked meanwhile (PostgreSQL), so two
+    /// concurrent unlinks cannot remove the last two links.
+    pub async fn unlink(&self, actor: &Actor, id: i64) -> Result<()> {
+        let user_id = actor.session_user()?.id;
+        let ctx = actor.audit();
         let txn = self.fv.begin_write().await?;
         let owner = user::Entity::find_by_id(user_id)
             .lock_exclusive()
@@ -60,7 +64,7 @@ impl SocialAccounts<'_> {
         link.delete(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "unlink",
                 entity_type: "social_account",

@@ -10,13 +10,15 @@ use serde::Deserialize;
 
 use crate::Fastvue;
 use crate::domain::{Checker, Email, Name, Password, Username};
-use crate::entity::{company, user, user_company_role};
+use crate::entity::{company, social_account, user, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
 use crate::permission::query::statement;
+use crate::policy::escalation::{Guard, Watch};
+use crate::policy::{Actor, Scope};
 use crate::service::assignments::{self, NewAssignment};
-use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::service::audit::{self, Entry, snapshot};
 use crate::service::search::contains_any;
 
 const UNIQUE: &[(&str, &[&str])] = &[
@@ -38,7 +40,7 @@ pub struct NewUser {
     pub full_name: Option<String>,
     /// Active from the start (default true).
     pub is_active: Option<bool>,
-    /// Superuser (default false). Only superusers may set it; the caller checks.
+    /// Superuser (default false). Only superusers may set it.
     pub is_superuser: Option<bool>,
     /// The company used when a request names none.
     pub current_company_id: Option<i64>,
@@ -58,7 +60,7 @@ pub struct UserPatch {
     pub password: Option<String>,
     /// Activate or deactivate.
     pub is_active: Option<bool>,
-    /// Grant or revoke superuser. Only superusers may set it; the caller checks.
+    /// Grant or revoke superuser. Only superusers may set it.
     pub is_superuser: Option<bool>,
     /// New current company.
     pub current_company_id: Option<i64>,
@@ -75,7 +77,7 @@ pub struct UserFilter {
     pub is_superuser: Option<bool>,
     /// Only members (active role holders) of this company.
     pub company_id: Option<i64>,
-    /// Only members of these companies (visibility scope of a non-superuser).
+    /// Only members of these companies (intersected with the actor's scope).
     pub company_ids: Option<Vec<i64>>,
 }
 
@@ -86,22 +88,50 @@ pub struct Users<'a> {
 }
 
 impl Users<'_> {
-    /// Creates a user; the password is hashed with argon2id.
-    pub async fn create(&self, ctx: &AuditContext, input: NewUser) -> Result<user::Model> {
-        Ok(self.create_with_role(ctx, input, None).await?.0)
+    /// Creates a user; the password is hashed with argon2id. A non-superuser must give
+    /// the new account a role ([`Users::create_with_role`]).
+    pub async fn create(&self, actor: &Actor, input: NewUser) -> Result<user::Model> {
+        Ok(self.create_with_role(actor, input, None).await?.0)
     }
 
     /// Creates a user and, in the same transaction, assigns it a role (so a failed
     /// assignment leaves no half-made account). Without a `current_company_id` the
-    /// assignment's company becomes the user's current company. Does not check who is
-    /// asking: see [`Users::ensure_may_create`] and
-    /// [`crate::service::assignments::Assignments::ensure_grantable`].
+    /// assignment's company becomes the user's current company.
+    ///
+    /// Rules: the actor needs `user.create` (in its active company and, with an
+    /// assignment, in the assignment's company, together with `role.assign` there); only
+    /// superusers set `is_superuser`; the role must grant nothing the actor lacks there;
+    /// a non-superuser must give an assignment (an account without a role in the actor's
+    /// companies would be invisible to it: [`Error::Validation`] on `role_id`).
     pub async fn create_with_role(
         &self,
-        ctx: &AuditContext,
+        actor: &Actor,
         input: NewUser,
         assignment: Option<NewAssignment>,
     ) -> Result<(user::Model, Option<user_company_role::Model>)> {
+        let fv = self.fv;
+        if !actor.is_superuser() {
+            actor.require(fv, "user.create").await?;
+            if input.is_superuser == Some(true) {
+                return Err(Error::Forbidden(
+                    "only superusers may set is_superuser".into(),
+                ));
+            }
+        }
+        match &assignment {
+            Some(a) => {
+                actor.require_in(fv, a.company_id, "user.create").await?;
+                actor.require_in(fv, a.company_id, "role.assign").await?;
+                assignments::grantable_role(fv, actor, a.company_id, a.role_id).await?;
+            }
+            None if !actor.is_superuser() => {
+                return Err(Error::invalid(
+                    "role_id",
+                    "is required: a new user must hold a role in a company you manage",
+                ));
+            }
+            None => {}
+        }
         let mut c = Checker::default();
         let email = c.check("email", Email::parse(&input.email));
         let username = c.check("username", Username::parse(&input.username));
@@ -116,10 +146,11 @@ impl Users<'_> {
             return Err(c.into_error());
         };
         let password_hash = match password {
-            Some(p) => Some(self.fv.hasher().hash_async(p.expose().to_owned()).await?),
+            Some(p) => Some(fv.hasher().hash_async(p.expose().to_owned()).await?),
             None => None,
         };
-        let txn = self.fv.begin_write().await?;
+        let ctx = actor.audit();
+        let txn = fv.begin_write().await?;
         if let Some(company_id) = input.current_company_id {
             ensure_company_exists(&txn, company_id).await?;
         }
@@ -135,6 +166,7 @@ impl Users<'_> {
             is_active: Set(input.is_active.unwrap_or(true)),
             is_superuser: Set(input.is_superuser.unwrap_or(false)),
             current_company_id: Set(current_company_id),
+            email_unconfirmed: Set(false),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -144,7 +176,7 @@ impl Users<'_> {
         .map_err(|e| map_unique(e, UNIQUE))?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "create",
                 entity_type: "user",
@@ -156,35 +188,42 @@ impl Users<'_> {
         )
         .await?;
         let assigned = match &assignment {
-            Some(a) => Some(assignments::insert(&txn, ctx, model.id, a).await?),
+            Some(a) => {
+                let guard =
+                    Guard::before(actor, &txn, vec![Watch::user(a.company_id, model.id)]).await?;
+                let made = assignments::insert(&txn, &ctx, model.id, a).await?;
+                guard.check(&txn).await?;
+                Some(made)
+            }
             None => None,
         };
         txn.commit().await?;
         if model.is_superuser {
-            self.fv.permissions_changed(Change::User(model.id)).await;
+            fv.permissions_changed(Change::User(model.id)).await;
         }
         if let Some(a) = &assigned {
-            self.fv
-                .permissions_changed(Change::Key {
-                    user_id: model.id,
-                    company_id: a.company_id,
-                })
-                .await;
+            fv.permissions_changed(Change::Key {
+                user_id: model.id,
+                company_id: a.company_id,
+            })
+            .await;
         }
         Ok((model, assigned))
     }
 
-    /// The user with this id.
-    pub async fn get(&self, id: i64) -> Result<user::Model> {
-        find(self.fv.db(), id).await
+    /// The user `id`, if the actor holds `user.read` in one of the companies where the
+    /// user holds an active role (others are [`Error::NotFound`], like unknown ids).
+    pub async fn get(&self, actor: &Actor, id: i64) -> Result<user::Model> {
+        actor.require(self.fv, "user.read").await?;
+        let scope = actor.scope(self.fv, "user.read").await?;
+        self.get_in(id, &scope).await
     }
 
-    /// The user with this id if it belongs (through an active assignment) to one of
-    /// `companies`; `None` means every user is visible (a superuser's scope). Users outside
-    /// the scope are [`Error::NotFound`], exactly like ids that do not exist.
-    pub async fn get_in(&self, id: i64, companies: Option<&[i64]>) -> Result<user::Model> {
+    /// The user with this id if it belongs (through an active assignment) to a company
+    /// of `scope`. Users outside it are [`Error::NotFound`], exactly like unknown ids.
+    pub(crate) async fn get_in(&self, id: i64, scope: &Scope) -> Result<user::Model> {
         let user = find(self.fv.db(), id).await?;
-        let Some(ids) = companies else {
+        let Some(ids) = scope.ids() else {
             return Ok(user);
         };
         let member = user_company_role::Entity::find()
@@ -201,14 +240,81 @@ impl Users<'_> {
         }
     }
 
-    /// The escalation rule of account creation: only superusers create superusers.
-    pub fn ensure_may_create(&self, actor: &user::Model, input: &NewUser) -> Result<()> {
-        if input.is_superuser == Some(true) && !actor.is_superuser {
-            return Err(Error::Forbidden(
-                "only superusers may set is_superuser".into(),
-            ));
+    /// The company a question about `user_id`'s permissions is asked in: `requested` or
+    /// the actor's active company. The actor needs `user.read` (in its active company,
+    /// in that company and in one of the user's companies: [`Error::NotFound`]
+    /// otherwise). Returns the user and the company.
+    async fn permission_question(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        requested: Option<i64>,
+    ) -> Result<(user::Model, i64)> {
+        let fv = self.fv;
+        actor.require(fv, "user.read").await?;
+        let scope = actor.scope(fv, "user.read").await?;
+        let target = self.get_in(user_id, &scope).await?;
+        let company_id = match requested {
+            Some(c) => c,
+            None => actor.active_company()?,
+        };
+        if !scope.contains(company_id) {
+            return Err(Error::NotFound { entity: "company" });
         }
-        Ok(())
+        crate::service::companies::find(fv.db(), company_id).await?;
+        Ok((target, company_id))
+    }
+
+    /// A user's effective permission codenames (sorted) in `company_id` (default: the
+    /// actor's active company), with the user; `user.read` as for [`Users::get`], in
+    /// that company too.
+    pub async fn permissions(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        company_id: Option<i64>,
+    ) -> Result<(user::Model, i64, Vec<std::sync::Arc<str>>)> {
+        let (target, company_id) = self.permission_question(actor, user_id, company_id).await?;
+        let codenames = self.fv.authorizer().codenames(user_id, company_id).await?;
+        Ok((target, company_id, codenames))
+    }
+
+    /// The acting user's own effective permissions (sorted codenames) in `company_id`
+    /// (where it must hold an active role, or be a superuser: [`Error::Forbidden`]
+    /// otherwise) or in its active company. A person's session; not for API keys.
+    pub async fn own_permissions(
+        &self,
+        actor: &Actor,
+        company_id: Option<i64>,
+    ) -> Result<(i64, Vec<std::sync::Arc<str>>)> {
+        let user = actor.session_user()?;
+        let company_id = match company_id {
+            Some(id) => {
+                self.fv.actors().ensure_may_act_in(user, id).await?;
+                id
+            }
+            None => actor.active_company()?,
+        };
+        let codenames = self.fv.authorizer().codenames(user.id, company_id).await?;
+        Ok((company_id, codenames))
+    }
+
+    /// Why a user holds (or does not hold) `codename` in `company_id` (default: the
+    /// actor's active company); `user.read` as for [`Users::permissions`].
+    pub async fn explain(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        company_id: Option<i64>,
+        codename: &str,
+    ) -> Result<crate::permission::Explanation> {
+        let codename = crate::domain::Codename::parse(codename)
+            .map_err(|m| Error::invalid("permission", m))?;
+        let (_, company_id) = self.permission_question(actor, user_id, company_id).await?;
+        self.fv
+            .authorizer()
+            .explain(user_id, company_id, codename.as_str())
+            .await
     }
 
     /// The escalation rules of changing (or, without a patch, deactivating) an account:
@@ -220,15 +326,17 @@ impl Users<'_> {
     ///   inactive assignments, roles and groups, which a reactivation would restore), the
     ///   actor must hold it there too. Otherwise resetting a password or an email would
     ///   take over an account more powerful than the actor, in its company or in another.
+    ///   An API key holds nothing outside its company and scopes, so it changes only
+    ///   accounts that hold nothing more.
     ///
     /// Every refusal is [`Error::Forbidden`].
-    pub async fn ensure_may_change(
+    async fn ensure_may_change(
         &self,
-        actor: &user::Model,
+        actor: &Actor,
         target: &user::Model,
         patch: Option<&UserPatch>,
     ) -> Result<()> {
-        if actor.is_superuser {
+        if actor.is_superuser() {
             return Ok(());
         }
         if patch
@@ -244,7 +352,7 @@ impl Users<'_> {
                 "only superusers may change a superuser's account".into(),
             ));
         }
-        if actor.id == target.id {
+        if actor.user_id() == Some(target.id) && actor.key().is_none() {
             return Ok(());
         }
         let mut by_company: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -252,8 +360,9 @@ impl Users<'_> {
             by_company.entry(company_id).or_default().push(codename);
         }
         for (company_id, codenames) in by_company {
-            if !assignments::not_held(self.fv, actor.id, company_id, &codenames)
-                .await?
+            let held = actor.held(self.fv, company_id).await?;
+            if !held
+                .missing(codenames.iter().map(String::as_str))
                 .is_empty()
             {
                 return Err(Error::Forbidden(
@@ -264,23 +373,8 @@ impl Users<'_> {
         Ok(())
     }
 
-    /// Whether every permission `user_id` could hold through a role or a group (counting
-    /// inactive assignments, roles and groups, as [`Users::ensure_may_change`] does) is
-    /// in `company_id` and among `codenames`: the account is no more powerful than an
-    /// API key of that company with those scopes.
-    pub async fn grants_only_within(
-        &self,
-        user_id: i64,
-        company_id: i64,
-        codenames: &[String],
-    ) -> Result<bool> {
-        Ok(potential_grants(self.fv.db(), user_id)
-            .await?
-            .iter()
-            .all(|(c, codename)| *c == company_id && codenames.contains(codename)))
-    }
-
-    /// The active superuser created first, if any (the default creator of keys made by the CLI).
+    /// The active superuser created first, if any (the default creator of keys made by the
+    /// CLI). An operator lookup: no actor, no visibility rule.
     pub async fn oldest_active_superuser(&self) -> Result<Option<user::Model>> {
         Ok(user::Entity::find()
             .filter(user::Column::IsSuperuser.eq(true))
@@ -290,7 +384,8 @@ impl Users<'_> {
             .await?)
     }
 
-    /// Finds a user by username or email (case-insensitive for emails).
+    /// Finds a user by username or email (case-insensitive for emails): the lookup of a
+    /// sign-in, with no visibility rule.
     pub async fn find_by_login(&self, login: &str) -> Result<Option<user::Model>> {
         let login = login.trim();
         Ok(user::Entity::find()
@@ -305,6 +400,7 @@ impl Users<'_> {
 
     /// The user an operator names: an id, a username or an email. A number is tried as
     /// an id first, then as a username. Anything else unknown is [`Error::NotFound`].
+    /// An operator lookup: no actor, no visibility rule.
     pub async fn resolve(&self, reference: &str) -> Result<user::Model> {
         let reference = reference.trim();
         if let Ok(id) = reference.parse::<i64>()
@@ -317,8 +413,54 @@ impl Users<'_> {
             .ok_or(Error::NotFound { entity: "user" })
     }
 
-    /// Lists users, newest first.
-    pub async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<user::Model>> {
+    /// Lists users, by id: for a non-superuser only those holding an active role in a
+    /// company where it holds `user.read` (needed in its active company too).
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: &UserFilter,
+        page: PageRequest,
+    ) -> Result<Page<user::Model>> {
+        actor.require(self.fv, "user.read").await?;
+        let scope = actor.scope(self.fv, "user.read").await?;
+        let mut filter = filter.clone();
+        if let Some(ids) = scope.into_filter() {
+            filter.company_ids = Some(match filter.company_ids.take() {
+                Some(wanted) => wanted.into_iter().filter(|c| ids.contains(c)).collect(),
+                None => ids,
+            });
+        }
+        self.list_unchecked(&filter, page).await
+    }
+
+    /// The users of company `company_id` (holding an active role there), by id: the actor
+    /// needs `user.read` there ([`Error::NotFound`] for a company outside its scope).
+    pub async fn of_company(
+        &self,
+        actor: &Actor,
+        company_id: i64,
+        filter: &UserFilter,
+        page: PageRequest,
+    ) -> Result<Page<user::Model>> {
+        actor.require(self.fv, "user.read").await?;
+        let scope = actor.scope(self.fv, "user.read").await?;
+        if !scope.contains(company_id) {
+            return Err(Error::NotFound { entity: "company" });
+        }
+        crate::service::companies::find(self.fv.db(), company_id).await?;
+        let filter = UserFilter {
+            company_id: Some(company_id),
+            company_ids: None,
+            ..filter.clone()
+        };
+        self.list_unchecked(&filter, page).await
+    }
+
+    async fn list_unchecked(
+        &self,
+        filter: &UserFilter,
+        page: PageRequest,
+    ) -> Result<Page<user::Model>> {
         let mut q = user::Entity::find();
         if let Some(term) = filter.search.as_deref().filter(|t| !t.trim().is_empty()) {
             q = q.filter(contains_any(
@@ -383,16 +525,64 @@ impl Users<'_> {
         Ok(Page::new(items, total, page))
     }
 
-    /// Applies a patch. Deactivation and superuser changes drop the user's cached permissions;
+    /// Applies a patch.
+    ///
+    /// Rules: the actor needs `user.update` (in its active company and in one of the
+    /// user's companies, else [`Error::NotFound`]), and [the account rules](Self::ensure_may_change);
+    /// a new `current_company_id` must be a company where it holds `user.update`. Your
+    /// own password changes only through [`crate::auth::Tokens::change_password`], with
+    /// the current one ([`Error::Forbidden`] here); nobody deactivates itself
+    /// ([`Error::Conflict`]).
+    ///
+    /// Effects: deactivation and superuser changes drop the user's cached permissions;
     /// deactivation and a new password revoke the user's refresh tokens (every session).
-    /// An actor cannot deactivate itself ([`Error::Conflict`]). Does not check who is
-    /// asking: see [`Users::ensure_may_change`].
-    pub async fn update(
+    /// A new email set by someone else unlinks the user's provider accounts (Google...)
+    /// and marks the address unconfirmed, so a provider sign-in with it never links
+    /// itself to this account.
+    pub async fn update(&self, actor: &Actor, id: i64, patch: UserPatch) -> Result<user::Model> {
+        let fv = self.fv;
+        actor.require(fv, "user.update").await?;
+        let scope = actor.scope(fv, "user.update").await?;
+        let target = self.get_in(id, &scope).await?;
+        self.ensure_may_change(actor, &target, Some(&patch)).await?;
+        let by_self = actor.key().is_none() && actor.user_id() == Some(id);
+        if patch.password.is_some() && by_self {
+            return Err(Error::Forbidden(
+                "change your own password with POST /auth/change-password, which asks for the current one"
+                    .into(),
+            ));
+        }
+        if let Some(c) = patch.current_company_id
+            && !scope.contains(c)
+        {
+            return Err(Error::Forbidden(format!(
+                "you lack `user.update` in company {c}"
+            )));
+        }
+        self.apply(actor, id, patch, by_self).await
+    }
+
+    /// Sets a user's current company (the company used when a request names none): the
+    /// actor's own, where it holds an active role (a superuser: any existing company).
+    pub async fn switch_company(&self, actor: &Actor, company_id: i64) -> Result<user::Model> {
+        let user = actor.session_user()?;
+        self.fv.actors().ensure_may_act_in(user, company_id).await?;
+        let patch = UserPatch {
+            current_company_id: Some(company_id),
+            ..Default::default()
+        };
+        self.apply(actor, user.id, patch, true).await
+    }
+
+    /// Applies a patch whose rules were checked.
+    async fn apply(
         &self,
-        ctx: &AuditContext,
+        actor: &Actor,
         id: i64,
         patch: UserPatch,
+        by_self: bool,
     ) -> Result<user::Model> {
+        let fv = self.fv;
         let mut c = Checker::default();
         let email = c.check_opt("email", patch.email.as_deref().map(Email::parse));
         let username = c.check_opt("username", patch.username.as_deref().map(Username::parse));
@@ -406,20 +596,30 @@ impl Users<'_> {
         else {
             return Err(c.into_error());
         };
+        let ctx = actor.audit();
+        if patch.is_active == Some(false) {
+            ensure_not_self(&ctx, id)?;
+        }
         let password_hash = match password {
-            Some(p) => Some(self.fv.hasher().hash_async(p.expose().to_owned()).await?),
+            Some(p) => Some(fv.hasher().hash_async(p.expose().to_owned()).await?),
             None => None,
         };
-        if patch.is_active == Some(false) {
-            ensure_not_self(ctx, id)?;
-        }
-        let txn = self.fv.begin_write().await?;
+        let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
         if let Some(company_id) = patch.current_company_id {
             ensure_company_exists(&txn, company_id).await?;
         }
+        let changes_grants = patch.is_active.is_some_and(|v| v != old.is_active)
+            || patch.is_superuser.is_some_and(|v| v != old.is_superuser);
+        let guard = if changes_grants {
+            Guard::before(actor, &txn, Watch::user_everywhere(&txn, id).await?).await?
+        } else {
+            Guard::before(actor, &txn, Vec::new()).await?
+        };
         let mut am = old.clone().into_active_model();
+        let mut email_changed = false;
         if let Some(v) = email {
+            email_changed = v.as_str() != old.email;
             am.email = Set(v.into_inner());
         }
         if let Some(v) = username {
@@ -446,37 +646,61 @@ impl Users<'_> {
         if let Some(v) = patch.current_company_id {
             am.current_company_id = Set(Some(v));
         }
+        let unlinked = if email_changed && !by_self {
+            am.email_unconfirmed = Set(true);
+            unlink_all(&txn, &ctx, id).await?
+        } else {
+            if email_changed {
+                am.email_unconfirmed = Set(false);
+            }
+            0
+        };
         am.updated_at = Set(Utc::now());
         let new = am.update(&txn).await.map_err(|e| map_unique(e, UNIQUE))?;
+        let mut new_values = snapshot(&new);
+        if unlinked > 0
+            && let Some(obj) = new_values.as_mut().and_then(|v| v.as_object_mut())
+        {
+            obj.insert("unlinked_accounts".into(), unlinked.into());
+        }
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "update",
                 entity_type: "user",
                 entity_id: Some(id),
                 company_id: new.current_company_id,
                 old_values: snapshot(&old),
-                new_values: snapshot(&new),
+                new_values,
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
         // Also for profile-only changes: the user's scope guards the cache of
         // authenticated users (`auth::active_users`) on every replica.
-        self.fv.permissions_changed(Change::User(id)).await;
+        fv.permissions_changed(Change::User(id)).await;
         if !new.is_active || patch.password.is_some() {
-            self.fv.tokens().revoke_all(id).await?;
+            fv.tokens().revoke_all(id).await?;
         }
         Ok(new)
     }
 
     /// Deactivates a user (the row is kept); their permissions are dropped at once and
-    /// their refresh tokens revoked (access tokens of an inactive user are refused). An
-    /// actor cannot deactivate itself ([`Error::Conflict`]): it would lock itself out.
-    pub async fn deactivate(&self, ctx: &AuditContext, id: i64) -> Result<user::Model> {
-        ensure_not_self(ctx, id)?;
-        let txn = self.fv.begin_write().await?;
+    /// their refresh tokens revoked (access tokens of an inactive user are refused).
+    /// Needs `user.delete` (as [`Users::update`] needs `user.update`) and the account
+    /// rules; nobody deactivates itself ([`Error::Conflict`]): it would lock itself out.
+    pub async fn deactivate(&self, actor: &Actor, id: i64) -> Result<user::Model> {
+        let fv = self.fv;
+        actor.require(fv, "user.delete").await?;
+        let scope = actor.scope(fv, "user.delete").await?;
+        let target = self.get_in(id, &scope).await?;
+        self.ensure_may_change(actor, &target, None).await?;
+        let ctx = actor.audit();
+        ensure_not_self(&ctx, id)?;
+        let txn = fv.begin_write().await?;
+        let guard = Guard::before(actor, &txn, Watch::user_everywhere(&txn, id).await?).await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         am.is_active = Set(false);
@@ -485,7 +709,7 @@ impl Users<'_> {
         let new = am.update(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &ctx,
             Entry {
                 action: "deactivate",
                 entity_type: "user",
@@ -496,22 +720,33 @@ impl Users<'_> {
             },
         )
         .await?;
+        guard.check(&txn).await?;
         txn.commit().await?;
-        self.fv.permissions_changed(Change::User(id)).await;
-        self.fv.tokens().revoke_all(id).await?;
+        fv.permissions_changed(Change::User(id)).await;
+        fv.tokens().revoke_all(id).await?;
         Ok(new)
     }
 
-    /// Sets a new password (validated and hashed) and revokes the user's refresh tokens.
-    /// The audit row records the event, not the hash.
-    pub async fn set_password(&self, ctx: &AuditContext, id: i64, password: &str) -> Result<()> {
+    /// Sets another user's password (validated and hashed) and revokes the user's
+    /// refresh tokens: the rules of [`Users::update`] with a `password`. The audit row
+    /// records the event, not the hash.
+    pub async fn set_password(&self, actor: &Actor, id: i64, password: &str) -> Result<()> {
+        let fv = self.fv;
+        if !actor.is_system() {
+            actor.require(fv, "user.update").await?;
+            let scope = actor.scope(fv, "user.update").await?;
+            let target = self.get_in(id, &scope).await?;
+            self.ensure_may_change(actor, &target, None).await?;
+            if actor.key().is_none() && actor.user_id() == Some(id) {
+                return Err(Error::Forbidden(
+                    "change your own password with POST /auth/change-password, which asks for the current one"
+                        .into(),
+                ));
+            }
+        }
         let password = Password::parse(password).map_err(|m| Error::invalid("password", m))?;
-        let hash = self
-            .fv
-            .hasher()
-            .hash_async(password.expose().to_owned())
-            .await?;
-        let txn = self.fv.begin_write().await?;
+        let hash = fv.hasher().hash_async(password.expose().to_owned()).await?;
+        let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.into_active_model();
         am.password_hash = Set(Some(hash));
@@ -519,7 +754,7 @@ impl Users<'_> {
         am.update(&txn).await?;
         audit::record(
             &txn,
-            ctx,
+            &actor.audit(),
             Entry {
                 action: "set_password",
                 entity_type: "user",
@@ -531,7 +766,7 @@ impl Users<'_> {
         )
         .await?;
         txn.commit().await?;
-        self.fv.tokens().revoke_all(id).await?;
+        fv.tokens().revoke_all(id).await?;
         Ok(())
     }
 
@@ -561,7 +796,7 @@ impl Users<'_> {
     }
 }
 
-fn ensure_not_self(ctx: &AuditContext, id: i64) -> Result<()> {
+fn ensure_not_self(ctx: &audit::AuditContext, id: i64) -> Result<()> {
     if ctx.actor_id == Some(id) {
         return Err(Error::Conflict {
             field: Some("is_active"),
@@ -601,6 +836,37 @@ async fn potential_grants<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Ve
         ));
     }
     Ok(out)
+}
+
+/// Removes every provider link of `user_id` (audited, one row per link); returns how many.
+async fn unlink_all<C: ConnectionTrait>(
+    txn: &C,
+    ctx: &audit::AuditContext,
+    user_id: i64,
+) -> Result<u64> {
+    let links = social_account::Entity::find()
+        .filter(social_account::Column::UserId.eq(user_id))
+        .all(txn)
+        .await?;
+    for link in &links {
+        social_account::Entity::delete_by_id(link.id)
+            .exec(txn)
+            .await?;
+        audit::record(
+            txn,
+            ctx,
+            Entry {
+                action: "unlink",
+                entity_type: "social_account",
+                entity_id: Some(link.id),
+                company_id: None,
+                old_values: snapshot(link),
+                new_values: Some(serde_json::json!({ "reason": "email changed by someone else" })),
+            },
+        )
+        .await?;
+    }
+    Ok(links.len() as u64)
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {

@@ -16,13 +16,13 @@ fn to(company_id: i64, role_id: i64) -> NewAssignment {
 async fn assigning_a_role_records_who_assigned_it() {
     let t = TestDb::new().await;
     let acme = create_company(&t.fv, "ACME").await;
-    let boss = create_user(&t.fv, "boss").await;
+    let boss = create_superuser(&t.fv, "boss").await;
     let ann = create_user(&t.fv, "ann").await;
     let viewer = company_role(&t.fv, acme.id, "viewer").await;
     let a =
         t.fv.assignments()
             .assign(
-                &fastvue_core::service::audit::AuditContext::user(boss.id),
+                &acting(&t.fv, boss.id, None).await,
                 ann.id,
                 NewAssignment {
                     company_id: acme.id,
@@ -39,8 +39,13 @@ async fn assigning_a_role_records_who_assigned_it() {
     assert!(a.is_default);
     assert!(a.is_active);
     assert_eq!(a.assigned_by, Some(boss.id));
-    assert_eq!(t.fv.assignments().get(ann.id, a.id).await.unwrap(), a);
-    assert_not_found(t.fv.assignments().get(boss.id, a.id).await, "assignment");
+    let held = t.fv.assignments().of_user(&sys(), ann.id).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].assignment, a);
+    assert_not_found(
+        t.fv.assignments().unassign(&sys(), boss.id, a.id).await,
+        "assignment",
+    );
 }
 
 #[tokio::test]
@@ -78,7 +83,7 @@ async fn assigning_a_role_of_another_company_is_a_validation_error() {
     );
     assert!(
         t.fv.assignments()
-            .of_user(ann.id, None)
+            .of_user(&sys(), ann.id)
             .await
             .unwrap()
             .is_empty()
@@ -149,7 +154,7 @@ async fn unassigning_removes_the_assignment() {
         .unwrap();
     assert!(
         t.fv.assignments()
-            .of_user(ann.id, None)
+            .of_user(&sys(), ann.id)
             .await
             .unwrap()
             .is_empty()
@@ -190,7 +195,7 @@ async fn of_user_lists_role_and_company_names() {
     )
     .await;
 
-    let views = t.fv.assignments().of_user(ann.id, None).await.unwrap();
+    let views = t.fv.assignments().of_user(&sys(), ann.id).await.unwrap();
     let rows: Vec<(i64, &str, &str, &str)> = views
         .iter()
         .map(|v| {
@@ -210,11 +215,14 @@ async fn of_user_lists_role_and_company_names() {
             (a3.id, "manager", "Manager", "BETA Inc"),
         ]
     );
-    let only_beta =
+    let only_beta: Vec<_> =
         t.fv.assignments()
-            .of_user(ann.id, Some(beta.id))
+            .of_user(&sys(), ann.id)
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .filter(|v| v.assignment.company_id == beta.id)
+            .collect();
     assert_eq!(only_beta.len(), 1);
     assert_eq!(only_beta[0].assignment, a3);
     let json = serde_json::to_value(&only_beta[0]).unwrap();
@@ -223,7 +231,7 @@ async fn of_user_lists_role_and_company_names() {
         json["company_id"], beta.id,
         "the assignment is flattened into the view"
     );
-    assert_not_found(t.fv.assignments().of_user(121_212, None).await, "user");
+    assert_not_found(t.fv.assignments().of_user(&sys(), 121_212).await, "user");
 }
 
 #[tokio::test]

@@ -2,24 +2,25 @@
 
 use fastvue_core::entity::audit_log;
 use fastvue_core::service::assignments::NewAssignment;
-use fastvue_core::service::audit::{AuditContext, AuditFilter};
+use fastvue_core::service::audit::AuditFilter;
 use fastvue_core::service::companies::{CompanyPatch, NewCompany};
 use fastvue_core::service::groups::{GroupPatch, NewGroup};
 use fastvue_core::service::permissions::{NewPermission, PermissionPatch};
 use fastvue_core::service::roles::{NewRole, RolePatch};
 use fastvue_core::service::users::{NewUser, UserPatch};
+use fastvue_core::{Actor, Origin};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// A user acting from an address with a request id.
-async fn actor(t: &TestDb) -> (i64, AuditContext) {
-    let boss = create_user(&t.fv, "boss").await;
-    let ctx = AuditContext {
-        actor_id: Some(boss.id),
+/// A user (a superuser, so that every write is allowed) acting from an address with a
+/// request id.
+async fn actor(t: &TestDb) -> (i64, Actor) {
+    let boss = create_superuser(&t.fv, "boss").await;
+    let ctx = acting(&t.fv, boss.id, None).await.with_origin(Origin {
         ip_address: Some("203.0.113.7".into()),
         request_id: Some("req-42".into()),
-    };
+    });
     (boss.id, ctx)
 }
 
@@ -212,7 +213,7 @@ async fn role_writes_are_audited_with_their_permission_sets() {
     t.fv.roles()
         .update(
             &ctx,
-            r.id,
+            r.role.id,
             RolePatch {
                 is_active: Some(false),
                 ..Default::default()
@@ -221,12 +222,12 @@ async fn role_writes_are_audited_with_their_permission_sets() {
         .await
         .unwrap();
     t.fv.roles()
-        .set_permissions(&ctx, r.id, &names(&["role.read"]))
+        .set_permissions(&ctx, r.role.id, &names(&["role.read"]))
         .await
         .unwrap();
-    t.fv.roles().delete(&ctx, r.id).await.unwrap();
+    t.fv.roles().delete(&ctx, r.role.id).await.unwrap();
 
-    let rows = trail(&t, "role", r.id).await;
+    let rows = trail(&t, "role", r.role.id).await;
     assert_eq!(
         actions(&rows),
         ["create", "update", "set_permissions", "delete"]
@@ -310,7 +311,7 @@ async fn group_writes_are_audited() {
     t.fv.groups()
         .update(
             &ctx,
-            g.id,
+            g.group.id,
             GroupPatch {
                 name: Some("Operations".into()),
                 ..Default::default()
@@ -319,17 +320,20 @@ async fn group_writes_are_audited() {
         .await
         .unwrap();
     t.fv.groups()
-        .set_permissions(&ctx, g.id, &names(&["user.read"]))
+        .set_permissions(&ctx, g.group.id, &names(&["user.read"]))
         .await
         .unwrap();
-    t.fv.groups().add_member(&ctx, g.id, ann.id).await.unwrap();
     t.fv.groups()
-        .remove_member(&ctx, g.id, ann.id)
+        .add_member(&ctx, g.group.id, ann.id)
         .await
         .unwrap();
-    t.fv.groups().delete(&ctx, g.id).await.unwrap();
+    t.fv.groups()
+        .remove_member(&ctx, g.group.id, ann.id)
+        .await
+        .unwrap();
+    t.fv.groups().delete(&ctx, g.group.id).await.unwrap();
 
-    let rows = trail(&t, "group", g.id).await;
+    let rows = trail(&t, "group", g.group.id).await;
     assert_eq!(
         actions(&rows),
         [
@@ -358,7 +362,7 @@ async fn a_refused_write_leaves_no_audit_row() {
     create_user(&t.fv, "ann").await;
     let before =
         t.fv.audit_logs()
-            .list(&AuditFilter::default(), all())
+            .list(&sys(), &AuditFilter::default(), all())
             .await
             .unwrap()
             .total;
@@ -383,7 +387,7 @@ async fn a_refused_write_leaves_no_audit_row() {
     );
     assert_eq!(
         t.fv.audit_logs()
-            .list(&AuditFilter::default(), all())
+            .list(&sys(), &AuditFilter::default(), all())
             .await
             .unwrap()
             .total,
@@ -477,7 +481,7 @@ async fn listing_the_audit_trail_filters_and_orders_newest_first() {
 
     let newest =
         t.fv.audit_logs()
-            .list(&AuditFilter::default(), page(1, 1))
+            .list(&sys(), &AuditFilter::default(), page(1, 1))
             .await
             .unwrap();
     assert_eq!(newest.items[0].action, "update", "newest first");

@@ -75,6 +75,7 @@ async fn active_codenames(fv: &Fastvue) -> Vec<String> {
     let mut v: Vec<String> = fv
         .permissions()
         .list(
+            &sys(),
             &PermissionFilter {
                 is_active: Some(true),
                 ..Default::default()
@@ -271,7 +272,7 @@ async fn a_superuser_holds_every_active_permission_in_every_active_company() {
     assert_eq!(effective(&t.fv, root.id, acme.id).await, all_active);
     let default =
         t.fv.companies()
-            .list(&Default::default(), all())
+            .list(&sys(), &Default::default(), all())
             .await
             .unwrap()
             .items;

@@ -118,12 +118,10 @@ async fn bootstrap_keeps_what_operators_changed() {
     t.fv.bootstrap().await.unwrap();
     let perms: Vec<String> =
         t.fv.roles()
-            .permissions(viewer.id)
+            .get(&sys(), viewer.id)
             .await
             .unwrap()
-            .into_iter()
-            .map(|p| p.codename)
-            .collect();
+            .permissions;
     assert_eq!(
         perms,
         ["user.read"],

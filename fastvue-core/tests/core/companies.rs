@@ -10,13 +10,7 @@ async fn role_codenames(t: &TestDb, company_id: i64, codename: &str) -> Vec<Stri
     let r = company_role(&t.fv, company_id, codename).await;
     assert!(r.is_system, "seeded role {codename} is a system role");
     assert!(r.is_active);
-    t.fv.roles()
-        .permissions(r.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.codename)
-        .collect()
+    t.fv.roles().get(&sys(), r.id).await.unwrap().permissions
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -64,6 +58,7 @@ async fn creating_a_company_seeds_admin_manager_and_viewer_with_the_documented_p
     let roles =
         t.fv.roles()
             .list(
+                &sys(),
                 &fastvue_core::service::roles::RoleFilter {
                     company_id: Some(acme.id),
                     ..Default::default()
@@ -130,7 +125,10 @@ async fn renaming_a_company_to_a_taken_code_is_a_conflict_on_code() {
             )
             .await;
     assert_conflict(r, Some("code"));
-    assert_eq!(t.fv.companies().get(beta.id).await.unwrap().code, "BETA");
+    assert_eq!(
+        t.fv.companies().get(&sys(), beta.id).await.unwrap().code,
+        "BETA"
+    );
 }
 
 #[tokio::test]
@@ -226,7 +224,11 @@ async fn a_company_cannot_become_its_own_ancestor() {
         ["parent_id"]
     );
     assert_eq!(
-        t.fv.companies().get(root.id).await.unwrap().parent_id,
+        t.fv.companies()
+            .get(&sys(), root.id)
+            .await
+            .unwrap()
+            .parent_id,
         None,
         "refused moves change nothing"
     );
@@ -289,7 +291,7 @@ async fn the_company_tree_nests_children_under_their_parents() {
     mk("AA11", a1.id).await;
     mk("BB1", b.id).await;
 
-    let tree = t.fv.companies().tree(None).await.unwrap();
+    let tree = t.fv.companies().tree(&sys()).await.unwrap();
     // Roots by name: "AA Inc", "BB Inc", "Default".
     assert_eq!(
         shape(&tree),
@@ -305,7 +307,11 @@ async fn the_company_tree_nests_children_under_their_parents() {
     assert_eq!(tree[0].children[0].children[0].company.code, "AA11");
 
     // Restricted to some companies: a visible company whose parent is hidden is a root.
-    let visible = t.fv.companies().tree(Some(&[a1.id, b.id])).await.unwrap();
+    let viewer = create_user(&t.fv, "viewer").await;
+    grant_role(&t.fv, viewer.id, a1.id, "viewer").await;
+    grant_role(&t.fv, viewer.id, b.id, "viewer").await;
+    let seeing = acting(&t.fv, viewer.id, Some(a1.id)).await;
+    let visible = t.fv.companies().tree(&seeing).await.unwrap();
     let mut roots: Vec<String> = visible.iter().map(|n| n.company.code.clone()).collect();
     roots.sort();
     assert_eq!(roots, ["AA1", "BB"]);
@@ -342,7 +348,7 @@ async fn listing_companies_searches_filters_and_paginates() {
             // Sorted here: the list is ordered by name, whose collation differs per backend.
             let mut codes: Vec<String> = fv
                 .companies()
-                .list(&f, all())
+                .list(&sys(), &f, all())
                 .await
                 .unwrap()
                 .items
@@ -387,7 +393,7 @@ async fn listing_companies_searches_filters_and_paginates() {
     );
     let p =
         t.fv.companies()
-            .list(&CompanyFilter::default(), page(2, 2))
+            .list(&sys(), &CompanyFilter::default(), page(2, 2))
             .await
             .unwrap();
     assert_eq!((p.total, p.pages, p.items.len()), (4, 2, 2));
@@ -400,7 +406,7 @@ async fn deactivating_a_company_keeps_it_and_its_roles() {
     let d = t.fv.companies().deactivate(&sys(), acme.id).await.unwrap();
     assert!(!d.is_active);
     assert!(d.deleted_at.is_some());
-    let stored = t.fv.companies().get(acme.id).await.unwrap();
+    let stored = t.fv.companies().get(&sys(), acme.id).await.unwrap();
     assert!(!stored.is_active);
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let roles = role::Entity::find()
@@ -414,7 +420,7 @@ async fn deactivating_a_company_keeps_it_and_its_roles() {
 #[tokio::test]
 async fn getting_or_deactivating_an_unknown_company_is_not_found() {
     let t = TestDb::new().await;
-    assert_not_found(t.fv.companies().get(123_456).await, "company");
+    assert_not_found(t.fv.companies().get(&sys(), 123_456).await, "company");
     assert_not_found(
         t.fv.companies().deactivate(&sys(), 123_456).await,
         "company",
@@ -448,7 +454,7 @@ async fn updating_a_company_changes_name_and_code() {
         (u.name.as_str(), u.code.as_str()),
         ("Acme Corp", "ACME-CORP")
     );
-    assert_eq!(t.fv.companies().get(acme.id).await.unwrap(), u);
+    assert_eq!(t.fv.companies().get(&sys(), acme.id).await.unwrap(), u);
 }
 
 #[tokio::test]

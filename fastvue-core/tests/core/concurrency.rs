@@ -182,12 +182,10 @@ async fn checks_never_see_a_completed_revoke_undone_under_100_concurrent_role_ch
         assert_eq!(has(&fv, *user, acme, codename).await, last, "{codename}");
         let mut stored: Vec<String> = fv
             .roles()
-            .permissions(*role_id)
+            .get(&sys(), *role_id)
             .await
             .expect("role permissions")
-            .into_iter()
-            .map(|p| p.codename)
-            .collect();
+            .permissions;
         stored.sort();
         let mut want = if last {
             names(&["user.read", codename])

@@ -68,10 +68,13 @@ async fn load_creates_every_record_and_a_reload_changes_nothing() {
         .authenticate("ann", "ann-password-1")
         .await
         .unwrap();
-    let ann_hash = fv.users().get(ann.id).await.unwrap().password_hash;
+    let ann_hash = fv.users().get(&sys(), ann.id).await.unwrap().password_hash;
     let hq = company_id(fv, "HQ").await;
     let east = company_id(fv, "EAST").await;
-    assert_eq!(fv.companies().get(east).await.unwrap().parent_id, Some(hq));
+    assert_eq!(
+        fv.companies().get(&sys(), east).await.unwrap().parent_id,
+        Some(hq)
+    );
     assert_eq!(
         effective(fv, ann.id, hq).await,
         names(&["group.read", "report.read", "user.read"])
@@ -84,7 +87,7 @@ async fn load_creates_every_record_and_a_reload_changes_nothing() {
     assert!(!again.changed(), "{again:?}");
     assert_eq!(again.users.unchanged, 2);
     assert_eq!(
-        fv.users().get(ann.id).await.unwrap().password_hash,
+        fv.users().get(&sys(), ann.id).await.unwrap().password_hash,
         ann_hash,
         "a matching password keeps its hash"
     );

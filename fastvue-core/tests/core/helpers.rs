@@ -4,13 +4,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use fastvue_core::Actor;
 use fastvue_core::entity::{company, group, permission, role, user, user_company_role};
 use fastvue_core::error::FieldError;
 use fastvue_core::pagination::PageRequest;
 use fastvue_core::permission::l1::CacheKey;
 use fastvue_core::seed::BootstrapReport;
 use fastvue_core::service::assignments::NewAssignment;
-use fastvue_core::service::audit::{AuditContext, AuditFilter};
+use fastvue_core::service::audit::AuditFilter;
 use fastvue_core::service::companies::NewCompany;
 use fastvue_core::service::groups::NewGroup;
 use fastvue_core::service::permissions::NewPermission;
@@ -103,9 +104,17 @@ impl TestDb {
     }
 }
 
-/// The system acting (no actor).
-pub fn sys() -> AuditContext {
-    AuditContext::system()
+/// The system acting (passes every rule).
+pub fn sys() -> Actor {
+    Actor::system()
+}
+
+/// The active user `user_id` acting in `company_id` (membership checked as for a request).
+pub async fn acting(fv: &Fastvue, user_id: i64, company_id: Option<i64>) -> Actor {
+    fv.actors()
+        .for_user(user_id, company_id)
+        .await
+        .expect("an actor for the user")
 }
 
 /// A page request.
@@ -191,6 +200,7 @@ pub async fn create_role(
         )
         .await
         .expect("create role")
+        .role
 }
 
 /// Creates a group of `company_id` granting `perms`.
@@ -213,6 +223,7 @@ pub async fn create_group(
         )
         .await
         .expect("create group")
+        .group
 }
 
 /// Creates a non-system permission.
@@ -249,6 +260,12 @@ pub async fn assign(
         )
         .await
         .expect("assign role")
+}
+
+/// Gives `user_id` the seeded role `codename` of `company_id`.
+pub async fn grant_role(fv: &Fastvue, user_id: i64, company_id: i64, codename: &str) {
+    let r = company_role(fv, company_id, codename).await;
+    assign(fv, user_id, company_id, r.id).await;
 }
 
 /// The role `codename` of `company_id`.
@@ -347,7 +364,7 @@ pub async fn audit_rows(
     loop {
         let p = fv
             .audit_logs()
-            .list(&filter, page(n, 100))
+            .list(&sys(), &filter, page(n, 100))
             .await
             .expect("list audit logs");
         let done = n >= p.pages;

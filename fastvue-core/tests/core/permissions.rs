@@ -31,7 +31,7 @@ async fn creating_a_permission_derives_resource_action_and_default_category() {
     assert_eq!(p.description.as_deref(), Some("CSV and PDF"));
     assert!(!p.is_system);
     assert!(p.is_active);
-    assert_eq!(t.fv.permissions().get(p.id).await.unwrap(), p);
+    assert_eq!(t.fv.permissions().get(&sys(), p.id).await.unwrap(), p);
 
     let q =
         t.fv.permissions()
@@ -132,6 +132,7 @@ async fn system_permissions_cannot_be_deleted() {
     let user_read =
         t.fv.permissions()
             .list(
+                &sys(),
                 &PermissionFilter {
                     search: Some("user.read".into()),
                     ..Default::default()
@@ -145,7 +146,7 @@ async fn system_permissions_cannot_be_deleted() {
     assert!(user_read.is_system);
     assert_conflict(t.fv.permissions().delete(&sys(), user_read.id).await, None);
     assert!(
-        t.fv.permissions().get(user_read.id).await.is_ok(),
+        t.fv.permissions().get(&sys(), user_read.id).await.is_ok(),
         "still there"
     );
 }
@@ -163,21 +164,14 @@ async fn deleting_a_non_system_permission_removes_it_and_its_grants() {
     )
     .await;
     t.fv.permissions().delete(&sys(), p.id).await.unwrap();
-    assert_not_found(t.fv.permissions().get(p.id).await, "permission");
+    assert_not_found(t.fv.permissions().get(&sys(), p.id).await, "permission");
     let grants = role_permission::Entity::find()
         .filter(role_permission::Column::PermissionId.eq(p.id))
         .count(t.fv.db())
         .await
         .unwrap();
     assert_eq!(grants, 0);
-    let left: Vec<String> =
-        t.fv.roles()
-            .permissions(r.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|p| p.codename)
-            .collect();
+    let left: Vec<String> = t.fv.roles().get(&sys(), r.id).await.unwrap().permissions;
     assert_eq!(left, ["user.read"]);
     assert_not_found(t.fv.permissions().delete(&sys(), p.id).await, "permission");
 }
@@ -215,7 +209,7 @@ async fn listing_permissions_filters_by_resource_category_search_and_activity() 
         let fv = t.fv.clone();
         async move {
             fv.permissions()
-                .list(&f, all())
+                .list(&sys(), &f, all())
                 .await
                 .unwrap()
                 .items
@@ -266,7 +260,7 @@ async fn listing_permissions_filters_by_resource_category_search_and_activity() 
     );
     let everything =
         t.fv.permissions()
-            .list(&PermissionFilter::default(), page(1, 10))
+            .list(&sys(), &PermissionFilter::default(), page(1, 10))
             .await
             .unwrap();
     assert_eq!(

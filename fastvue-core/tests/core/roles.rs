@@ -8,13 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use crate::helpers::*;
 
 async fn perms_of(t: &TestDb, role_id: i64) -> Vec<String> {
-    t.fv.roles()
-        .permissions(role_id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.codename)
-        .collect()
+    t.fv.roles().get(&sys(), role_id).await.unwrap().permissions
 }
 
 fn new_role(company_id: Option<i64>, codename: &str, perms: &[&str]) -> NewRole {
@@ -46,17 +40,17 @@ async fn creating_a_role_with_permissions_grants_them() {
             )
             .await
             .unwrap();
-    assert_eq!(r.codename, "auditor");
-    assert_eq!(r.company_id, Some(acme.id));
-    assert_eq!(r.description.as_deref(), Some("reads things"));
-    assert!(!r.is_system);
-    assert!(r.is_active);
+    assert_eq!(r.role.codename, "auditor");
+    assert_eq!(r.role.company_id, Some(acme.id));
+    assert_eq!(r.role.description.as_deref(), Some("reads things"));
+    assert!(!r.role.is_system);
+    assert!(r.role.is_active);
     assert_eq!(
-        perms_of(&t, r.id).await,
+        perms_of(&t, r.role.id).await,
         ["audit.read", "user.read"],
         "duplicates collapse"
     );
-    assert_eq!(t.fv.roles().get(r.id).await.unwrap(), r);
+    assert_eq!(t.fv.roles().get(&sys(), r.role.id).await.unwrap(), r);
 }
 
 #[tokio::test]
@@ -145,7 +139,7 @@ async fn set_permissions_replaces_the_whole_set() {
             )
             .await
             .unwrap();
-    let returned: Vec<String> = returned.into_iter().map(|p| p.codename).collect();
+    let returned: Vec<String> = returned.permissions;
     assert_eq!(returned, ["group.read", "role.read", "user.read"]);
     assert_eq!(
         perms_of(&t, r.id).await,
@@ -183,7 +177,7 @@ async fn role_codenames_are_unique_per_company_but_reusable_across_companies() {
             .create(&sys(), new_role(Some(beta.id), "editor", &[]))
             .await
             .unwrap();
-    assert_eq!(in_beta.company_id, Some(beta.id));
+    assert_eq!(in_beta.role.company_id, Some(beta.id));
     // The seeded codenames are taken in every company.
     assert_conflict(
         t.fv.roles()
@@ -218,7 +212,7 @@ async fn system_roles_cannot_be_deleted() {
     let acme = create_company(&t.fv, "ACME").await;
     let admin = company_role(&t.fv, acme.id, "admin").await;
     assert_conflict(t.fv.roles().delete(&sys(), admin.id).await, None);
-    assert!(t.fv.roles().get(admin.id).await.is_ok());
+    assert!(t.fv.roles().get(&sys(), admin.id).await.is_ok());
 }
 
 #[tokio::test]
@@ -231,14 +225,14 @@ async fn deleting_a_role_removes_its_assignments() {
     assign(&t.fv, ann.id, acme.id, r.id).await;
     assign(&t.fv, ann.id, acme.id, keep.id).await;
     t.fv.roles().delete(&sys(), r.id).await.unwrap();
-    assert_not_found(t.fv.roles().get(r.id).await, "role");
+    assert_not_found(t.fv.roles().get(&sys(), r.id).await, "role");
     let left = user_company_role::Entity::find()
         .filter(user_company_role::Column::RoleId.eq(r.id))
         .count(t.fv.db())
         .await
         .unwrap();
     assert_eq!(left, 0);
-    let views = t.fv.assignments().of_user(ann.id, None).await.unwrap();
+    let views = t.fv.assignments().of_user(&sys(), ann.id).await.unwrap();
     assert_eq!(
         views
             .iter()
@@ -268,10 +262,14 @@ async fn updating_a_role_changes_name_description_and_activity() {
             .await
             .unwrap();
     assert_eq!(
-        (u.name.as_str(), u.description.as_deref(), u.is_active),
+        (
+            u.role.name.as_str(),
+            u.role.description.as_deref(),
+            u.role.is_active
+        ),
         ("Editor", Some("edits"), false)
     );
-    assert_eq!(u.codename, "editor");
+    assert_eq!(u.role.codename, "editor");
     assert_eq!(
         invalid_fields(
             t.fv.roles()
@@ -320,7 +318,7 @@ async fn listing_roles_filters_by_company_global_search_and_activity() {
         async move {
             let mut v: Vec<(Option<i64>, String)> = fv
                 .roles()
-                .list(&f, all())
+                .list(&sys(), &f, all())
                 .await
                 .unwrap()
                 .items
@@ -366,7 +364,7 @@ async fn listing_roles_filters_by_company_global_search_and_activity() {
         [(Some(acme.id), "editor".to_owned())]
     );
     let scoped = list(RoleFilter {
-        company_ids: Some(vec![beta.id]),
+        company_id: Some(beta.id),
         ..Default::default()
     })
     .await;
@@ -377,7 +375,7 @@ async fn listing_roles_filters_by_company_global_search_and_activity() {
 async fn reading_the_permissions_of_an_unknown_role_is_not_found() {
     let t = TestDb::new().await;
     assert!(matches!(
-        t.fv.roles().permissions(1_000_001).await,
+        t.fv.roles().get(&sys(), 1_000_001).await,
         Err(Error::NotFound { entity: "role" })
     ));
 }

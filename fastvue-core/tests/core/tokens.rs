@@ -372,19 +372,18 @@ async fn change_password_checks_the_current_one_and_ends_all_sessions() {
     let u = create_user(&db.fv, "alice").await;
     let pair = db.fv.tokens().issue(&u).await.unwrap();
     let tokens = db.fv.tokens();
+    let alice = acting(&db.fv, u.id, None).await;
 
     let wrong = tokens
-        .change_password(&sys(), u.id, "not the password", "a brand new password")
+        .change_password(&alice, "not the password", "a brand new password")
         .await;
     assert_eq!(invalid_fields(wrong), ["current_password"]);
-    let weak = tokens
-        .change_password(&sys(), u.id, PASSWORD, "short")
-        .await;
+    let weak = tokens.change_password(&alice, PASSWORD, "short").await;
     assert_eq!(invalid_fields(weak), ["new_password"]);
     assert_eq!(live_rows(&db, u.id).await, 1);
 
     tokens
-        .change_password(&sys(), u.id, PASSWORD, "a brand new password")
+        .change_password(&alice, PASSWORD, "a brand new password")
         .await
         .unwrap();
     assert_eq!(live_rows(&db, u.id).await, 0);

@@ -47,13 +47,7 @@ fn assert_failed_in_the_database<T: std::fmt::Debug>(r: Result<T, Error>) {
 }
 
 async fn perms_of_role(fv: &Fastvue, role_id: i64) -> Vec<String> {
-    fv.roles()
-        .permissions(role_id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.codename)
-        .collect()
+    fv.roles().get(&sys(), role_id).await.unwrap().permissions
 }
 
 #[tokio::test]
@@ -227,14 +221,7 @@ async fn a_group_whose_last_write_fails_leaves_neither_group_nor_grants() {
             .await,
     );
     assert_eq!(rows(&t.fv).await, before);
-    let kept: Vec<String> =
-        t.fv.groups()
-            .permissions(g.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|p| p.codename)
-            .collect();
+    let kept: Vec<String> = t.fv.groups().get(&sys(), g.id).await.unwrap().permissions;
     assert_eq!(kept, ["user.read"]);
 }
 
@@ -272,7 +259,7 @@ async fn user_and_assignment_writes_whose_audit_fails_leave_nothing() {
     assert_failed_in_the_database(t.fv.roles().delete(&sys(), editor.id).await);
     assert_failed_in_the_database(t.fv.users().deactivate(&sys(), ann.id).await);
     assert_eq!(rows(&t.fv).await, before);
-    assert!(t.fv.users().get(ann.id).await.unwrap().is_active);
+    assert!(t.fv.users().get(&sys(), ann.id).await.unwrap().is_active);
     assert_eq!(effective(&t.fv, ann.id, acme.id).await, ["user.update"]);
 }
 

@@ -45,7 +45,7 @@ async fn creating_a_user_stores_normalized_fields_and_defaults() {
     assert!(phc.starts_with("$argon2id$"), "{phc}");
     assert!(!phc.contains(PASSWORD));
 
-    assert_eq!(t.fv.users().get(u.id).await.unwrap(), u);
+    assert_eq!(t.fv.users().get(&sys(), u.id).await.unwrap(), u);
 }
 
 #[tokio::test]
@@ -77,7 +77,7 @@ async fn creating_a_user_without_password_makes_a_provider_only_account() {
 #[tokio::test]
 async fn getting_an_unknown_user_is_not_found() {
     let t = TestDb::new().await;
-    assert_not_found(t.fv.users().get(987_654).await, "user");
+    assert_not_found(t.fv.users().get(&sys(), 987_654).await, "user");
 }
 
 #[tokio::test]
@@ -133,7 +133,7 @@ async fn updating_a_user_to_a_taken_email_or_username_is_a_conflict_naming_the_f
             .await;
     assert_conflict(r, Some("username"));
     assert_eq!(
-        t.fv.users().get(bob.id).await.unwrap(),
+        t.fv.users().get(&sys(), bob.id).await.unwrap(),
         bob,
         "a refused update changes nothing"
     );
@@ -202,12 +202,24 @@ async fn listing_users_paginates_with_totals() {
         search: Some("pager".into()),
         ..Default::default()
     };
-    let p1 = t.fv.users().list(&filter, page(1, 2)).await.unwrap();
+    let p1 =
+        t.fv.users()
+            .list(&sys(), &filter, page(1, 2))
+            .await
+            .unwrap();
     assert_eq!((p1.total, p1.page, p1.page_size, p1.pages), (5, 1, 2, 3));
     assert_eq!(p1.items.len(), 2);
-    let p3 = t.fv.users().list(&filter, page(3, 2)).await.unwrap();
+    let p3 =
+        t.fv.users()
+            .list(&sys(), &filter, page(3, 2))
+            .await
+            .unwrap();
     assert_eq!(p3.items.len(), 1);
-    let p4 = t.fv.users().list(&filter, page(4, 2)).await.unwrap();
+    let p4 =
+        t.fv.users()
+            .list(&sys(), &filter, page(4, 2))
+            .await
+            .unwrap();
     assert!(p4.items.is_empty());
     assert_eq!(p4.total, 5);
 
@@ -215,7 +227,7 @@ async fn listing_users_paginates_with_totals() {
     for n in 1..=3 {
         seen.extend(
             t.fv.users()
-                .list(&filter, page(n, 2))
+                .list(&sys(), &filter, page(n, 2))
                 .await
                 .unwrap()
                 .items
@@ -233,7 +245,7 @@ async fn listing_users_paginates_with_totals() {
     // Without a filter the bootstrap admin is counted too.
     let everyone =
         t.fv.users()
-            .list(&UserFilter::default(), all())
+            .list(&sys(), &UserFilter::default(), all())
             .await
             .unwrap();
     assert_eq!(everyone.total, 6);
@@ -262,7 +274,7 @@ async fn searching_users_is_a_case_insensitive_substring_match_on_email_username
         let fv = t.fv.clone();
         async move {
             fv.users()
-                .list(&filter, all())
+                .list(&sys(), &filter, all())
                 .await
                 .unwrap()
                 .items
@@ -305,7 +317,7 @@ async fn searching_users_treats_percent_and_underscore_literally() {
         let fv = t.fv.clone();
         async move {
             fv.users()
-                .list(&filter, all())
+                .list(&sys(), &filter, all())
                 .await
                 .unwrap()
                 .items
@@ -346,7 +358,7 @@ async fn listing_users_filters_by_active_superuser_and_company() {
         async move {
             let mut v: Vec<i64> = fv
                 .users()
-                .list(&filter, all())
+                .list(&sys(), &filter, all())
                 .await
                 .unwrap()
                 .items
@@ -469,7 +481,7 @@ async fn updating_a_user_changes_only_the_given_fields() {
             .await
             .unwrap();
     assert_eq!(cleared.full_name, None, "an empty full name clears it");
-    assert_eq!(t.fv.users().get(ann.id).await.unwrap(), cleared);
+    assert_eq!(t.fv.users().get(&sys(), ann.id).await.unwrap(), cleared);
 }
 
 #[tokio::test]
@@ -518,7 +530,7 @@ async fn deactivating_a_user_keeps_the_row_and_marks_it_inactive() {
     let d = t.fv.users().deactivate(&sys(), ann.id).await.unwrap();
     assert!(!d.is_active);
     assert!(d.deleted_at.is_some());
-    let stored = t.fv.users().get(ann.id).await.expect("row kept");
+    let stored = t.fv.users().get(&sys(), ann.id).await.expect("row kept");
     assert!(!stored.is_active);
     assert_eq!(stored.email, ann.email);
 
@@ -676,7 +688,7 @@ async fn signing_in_upgrades_a_hash_made_with_outdated_parameters() {
     assert_eq!(
         stronger
             .users()
-            .get(ann.id)
+            .get(&sys(), ann.id)
             .await
             .unwrap()
             .password_hash
@@ -722,7 +734,7 @@ async fn the_password_hash_never_appears_in_a_serialized_user_nor_in_audit_rows(
     t.fv.users().deactivate(&sys(), ann.id).await.unwrap();
     let current =
         t.fv.users()
-            .get(ann.id)
+            .get(&sys(), ann.id)
             .await
             .unwrap()
             .password_hash

@@ -4,10 +4,10 @@
 //! user id when authenticated. Never headers, tokens, query strings or bodies.
 use std::time::Instant;
 
+use fastvue_core::Actor;
 use salvo::prelude::*;
 use tracing::Instrument;
 
-use crate::auth::Principal;
 use crate::metrics::{UNMATCHED_ROUTE, record_request};
 use crate::request_id::RequestId;
 
@@ -49,7 +49,7 @@ pub async fn access_log(
 
     let elapsed = started.elapsed();
     let status = res.status_code.unwrap_or(StatusCode::OK).as_u16();
-    let user_id = depot.get_typed::<Principal>().ok().map(Principal::id);
+    let user_id = depot.get_typed::<Actor>().ok().and_then(Actor::user_id);
     if let Some(id) = user_id {
         span.record("user_id", id);
     }

@@ -15,11 +15,11 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, audit_context, principal};
+use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
-use crate::routes::roles::{PageOf, ensure_visible};
+use crate::routes::roles::PageOf;
 use crate::state::app;
 
 /// An API key, without its secret.
@@ -165,17 +165,15 @@ pub async fn list(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "apikey.read").await?;
+    let a = actor(depot)?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<ApiKeyQuery>(req)?;
-    let scope = p.list_scope(&fv, "apikey.read", q.company_id).await?;
     let filter = ApiKeyFilter {
         company_id: q.company_id,
-        company_ids: if q.company_id.is_some() { None } else { scope },
+        company_ids: None,
         revoked: q.revoked,
     };
-    let found = fv.api_keys().list(&filter, page).await?;
+    let found = fv.api_keys().list(a, &filter, page).await?;
     res.render(Json(PageOf::from(found.map(ApiKeyOut::from))));
     Ok(())
 }
@@ -206,24 +204,21 @@ pub async fn create(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    if p.key.is_some() {
-        return Err(ApiError::forbidden("an API key cannot create API keys"));
-    }
-    let company_id = p.require(&fv, "apikey.create").await?;
+    let a = actor(depot)?;
     let body: CreateApiKey = json_body(req).await?;
     let expires_at = body.expiry()?;
+    let company_id = a.active_company()?;
     let issued = fv
         .api_keys()
         .create(
-            &audit_context(req, depot),
+            a,
             NewApiKey {
                 company_id,
                 name: body.name,
                 scopes: body.scopes,
                 expires_at,
                 rate_limit_per_minute: body.rate_limit_per_minute,
-                created_by: p.id(),
+                created_by: None,
             },
         )
         .await?;
@@ -256,10 +251,8 @@ pub async fn create(
 #[handler]
 pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "apikey.read").await?;
-    let key = fv.api_keys().get(path_id(req, "id")?).await?;
-    ensure_visible(p, &fv, key.company_id, "apikey.read", "api key").await?;
+    let a = actor(depot)?;
+    let key = fv.api_keys().get(a, path_id(req, "id")?).await?;
     res.render(Json(ApiKeyOut::from(key)));
     Ok(())
 }
@@ -289,13 +282,8 @@ pub async fn revoke(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "apikey.revoke").await?;
-    let key = fv.api_keys().get(path_id(req, "id")?).await?;
-    ensure_visible(p, &fv, key.company_id, "apikey.revoke", "api key").await?;
-    fv.api_keys()
-        .revoke(&audit_context(req, depot), key.id)
-        .await?;
+    let a = actor(depot)?;
+    fv.api_keys().revoke(a, path_id(req, "id")?).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }

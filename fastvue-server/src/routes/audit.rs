@@ -9,7 +9,7 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, principal};
+use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, query};
 use crate::openapi::ErrorBody;
@@ -103,19 +103,17 @@ pub async fn list(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "audit.read").await?;
+    let a = actor(depot)?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<AuditQuery>(req)?;
-    let scope = p.list_scope(&fv, "audit.read", q.company_id).await?;
     let filter = AuditFilter {
         entity_type: q.entity_type,
         entity_id: q.entity_id,
         actor_id: q.actor_id,
         company_id: q.company_id,
-        company_ids: scope,
+        company_ids: None,
     };
-    let found = fv.audit_logs().list(&filter, page).await?;
+    let found = fv.audit_logs().list(a, &filter, page).await?;
     res.render(Json(PageOf::from(found.map(AuditLogOut::from))));
     Ok(())
 }

@@ -6,17 +6,15 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use fastvue_core::Fastvue;
 use fastvue_core::auth::TokenPair;
 use fastvue_core::entity::user;
-use fastvue_core::service::users::UserPatch;
 use salvo::http::header::{self, HeaderValue};
 use salvo::http::{HeaderMap, StatusCode};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, audit_context, client_ip, ensure_may_act_in, principal, token_error};
+use crate::auth::{self, actor, client_ip, token_error};
 use crate::error::ApiError;
 use crate::extract::{json_body, query};
 use crate::openapi::ErrorBody;
@@ -157,21 +155,14 @@ pub struct MyPermissions {
 }
 
 impl MyPermissions {
-    /// The effective permissions of `user` in `company_id` (through the permission cache).
-    pub async fn of(fv: &Fastvue, user: &user::Model, company_id: i64) -> Result<Self, ApiError> {
-        let permissions = fv
-            .authorizer()
-            .codenames(user.id, company_id)
-            .await?
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        Ok(Self {
+    /// The body for `user`'s effective `codenames` in `company_id`.
+    pub fn new(user: &user::Model, company_id: i64, codenames: &[std::sync::Arc<str>]) -> Self {
+        Self {
             user_id: user.id,
             company_id,
             is_superuser: user.is_superuser,
-            permissions,
-        })
+            permissions: codenames.iter().map(|c| c.to_string()).collect(),
+        }
     }
 }
 
@@ -193,10 +184,6 @@ pub struct ChangePasswordIn {
     pub new_password: String,
 }
 
-fn rate_limited(retry_after: u64) -> ApiError {
-    ApiError::too_many_requests("too many failed attempts; try again later", retry_after)
-}
-
 /// Sign in with a username or email and a password.
 #[utoipa::path(
     post,
@@ -209,7 +196,8 @@ fn rate_limited(retry_after: u64) -> ApiError {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Unknown user, wrong password or inactive user (one message for all)", body = ErrorBody),
         (status = 422, description = "Missing or unknown field", body = ErrorBody),
-        (status = 429, description = "Too many failures for this IP and username; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this IP, or failures for this IP and username; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked at once; see Retry-After", body = ErrorBody),
     )
 )]
 #[handler]
@@ -221,18 +209,13 @@ pub async fn login(
     let fv = app(depot)?;
     let input: LoginIn = json_body(req).await?;
     let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
-    let limiter = fv.login_limiter();
-    if let Some(retry_after) = limiter.check(&ip, &input.username).await {
-        return Err(rate_limited(retry_after));
-    }
-    let user = match fv
-        .users()
-        .authenticate(&input.username, &input.password)
+    let (user, pair) = match fv
+        .sign_in()
+        .password(&ip, &input.username, &input.password)
         .await
     {
-        Ok(u) => u,
+        Ok(signed_in) => signed_in,
         Err(fastvue_core::Error::InvalidCredentials) => {
-            limiter.record_failure(&ip, &input.username).await;
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
                 "invalid username or password",
@@ -240,8 +223,6 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
-    limiter.clear(&ip, &input.username).await;
-    let pair = fv.tokens().issue(&user).await?;
     res.render(Json(TokensOut::new(pair, user)));
     Ok(())
 }
@@ -326,9 +307,10 @@ pub async fn logout(
 #[handler]
 pub async fn me(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
+    let caller = actor(depot)?;
+    let user = caller.session_user()?;
     let mut companies: BTreeMap<i64, MyCompany> = BTreeMap::new();
-    for a in fv.assignments().of_user(p.id(), None).await? {
+    for a in fv.assignments().own(caller).await? {
         if !a.assignment.is_active {
             continue;
         }
@@ -344,9 +326,9 @@ pub async fn me(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
         }
     }
     res.render(Json(MeOut {
-        user: p.user.clone().into(),
+        user: user.clone().into(),
         companies: companies.into_values().collect(),
-        active_company_id: p.company_id,
+        active_company_id: caller.company_id(),
     }));
     Ok(())
 }
@@ -376,16 +358,10 @@ pub async fn my_permissions(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
+    let caller = actor(depot)?;
     let q: MyPermissionsQuery = query(req)?;
-    let company_id = match q.company_id {
-        Some(id) => {
-            ensure_may_act_in(&fv, &p.user, id).await?;
-            id
-        }
-        None => p.active_company()?,
-    };
-    let body = MyPermissions::of(&fv, &p.user, company_id).await?;
+    let (company_id, codenames) = fv.users().own_permissions(caller, q.company_id).await?;
+    let body = MyPermissions::new(caller.session_user()?, company_id, &codenames);
     let etag = permissions_etag(&body);
     if let Ok(value) = HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, value);
@@ -460,18 +436,9 @@ pub async fn switch_company(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let input: SwitchCompanyIn = json_body(req).await?;
-    let p = principal(depot)?;
-    ensure_may_act_in(&fv, &p.user, input.company_id).await?;
     let updated = fv
         .users()
-        .update(
-            &audit_context(req, depot),
-            p.id(),
-            UserPatch {
-                current_company_id: Some(input.company_id),
-                ..Default::default()
-            },
-        )
+        .switch_company(actor(depot)?, input.company_id)
         .await?;
     res.render(Json(AuthUser::from(updated)));
     Ok(())
@@ -490,6 +457,7 @@ pub async fn switch_company(
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 422, description = "Wrong current_password or invalid new_password", body = ErrorBody),
         (status = 429, description = "Too many wrong current passwords; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked at once; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -501,36 +469,11 @@ pub async fn change_password(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let input: ChangePasswordIn = json_body(req).await?;
-    let p = principal(depot)?;
-    let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
-    let limiter = fv.login_limiter();
-    let username = p.user.username.as_str();
-    if let Some(retry_after) = limiter.check(&ip, username).await {
-        return Err(rate_limited(retry_after));
-    }
-    let result = fv
-        .tokens()
-        .change_password(
-            &audit_context(req, depot),
-            p.id(),
-            &input.current_password,
-            &input.new_password,
-        )
-        .await;
-    match result {
-        Ok(()) => {
-            limiter.clear(&ip, username).await;
-            res.status_code(StatusCode::NO_CONTENT);
-            Ok(())
-        }
-        Err(fastvue_core::Error::Validation(details))
-            if details.iter().any(|d| d.field == "current_password") =>
-        {
-            limiter.record_failure(&ip, username).await;
-            Err(fastvue_core::Error::Validation(details).into())
-        }
-        Err(e) => Err(e.into()),
-    }
+    fv.tokens()
+        .change_password(actor(depot)?, &input.current_password, &input.new_password)
+        .await?;
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
 }
 
 /// The `/auth` routes, relative to `/api/v1`.

@@ -3,18 +3,17 @@
 //! Invalidation drops the sets in this process, in Redis and (through the bus) in every
 //! other replica; `invalidated` counts the entries this process dropped. A non-superuser
 //! acts only inside companies where it holds `cache.manage` (others answer 404), and only
-//! superusers flush everything or the holders of a global template role (403).
-use fastvue_core::Fastvue;
+//! superusers flush everything or the holders of a global template role (403): decided by
+//! `fastvue_core::service::cache`.
 use fastvue_core::permission::authorizer::CacheTarget;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{self, Principal, principal};
+use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::json_body;
 use crate::openapi::ErrorBody;
-use crate::routes::roles::ensure_visible;
 use crate::state::app;
 
 /// What to invalidate.
@@ -83,66 +82,17 @@ fn required(id: Option<i64>) -> Result<i64, ApiError> {
     id.ok_or_else(|| fastvue_core::Error::invalid("id", "required unless scope is \"all\"").into())
 }
 
-/// Checks that `p` may invalidate what `body` names and returns it as a core target.
-async fn authorized_target(
-    p: &Principal,
-    fv: &Fastvue,
-    body: &InvalidateRequest,
-) -> Result<CacheTarget, ApiError> {
-    const MANAGE: &str = "cache.manage";
+/// The core target `body` names (422 without an `id` where one is needed).
+fn target(body: &InvalidateRequest) -> Result<CacheTarget, ApiError> {
     Ok(match body.scope {
-        CacheScope::All => {
-            if !p.is_superuser() {
-                return Err(ApiError::forbidden(
-                    "only superusers may flush the whole cache",
-                ));
-            }
-            CacheTarget::All
-        }
-        CacheScope::User => {
-            let user_id = required(body.id)?;
-            let company_id = if p.is_superuser() {
-                body.company_id
-            } else {
-                let c = match body.company_id {
-                    Some(c) => c,
-                    None => p.active_company()?,
-                };
-                ensure_visible(p, fv, c, MANAGE, "company").await?;
-                if !fv.assignments().is_member(user_id, c).await? {
-                    return Err(ApiError::not_found("user not found"));
-                }
-                Some(c)
-            };
-            CacheTarget::User {
-                user_id,
-                company_id,
-            }
-        }
-        CacheScope::Role => {
-            let role_id = required(body.id)?;
-            match fv.roles().get(role_id).await?.company_id {
-                Some(c) => ensure_visible(p, fv, c, MANAGE, "role").await?,
-                None if !p.is_superuser() => {
-                    return Err(ApiError::forbidden(
-                        "only superusers may invalidate the holders of a global role",
-                    ));
-                }
-                None => {}
-            }
-            CacheTarget::Role(role_id)
-        }
-        CacheScope::Group => {
-            let group_id = required(body.id)?;
-            let g = fv.groups().get(group_id).await?;
-            ensure_visible(p, fv, g.company_id, MANAGE, "group").await?;
-            CacheTarget::Group(group_id)
-        }
-        CacheScope::Company => {
-            let company_id = required(body.id.or(body.company_id))?;
-            ensure_visible(p, fv, company_id, MANAGE, "company").await?;
-            CacheTarget::Company(company_id)
-        }
+        CacheScope::All => CacheTarget::All,
+        CacheScope::User => CacheTarget::User {
+            user_id: required(body.id)?,
+            company_id: body.company_id,
+        },
+        CacheScope::Role => CacheTarget::Role(required(body.id)?),
+        CacheScope::Group => CacheTarget::Group(required(body.id)?),
+        CacheScope::Company => CacheTarget::Company(required(body.id.or(body.company_id))?),
     })
 }
 
@@ -174,23 +124,12 @@ pub async fn invalidate(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "cache.manage").await?;
+    let a = actor(depot)?;
     let body: InvalidateRequest = json_body(req).await?;
-    let target = authorized_target(p, &fv, &body).await?;
-    // The same core call as `fastvue cache invalidate` (existence checks included).
-    let invalidated = fv.authorizer().invalidate_target(target).await?.local;
-    tracing::info!(
-        actor_id = p.id(),
-        scope = ?body.scope,
-        id = ?body.id,
-        company_id = ?body.company_id,
-        invalidated,
-        "permission cache invalidated by request"
-    );
+    let summary = fv.cache_admin().invalidate(a, target(&body)?).await?;
     res.render(Json(InvalidateResponse {
         scope: body.scope,
-        invalidated,
+        invalidated: summary.local,
     }));
     Ok(())
 }
@@ -213,13 +152,11 @@ pub async fn invalidate(
 #[handler]
 pub async fn stats(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    principal(depot)?.require(&fv, "cache.manage").await?;
-    let cache = fv.authorizer().cache();
-    let s = cache.l1().stats();
+    let c = fv.cache_admin().counters(actor(depot)?).await?;
+    let s = c.l1;
     let lookups = s.hits + s.misses;
-    let settings = &fv.settings().cache;
     res.render(Json(CacheStats {
-        enabled: settings.enabled,
+        enabled: c.enabled,
         hits: s.hits,
         misses: s.misses,
         hit_ratio: if lookups == 0 {
@@ -229,13 +166,9 @@ pub async fn stats(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError
         },
         entries: s.entries,
         users: s.users,
-        max_entries: settings.permission_max_entries,
-        ttl_seconds: settings.permission_ttl.as_secs(),
-        redis: match cache.l2() {
-            None => "disabled",
-            Some(l2) if l2.is_degraded() => "degraded",
-            Some(_) => "ok",
-        },
+        max_entries: c.max_entries,
+        ttl_seconds: c.ttl_seconds,
+        redis: c.redis,
     }));
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! `/companies`: tenants, their hierarchy and their members.
 //!
+//! Every rule below is decided by `fastvue_core::service::companies`; the handlers only
+//! adapt requests. The hierarchy is at most 32 levels deep (422 beyond).
+//!
 //! Scoping: every route first needs its permission in the active company (403). A
 //! non-superuser then sees and changes only companies where it holds that same permission;
 //! any other id answers 404, like an unknown one. A company named in a body (`parent_id`)
@@ -22,7 +25,7 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, audit_context, principal};
+use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
@@ -173,17 +176,16 @@ pub async fn list(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "company.read").await?;
+    let a = actor(depot)?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<CompanyQuery>(req)?;
     let filter = CompanyFilter {
         search: q.search,
         is_active: q.is_active,
         parent_id: q.parent_id,
-        ids: p.scope(&fv, "company.read").await?,
+        ids: None,
     };
-    let found = fv.companies().list(&filter, page).await?;
+    let found = fv.companies().list(a, &filter, page).await?;
     res.render(Json(PageOf::from(found.map(CompanyOut::from))));
     Ok(())
 }
@@ -205,7 +207,7 @@ pub async fn list(
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks `company.create` here or in the parent, or a top-level company", body = ErrorBody),
         (status = 409, description = "Code taken", body = ErrorBody),
-        (status = 422, description = "Invalid fields or unknown parent", body = ErrorBody),
+        (status = 422, description = "Invalid fields, unknown parent, or deeper than 32 levels", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -216,34 +218,18 @@ pub async fn create(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    if !p.is_superuser() {
-        p.require(&fv, "company.create").await?;
-    }
+    let a = actor(depot)?;
     let body: CreateCompany = json_body(req).await?;
-    if !p.is_superuser() {
-        let Some(parent) = body.parent_id else {
-            return Err(ApiError::forbidden(
-                "only superusers create top-level companies: name a parent_id",
-            ));
-        };
-        if !p.can(&fv, parent, "company.create").await? {
-            return Err(ApiError::forbidden(format!(
-                "you lack `company.create` in company {parent}"
-            )));
-        }
-    }
-    let (created, _) = fv
+    let created = fv
         .companies()
-        .create_by(
-            &audit_context(req, depot),
+        .create(
+            a,
             NewCompany {
                 name: body.name,
                 code: body.code,
                 parent_id: body.parent_id,
                 is_active: body.is_active,
             },
-            Some(&p.user),
         )
         .await?;
     res.status_code(StatusCode::CREATED);
@@ -269,10 +255,8 @@ pub async fn create(
 #[handler]
 pub async fn tree(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "company.read").await?;
-    let scope = p.scope(&fv, "company.read").await?;
-    let nodes = fv.companies().tree(scope.as_deref()).await?;
+    let a = actor(depot)?;
+    let nodes = fv.companies().tree(a).await?;
     let out: Vec<CompanyTreeNode> = nodes.into_iter().map(CompanyTreeNode::from).collect();
     res.render(Json(out));
     Ok(())
@@ -298,11 +282,8 @@ pub async fn tree(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError>
 #[handler]
 pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "company.read").await?;
-    let id = path_id(req, "id")?;
-    let scope = p.scope(&fv, "company.read").await?;
-    let found = fv.companies().get_in(id, scope.as_deref()).await?;
+    let a = actor(depot)?;
+    let found = fv.companies().get(a, path_id(req, "id")?).await?;
     res.render(Json(CompanyOut::from(found)));
     Ok(())
 }
@@ -325,7 +306,7 @@ pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         (status = 403, description = "Lacks `company.update` here or in the new parent", body = ErrorBody),
         (status = 404, description = "Unknown company or outside the caller's scope", body = ErrorBody),
         (status = 409, description = "Code taken", body = ErrorBody),
-        (status = 422, description = "Invalid fields, unknown parent or a cycle", body = ErrorBody),
+        (status = 422, description = "Invalid fields, unknown parent, a cycle, or deeper than 32 levels", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -336,29 +317,13 @@ pub async fn update(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "company.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: UpdateCompany = json_body(req).await?;
-    let scope = p.scope(&fv, "company.update").await?;
-    fv.companies().get_in(id, scope.as_deref()).await?;
-    match body.parent_id {
-        Some(0) if !p.is_superuser() => {
-            return Err(ApiError::forbidden(
-                "only superusers make a company top-level",
-            ));
-        }
-        Some(parent) if parent != 0 && !p.can(&fv, parent, "company.update").await? => {
-            return Err(ApiError::forbidden(format!(
-                "you lack `company.update` in company {parent}"
-            )));
-        }
-        _ => {}
-    }
     let updated = fv
         .companies()
         .update(
-            &audit_context(req, depot),
+            a,
             id,
             CompanyPatch {
                 name: body.name,
@@ -397,14 +362,8 @@ pub async fn delete(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "company.delete").await?;
-    let id = path_id(req, "id")?;
-    let scope = p.scope(&fv, "company.delete").await?;
-    fv.companies().get_in(id, scope.as_deref()).await?;
-    fv.companies()
-        .deactivate(&audit_context(req, depot), id)
-        .await?;
+    let a = actor(depot)?;
+    fv.companies().deactivate(a, path_id(req, "id")?).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }
@@ -435,20 +394,16 @@ pub async fn users(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "user.read").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<MemberQuery>(req)?;
-    let scope = p.scope(&fv, "user.read").await?;
-    fv.companies().get_in(id, scope.as_deref()).await?;
     let filter = UserFilter {
         search: q.search,
         is_active: q.is_active,
-        company_id: Some(id),
         ..UserFilter::default()
     };
-    let found = fv.users().list(&filter, page).await?;
+    let found = fv.users().of_company(a, id, &filter, page).await?;
     res.render(Json(PageOf::from(found.map(UserOut::from))));
     Ok(())
 }

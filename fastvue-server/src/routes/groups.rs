@@ -1,23 +1,23 @@
 //! `/groups`: sets of users inside a company granting permissions to their members.
 //!
-//! Scoping: a non-superuser sees and changes only groups of companies where it holds the
-//! route's permission (others answer 404), adds only members of the group's company, and
-//! grants only permissions it holds itself in that company (403).
+//! Scoping (decided by `fastvue_core::service::groups`): a non-superuser sees and changes
+//! only groups of companies where it holds the route's permission (others answer 404),
+//! adds only members of the group's company, grants only permissions it holds itself in
+//! that company, and never changes the permissions of someone holding more than itself
+//! there (403).
 use chrono::{DateTime, Utc};
-use fastvue_core::Fastvue;
 use fastvue_core::entity::{group, user};
-use fastvue_core::service::groups::{GroupFilter, GroupPatch, NewGroup};
+use fastvue_core::service::groups::{self, GroupFilter, GroupPatch, NewGroup};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, Principal, audit_context, principal};
+use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
-use crate::routes::roles::PageOf;
-use crate::routes::roles::{PermissionSetIn, ensure_allowed_in, ensure_visible};
+use crate::routes::roles::{PageOf, PermissionSetIn};
 use crate::state::app;
 
 /// A group.
@@ -142,30 +142,13 @@ pub struct AddMember {
     pub user_id: i64,
 }
 
-/// The group `id` if the caller holds `codename` in its company (404 otherwise).
-async fn scoped(
-    p: &Principal,
-    fv: &Fastvue,
-    id: i64,
-    codename: &str,
-) -> Result<group::Model, ApiError> {
-    let g = fv.groups().get(id).await?;
-    ensure_visible(p, fv, g.company_id, codename, "group").await?;
-    Ok(g)
-}
-
-async fn detail(fv: &Fastvue, g: group::Model) -> Result<GroupDetail, ApiError> {
-    let permissions = fv
-        .groups()
-        .permissions(g.id)
-        .await?
-        .into_iter()
-        .map(|p| p.codename)
-        .collect();
-    Ok(GroupDetail {
-        group: g.into(),
-        permissions,
-    })
+impl From<groups::GroupDetail> for GroupDetail {
+    fn from(d: groups::GroupDetail) -> Self {
+        Self {
+            group: d.group.into(),
+            permissions: d.permissions,
+        }
+    }
 }
 
 /// List groups
@@ -193,18 +176,15 @@ pub async fn list(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "group.read").await?;
+    let a = actor(depot)?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<GroupQuery>(req)?;
-    let scope = p.list_scope(&fv, "group.read", q.company_id).await?;
     let filter = GroupFilter {
         company_id: q.company_id,
-        company_ids: if q.company_id.is_some() { None } else { scope },
         search: q.search,
         is_active: q.is_active,
     };
-    let found = fv.groups().list(&filter, page).await?;
+    let found = fv.groups().list(a, &filter, page).await?;
     res.render(Json(PageOf::from(found.map(GroupOut::from))));
     Ok(())
 }
@@ -235,17 +215,16 @@ pub async fn create(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    let active = p.require(&fv, "group.create").await?;
+    let a = actor(depot)?;
     let body: CreateGroup = json_body(req).await?;
-    let company_id = body.company_id.unwrap_or(active);
-    ensure_allowed_in(p, &fv, company_id, "group.create").await?;
-    p.ensure_grantable(&fv, company_id, &body.permissions, &[])
-        .await?;
+    let company_id = match body.company_id {
+        Some(c) => c,
+        None => a.active_company()?,
+    };
     let created = fv
         .groups()
         .create(
-            &audit_context(req, depot),
+            a,
             NewGroup {
                 company_id,
                 name: body.name,
@@ -256,7 +235,7 @@ pub async fn create(
         )
         .await?;
     res.status_code(StatusCode::CREATED);
-    res.render(Json(detail(&fv, created).await?));
+    res.render(Json(GroupDetail::from(created)));
     Ok(())
 }
 
@@ -280,10 +259,9 @@ pub async fn create(
 #[handler]
 pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "group.read").await?;
-    let g = scoped(p, &fv, path_id(req, "id")?, "group.read").await?;
-    res.render(Json(detail(&fv, g).await?));
+    let a = actor(depot)?;
+    let found = fv.groups().get(a, path_id(req, "id")?).await?;
+    res.render(Json(GroupDetail::from(found)));
     Ok(())
 }
 
@@ -314,15 +292,13 @@ pub async fn update(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "group.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: UpdateGroup = json_body(req).await?;
-    scoped(p, &fv, id, "group.update").await?;
     let updated = fv
         .groups()
         .update(
-            &audit_context(req, depot),
+            a,
             id,
             GroupPatch {
                 name: body.name,
@@ -331,7 +307,7 @@ pub async fn update(
             },
         )
         .await?;
-    res.render(Json(detail(&fv, updated).await?));
+    res.render(Json(GroupDetail::from(updated)));
     Ok(())
 }
 
@@ -363,22 +339,14 @@ pub async fn set_permissions(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "group.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: PermissionSetIn = json_body(req).await?;
-    let g = scoped(p, &fv, id, "group.update").await?;
-    let kept = fv.groups().permissions(id).await?;
-    p.ensure_grantable(&fv, g.company_id, &body.permissions, &kept)
-        .await?;
-    let perms = fv
+    let updated = fv
         .groups()
-        .set_permissions(&audit_context(req, depot), id, &body.permissions)
+        .set_permissions(a, id, &body.permissions)
         .await?;
-    res.render(Json(GroupDetail {
-        group: g.into(),
-        permissions: perms.into_iter().map(|p| p.codename).collect(),
-    }));
+    res.render(Json(GroupDetail::from(updated)));
     Ok(())
 }
 
@@ -406,11 +374,8 @@ pub async fn delete(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "group.delete").await?;
-    let id = path_id(req, "id")?;
-    scoped(p, &fv, id, "group.delete").await?;
-    fv.groups().delete(&audit_context(req, depot), id).await?;
+    let a = actor(depot)?;
+    fv.groups().delete(a, path_id(req, "id")?).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }
@@ -439,12 +404,10 @@ pub async fn members(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "group.read").await?;
-    let g = scoped(p, &fv, path_id(req, "id")?, "group.read").await?;
+    let a = actor(depot)?;
     let found: Vec<MemberOut> = fv
         .groups()
-        .members(g.id)
+        .members(a, path_id(req, "id")?)
         .await?
         .into_iter()
         .map(MemberOut::from)
@@ -468,7 +431,7 @@ pub async fn members(
         (status = 204, description = "Added"),
         (status = 400, description = "Malformed id or JSON", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Lacks `group.update`", body = ErrorBody),
+        (status = 403, description = "Lacks `group.update`, or escalation", body = ErrorBody),
         (status = 404, description = "Unknown group or outside the caller's scope", body = ErrorBody),
         (status = 422, description = "Unknown user, or not a member of the company", body = ErrorBody),
     ),
@@ -481,22 +444,10 @@ pub async fn add_member(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "group.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: AddMember = json_body(req).await?;
-    let g = scoped(p, &fv, id, "group.update").await?;
-    if !p.is_superuser()
-        && !fv
-            .assignments()
-            .is_member(body.user_id, g.company_id)
-            .await?
-    {
-        return Err(fastvue_core::Error::invalid("user_id", "no such user").into());
-    }
-    fv.groups()
-        .add_member(&audit_context(req, depot), id, body.user_id)
-        .await?;
+    fv.groups().add_member(a, id, body.user_id).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }
@@ -528,14 +479,10 @@ pub async fn remove_member(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "group.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let user_id = path_id(req, "user_id")?;
-    scoped(p, &fv, id, "group.update").await?;
-    fv.groups()
-        .remove_member(&audit_context(req, depot), id, user_id)
-        .await?;
+    fv.groups().remove_member(a, id, user_id).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }

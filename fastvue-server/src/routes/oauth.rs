@@ -18,7 +18,7 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, audit_context, principal};
+use crate::auth::{self, actor, client_ip, origin};
 use crate::error::ApiError;
 use crate::extract::{path_id, query};
 use crate::openapi::ErrorBody;
@@ -150,6 +150,7 @@ fn secure_cookies(fv: &fastvue_core::Fastvue) -> bool {
                     ("Set-Cookie" = String, description = "fastvue_oauth_state, 10 minutes"))),
         (status = 400, description = "redirect_to is neither FRONTEND_URL nor one of BACKEND_CORS_ORIGINS", body = ErrorBody),
         (status = 404, description = "Google sign-in is not configured", body = ErrorBody),
+        (status = 429, description = "Too many sign-ins started from this IP; see Retry-After", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
@@ -168,7 +169,8 @@ pub async fn authorize(
             ApiError::bad_request(format!("redirect_to {reason}"))
                 .with_details(vec![FieldError::new("redirect_to", reason)])
         })?;
-    let started = google.begin(&target).await?;
+    let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
+    let started = google.begin(&ip, &target).await?;
     redirect(res, &started.url)?;
     set_state_cookie(
         res,
@@ -224,7 +226,7 @@ pub async fn callback(
         Ok(q) => {
             google
                 .complete(
-                    &audit_context(req, depot),
+                    &origin(req, depot),
                     Callback {
                         code: q.code,
                         state: q.state,
@@ -315,10 +317,9 @@ fn error_location(target: &str, code: &str) -> String {
 #[handler]
 pub async fn list_social_accounts(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
     let items: Vec<SocialAccountOut> = fv
         .social_accounts()
-        .list(p.id())
+        .list(actor(depot)?)
         .await?
         .into_iter()
         .map(SocialAccountOut::from)
@@ -352,10 +353,7 @@ pub async fn unlink_social_account(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let id = path_id(req, "id")?;
-    let p = principal(depot)?;
-    fv.social_accounts()
-        .unlink(&audit_context(req, depot), p.id(), id)
-        .await?;
+    fv.social_accounts().unlink(actor(depot)?, id).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }

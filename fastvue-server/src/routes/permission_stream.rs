@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, ensure_may_act_in, token_error};
+use crate::auth::{self, token_error};
 use crate::error::ApiError;
 use crate::extract::query;
 use crate::openapi::ErrorBody;
@@ -140,23 +140,20 @@ pub async fn permission_stream(
             .filter(|t| !t.is_empty())
             .ok_or_else(auth::missing_token)?,
     };
-    let p = auth::resolve_token(req, &fv, &token).await?;
-    depot.insert_typed(p.clone());
-    let company_id = match q.company_id {
-        Some(id) => {
-            ensure_may_act_in(&fv, &p.user, id).await?;
-            id
-        }
-        None => p.active_company()?,
-    };
+    let me = auth::resolve_token(req, depot, &fv, &token).await?;
+    depot.insert_typed(me.clone());
+    let user = me.session_user()?;
+    // Checked before registering: the company must be one the caller may act in.
+    let (company_id, _) = fv.users().own_permissions(&me, q.company_id).await?;
     let expires_at = fv
         .jwt()
         .verify(&token, TokenKind::Access)
         .map_err(token_error)?
         .exp;
     // Registered before the first read: a change committed after this point wakes it.
-    let sub = streams.open(p.id(), company_id);
-    let set = MyPermissions::of(&fv, &p.user, company_id).await?;
+    let sub = streams.open(user.id, company_id);
+    let (_, codenames) = fv.users().own_permissions(&me, Some(company_id)).await?;
+    let set = MyPermissions::new(user, company_id, &codenames);
     let etag = permissions_etag(&set);
     let mut first = format!("retry: {RETRY_MS}\n\n");
     if last_event_id(req) != Some(etag.as_str()) {
@@ -168,7 +165,7 @@ pub async fn permission_stream(
     let state = StreamState {
         fv,
         sub,
-        user_id: p.id(),
+        user_id: user.id,
         company_id,
         last_etag: etag,
         heartbeat,
@@ -309,11 +306,16 @@ impl StreamState {
                 return None;
             }
         };
-        let set = match MyPermissions::of(&self.fv, &user, self.company_id).await {
-            Ok(set) => set,
+        let set = match self
+            .fv
+            .authorizer()
+            .codenames(user.id, self.company_id)
+            .await
+        {
+            Ok(codenames) => MyPermissions::new(&user, self.company_id, &codenames),
             Err(e) => {
                 tracing::warn!(
-                    code = e.code(),
+                    error = %e,
                     user_id = self.user_id,
                     "permission stream: cannot recompute the set; retrying"
                 );

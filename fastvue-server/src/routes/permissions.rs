@@ -1,28 +1,29 @@
 //! `/permissions`: the global `resource.action` catalogue, and `POST /permissions/check`.
 //!
-//! Permissions are global (not per company): `permission.create/update/delete` held in the
-//! active company act on the catalogue every company shares. System (seeded) permissions
-//! are changed by superusers only and never deleted (409).
+//! Permissions are global (not per company): the catalogue every company shares is
+//! written by superusers only (403 for everyone else, whatever they hold), so no action
+//! in one company can change grants in another; every change of a permission's activity
+//! or existence is audited in each company whose roles or groups grant it. System
+//! (seeded) permissions are never deleted (409). Decided by
+//! `fastvue_core::service::permissions`.
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use fastvue_core::entity::permission;
-use fastvue_core::service::permissions::{NewPermission, PermissionFilter, PermissionPatch};
+use fastvue_core::service::permissions::{
+    self as core_permissions, NewPermission, PermissionFilter, PermissionPatch,
+};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, audit_context, principal};
+use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
 use crate::routes::roles::PageOf;
-use crate::routes::roles::ensure_visible;
 use crate::state::app;
-
-/// Most codenames one `POST /permissions/check` may ask about.
-const MAX_CHECKED: usize = 100;
 
 /// A permission.
 #[derive(Debug, Serialize, ToSchema)]
@@ -170,7 +171,7 @@ pub async fn list(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    principal(depot)?.require(&fv, "permission.read").await?;
+    let a = actor(depot)?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<PermissionQuery>(req)?;
     let filter = PermissionFilter {
@@ -179,15 +180,15 @@ pub async fn list(
         search: q.search,
         is_active: q.is_active,
     };
-    let found = fv.permissions().list(&filter, page).await?;
+    let found = fv.permissions().list(a, &filter, page).await?;
     res.render(Json(PageOf::from(found.map(PermissionOut::from))));
     Ok(())
 }
 
 /// Create a permission
 ///
-/// Requires `permission.create`. Permissions are global: the new one exists for every
-/// company (superusers hold it at once; others once a role or group grants it).
+/// Superusers only (the catalogue is shared by every company). The new permission exists
+/// for every company (superusers hold it at once; others once a role or group grants it).
 #[utoipa::path(
     post,
     path = "/api/v1/permissions",
@@ -197,7 +198,7 @@ pub async fn list(
         (status = 201, description = "The new permission", body = PermissionOut),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Lacks `permission.create`", body = ErrorBody),
+        (status = 403, description = "Not a superuser", body = ErrorBody),
         (status = 409, description = "Codename taken", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody),
     ),
@@ -210,12 +211,12 @@ pub async fn create(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    principal(depot)?.require(&fv, "permission.create").await?;
+    let a = actor(depot)?;
     let body: CreatePermission = json_body(req).await?;
     let created = fv
         .permissions()
         .create(
-            &audit_context(req, depot),
+            a,
             NewPermission {
                 codename: body.codename,
                 name: body.name,
@@ -249,16 +250,19 @@ pub async fn create(
 #[handler]
 pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    principal(depot)?.require(&fv, "permission.read").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
-    res.render(Json(PermissionOut::from(fv.permissions().get(id).await?)));
+    res.render(Json(PermissionOut::from(
+        fv.permissions().get(a, id).await?,
+    )));
     Ok(())
 }
 
 /// Update a permission
 ///
-/// Requires `permission.update`; system permissions: superusers only (403). The change is
-/// global. Deactivating removes the permission from everyone at once.
+/// Superusers only (the catalogue is shared by every company). The change is global;
+/// deactivating removes the permission from everyone at once and is audited in every
+/// company that grants it.
 #[utoipa::path(
     patch,
     path = "/api/v1/permissions/{id}",
@@ -269,7 +273,7 @@ pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         (status = 200, description = "The updated permission", body = PermissionOut),
         (status = 400, description = "Malformed id or JSON", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Lacks `permission.update`, or a system permission", body = ErrorBody),
+        (status = 403, description = "Not a superuser", body = ErrorBody),
         (status = 404, description = "Unknown permission", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody),
     ),
@@ -282,19 +286,13 @@ pub async fn update(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "permission.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: UpdatePermission = json_body(req).await?;
-    if fv.permissions().get(id).await?.is_system && !p.is_superuser() {
-        return Err(ApiError::forbidden(
-            "system permissions can be changed by superusers only",
-        ));
-    }
     let updated = fv
         .permissions()
         .update(
-            &audit_context(req, depot),
+            a,
             id,
             PermissionPatch {
                 name: body.name,
@@ -310,8 +308,9 @@ pub async fn update(
 
 /// Delete a permission
 ///
-/// Requires `permission.delete`. System permissions cannot be deleted (409). The deletion
-/// is global: every role and group granting it loses it at once.
+/// Superusers only (the catalogue is shared by every company). System permissions cannot
+/// be deleted (409). The deletion is global: every role and group granting it loses it at
+/// once, audited in every company that granted it.
 #[utoipa::path(
     delete,
     path = "/api/v1/permissions/{id}",
@@ -321,7 +320,7 @@ pub async fn update(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Lacks `permission.delete`", body = ErrorBody),
+        (status = 403, description = "Not a superuser", body = ErrorBody),
         (status = 404, description = "Unknown permission", body = ErrorBody),
         (status = 409, description = "System permission", body = ErrorBody),
     ),
@@ -334,11 +333,8 @@ pub async fn delete(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    principal(depot)?.require(&fv, "permission.delete").await?;
-    let id = path_id(req, "id")?;
-    fv.permissions()
-        .delete(&audit_context(req, depot), id)
-        .await?;
+    let a = actor(depot)?;
+    fv.permissions().delete(a, path_id(req, "id")?).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }
@@ -372,46 +368,27 @@ pub async fn check(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
+    let a = actor(depot)?;
     let body: CheckRequest = json_body(req).await?;
-    if body.permissions.is_empty() || body.permissions.len() > MAX_CHECKED {
-        return Err(fastvue_core::Error::invalid(
-            "permissions",
-            format!("must name 1 to {MAX_CHECKED} permissions"),
+    let answer = fv
+        .permissions()
+        .check(
+            a,
+            core_permissions::CheckRequest {
+                user_id: body.user_id,
+                company_id: body.company_id,
+                permissions: body.permissions,
+                mode: match body.mode {
+                    CheckMode::All => core_permissions::CheckMode::All,
+                    CheckMode::Any => core_permissions::CheckMode::Any,
+                },
+            },
         )
-        .into());
-    }
-    let user_id = body.user_id.unwrap_or(p.id());
-    let company_id = match body.company_id {
-        Some(c) => c,
-        None => p.active_company()?,
-    };
-    if user_id != p.id() || Some(company_id) != p.company_id {
-        p.require(&fv, "permission.read").await?;
-        ensure_visible(p, &fv, company_id, "permission.read", "company").await?;
-        if user_id != p.id()
-            && !p.is_superuser()
-            && !fv.assignments().is_member(user_id, company_id).await?
-        {
-            return Err(ApiError::not_found("user not found"));
-        }
-    }
-    let authorizer = fv.authorizer();
-    let set = authorizer.permissions(user_id, company_id).await?;
-    let catalog = authorizer.catalog();
-    let results: BTreeMap<String, bool> = body
-        .permissions
-        .into_iter()
-        .map(|c| {
-            let held = catalog.id(&c).is_some_and(|id| set.contains(id));
-            (c, held)
-        })
-        .collect();
-    let allowed = match body.mode {
-        CheckMode::All => results.values().all(|v| *v),
-        CheckMode::Any => results.values().any(|v| *v),
-    };
-    res.render(Json(CheckResponse { allowed, results }));
+        .await?;
+    res.render(Json(CheckResponse {
+        allowed: answer.allowed,
+        results: answer.results,
+    }));
     Ok(())
 }
 

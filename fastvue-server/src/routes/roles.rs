@@ -1,21 +1,21 @@
 //! `/roles`: company roles and global templates (`company_id` null), and their permission sets.
 //!
-//! Scoping: a non-superuser sees the roles of companies where it holds `role.read` plus every
-//! global template, and changes only roles of companies where it holds the route's
-//! permission (other roles answer 404). Global templates and system (seeded) roles are
-//! changed by superusers only (403). Nobody but a superuser grants a permission it does not
-//! hold itself in the role's company (403).
+//! Scoping (decided by `fastvue_core::service::roles`): a non-superuser sees the roles of
+//! companies where it holds `role.read` plus every global template, and changes only roles
+//! of companies where it holds the route's permission (other roles answer 404). Global
+//! templates and system (seeded) roles are changed by superusers only (403). Nobody but a
+//! superuser grants a permission it does not hold itself in the role's company, or changes
+//! the permissions of someone holding more than itself there (403).
 use chrono::{DateTime, Utc};
-use fastvue_core::Fastvue;
 use fastvue_core::entity::role;
 use fastvue_core::pagination::Page;
-use fastvue_core::service::roles::{NewRole, RoleFilter, RolePatch};
+use fastvue_core::service::roles::{self, NewRole, RoleFilter, RolePatch};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, Principal, audit_context, principal};
+use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
@@ -143,73 +143,17 @@ pub struct UpdateRole {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionSetIn {
-    /// The complete new set of permission codenames.
+    /// The complete new set of permission codenames (at most 2,000).
     pub permissions: Vec<String>,
 }
 
-/// 404 unless the caller holds `codename` in `company_id` (superusers always do).
-pub(crate) async fn ensure_visible(
-    p: &Principal,
-    fv: &Fastvue,
-    company_id: i64,
-    codename: &str,
-    entity: &str,
-) -> Result<(), ApiError> {
-    if p.can(fv, company_id, codename).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!("{entity} not found")))
+impl From<roles::RoleDetail> for RoleDetail {
+    fn from(d: roles::RoleDetail) -> Self {
+        Self {
+            role: d.role.into(),
+            permissions: d.permissions,
+        }
     }
-}
-
-/// 403 unless the caller holds `codename` in `company_id`, for a company named in a body.
-pub(crate) async fn ensure_allowed_in(
-    p: &Principal,
-    fv: &Fastvue,
-    company_id: i64,
-    codename: &str,
-) -> Result<(), ApiError> {
-    if p.can(fv, company_id, codename).await? {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "you lack `{codename}` in company {company_id}"
-        )))
-    }
-}
-
-/// The role `id` as the caller may change it with `codename`: 404 when unknown or in a
-/// company outside the caller's scope, 403 for a global or system role unless superuser.
-async fn writable(
-    p: &Principal,
-    fv: &Fastvue,
-    id: i64,
-    codename: &str,
-) -> Result<role::Model, ApiError> {
-    let r = fv.roles().get(id).await?;
-    if let Some(c) = r.company_id {
-        ensure_visible(p, fv, c, codename, "role").await?;
-    }
-    if !p.is_superuser() && (r.company_id.is_none() || r.is_system) {
-        return Err(ApiError::forbidden(
-            "global templates and system roles can be changed by superusers only",
-        ));
-    }
-    Ok(r)
-}
-
-async fn detail(fv: &Fastvue, r: role::Model) -> Result<RoleDetail, ApiError> {
-    let permissions = fv
-        .roles()
-        .permissions(r.id)
-        .await?
-        .into_iter()
-        .map(|p| p.codename)
-        .collect();
-    Ok(RoleDetail {
-        role: r.into(),
-        permissions,
-    })
 }
 
 /// List roles
@@ -238,19 +182,16 @@ pub async fn list(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "role.read").await?;
+    let a = actor(depot)?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<RoleQuery>(req)?;
-    let scope = p.list_scope(&fv, "role.read", q.company_id).await?;
     let filter = RoleFilter {
         company_id: q.company_id,
         include_global: true,
-        company_ids: if q.company_id.is_some() { None } else { scope },
         search: q.search,
         is_active: q.is_active,
     };
-    let found = fv.roles().list(&filter, page).await?;
+    let found = fv.roles().list(a, &filter, page).await?;
     res.render(Json(PageOf::from(found.map(RoleOut::from))));
     Ok(())
 }
@@ -282,25 +223,12 @@ pub async fn create(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "role.create").await?;
+    let a = actor(depot)?;
     let body: CreateRole = json_body(req).await?;
-    match body.company_id {
-        Some(c) => {
-            ensure_allowed_in(p, &fv, c, "role.create").await?;
-            p.ensure_grantable(&fv, c, &body.permissions, &[]).await?;
-        }
-        None if !p.is_superuser() => {
-            return Err(ApiError::forbidden(
-                "global templates can be created by superusers only",
-            ));
-        }
-        None => {}
-    }
     let created = fv
         .roles()
         .create(
-            &audit_context(req, depot),
+            a,
             NewRole {
                 name: body.name,
                 codename: body.codename,
@@ -311,7 +239,7 @@ pub async fn create(
         )
         .await?;
     res.status_code(StatusCode::CREATED);
-    res.render(Json(detail(&fv, created).await?));
+    res.render(Json(RoleDetail::from(created)));
     Ok(())
 }
 
@@ -336,14 +264,9 @@ pub async fn create(
 #[handler]
 pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "role.read").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
-    let r = fv.roles().get(id).await?;
-    if let Some(c) = r.company_id {
-        ensure_visible(p, &fv, c, "role.read", "role").await?;
-    }
-    res.render(Json(detail(&fv, r).await?));
+    res.render(Json(RoleDetail::from(fv.roles().get(a, id).await?)));
     Ok(())
 }
 
@@ -374,15 +297,13 @@ pub async fn update(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "role.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: UpdateRole = json_body(req).await?;
-    writable(p, &fv, id, "role.update").await?;
     let updated = fv
         .roles()
         .update(
-            &audit_context(req, depot),
+            a,
             id,
             RolePatch {
                 name: body.name,
@@ -391,7 +312,7 @@ pub async fn update(
             },
         )
         .await?;
-    res.render(Json(detail(&fv, updated).await?));
+    res.render(Json(RoleDetail::from(updated)));
     Ok(())
 }
 
@@ -424,23 +345,11 @@ pub async fn set_permissions(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "role.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: PermissionSetIn = json_body(req).await?;
-    let r = writable(p, &fv, id, "role.update").await?;
-    if let Some(c) = r.company_id {
-        let kept = fv.roles().permissions(id).await?;
-        p.ensure_grantable(&fv, c, &body.permissions, &kept).await?;
-    }
-    let perms = fv
-        .roles()
-        .set_permissions(&audit_context(req, depot), id, &body.permissions)
-        .await?;
-    res.render(Json(RoleDetail {
-        role: r.into(),
-        permissions: perms.into_iter().map(|p| p.codename).collect(),
-    }));
+    let updated = fv.roles().set_permissions(a, id, &body.permissions).await?;
+    res.render(Json(RoleDetail::from(updated)));
     Ok(())
 }
 
@@ -471,11 +380,9 @@ pub async fn delete(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "role.delete").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
-    writable(p, &fv, id, "role.delete").await?;
-    fv.roles().delete(&audit_context(req, depot), id).await?;
+    fv.roles().delete(a, id).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! `/users`: accounts, their role assignments and their effective permissions.
 //!
+//! Every rule below is decided by `fastvue_core::service::users` and `::assignments`;
+//! the handlers only adapt requests.
+//!
 //! Scoping: every route first needs its permission in the active company (403). A
 //! non-superuser then sees and changes only users who hold an active role in a company
 //! where the caller holds that same permission; any other id answers 404, like an unknown
@@ -16,13 +19,16 @@
 //!   and groups, in every company) it holds itself in those companies, so a password
 //!   reset cannot take over a more powerful account, here or in another company;
 //! - assigning or removing a role needs `role.assign` in that company and every permission
-//!   the role grants (a role of another company is 422).
+//!   the role grants (a role of another company is 422);
+//! - your own password changes only through `POST /auth/change-password`, which asks for
+//!   the current one (a `password` in `PATCH /users/{your id}` is 403);
+//! - an email changed by someone else unlinks the account's Google links and cannot be
+//!   used by Google sign-in to link itself to the account.
 //!
 //! A non-superuser creating a user must give `role_id` (and optionally `company_id`,
 //! default the active company): an account without a role in the caller's companies would
 //! be invisible to its creator. The account and its assignment are created atomically.
 use chrono::{DateTime, Utc};
-use fastvue_core::domain::Codename;
 use fastvue_core::entity::user;
 use fastvue_core::permission::{Explanation, GrantPath};
 use fastvue_core::service::assignments::{AssignmentView, NewAssignment};
@@ -32,7 +38,7 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, audit_context, principal};
+use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
@@ -327,8 +333,7 @@ pub async fn list(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "user.read").await?;
+    let a = actor(depot)?;
     let page = query::<PageQuery>(req)?.page()?;
     let q = query::<UserQuery>(req)?;
     let filter = UserFilter {
@@ -336,9 +341,9 @@ pub async fn list(
         is_active: q.is_active,
         is_superuser: q.is_superuser,
         company_id: q.company_id,
-        company_ids: p.scope(&fv, "user.read").await?,
+        company_ids: None,
     };
-    let found = fv.users().list(&filter, page).await?;
+    let found = fv.users().list(a, &filter, page).await?;
     res.render(Json(PageOf::from(found.map(UserOut::from))));
     Ok(())
 }
@@ -371,14 +376,7 @@ pub async fn create(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    let active = p.require(&fv, "user.create").await;
-    let active = match (active, p.is_superuser()) {
-        (Ok(c), _) => Some(c),
-        // A superuser without an active company may still create company-less users.
-        (Err(_), true) => None,
-        (Err(e), false) => return Err(e),
-    };
+    let a = actor(depot)?;
     let body: CreateUser = json_body(req).await?;
     let new = NewUser {
         email: body.email,
@@ -389,23 +387,12 @@ pub async fn create(
         is_superuser: body.is_superuser,
         current_company_id: None,
     };
-    p.ensure_may_create(&fv, &new)?;
-    let assignment = match (body.role_id, body.company_id.or(active)) {
-        (Some(role_id), Some(company_id)) => {
-            for needed in ["user.create", "role.assign"] {
-                if !p.can(&fv, company_id, needed).await? {
-                    return Err(ApiError::forbidden(format!(
-                        "you lack `{needed}` in company {company_id}"
-                    )));
-                }
-            }
-            p.ensure_role_grantable(&fv, company_id, role_id).await?;
-            Some(NewAssignment {
-                company_id,
-                role_id,
-                is_default: body.is_default,
-            })
-        }
+    let assignment = match (body.role_id, body.company_id.or(a.company_id())) {
+        (Some(role_id), Some(company_id)) => Some(NewAssignment {
+            company_id,
+            role_id,
+            is_default: body.is_default,
+        }),
         (Some(_), None) => {
             return Err(fastvue_core::Error::invalid(
                 "company_id",
@@ -413,19 +400,14 @@ pub async fn create(
             )
             .into());
         }
-        (None, _) if body.company_id.is_some() || !p.is_superuser() => {
-            return Err(fastvue_core::Error::invalid(
-                "role_id",
-                "is required: a new user must hold a role in a company you manage",
-            )
-            .into());
+        (None, Some(_)) if body.company_id.is_some() => {
+            return Err(
+                fastvue_core::Error::invalid("role_id", "is required with company_id").into(),
+            );
         }
         (None, _) => None,
     };
-    let (created, _) = fv
-        .users()
-        .create_with_role(&audit_context(req, depot), new, assignment)
-        .await?;
+    let (created, _) = fv.users().create_with_role(a, new, assignment).await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(UserOut::from(created)));
     Ok(())
@@ -451,11 +433,8 @@ pub async fn create(
 #[handler]
 pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "user.read").await?;
-    let id = path_id(req, "id")?;
-    let scope = p.scope(&fv, "user.read").await?;
-    let found = fv.users().get_in(id, scope.as_deref()).await?;
+    let a = actor(depot)?;
+    let found = fv.users().get(a, path_id(req, "id")?).await?;
     res.render(Json(UserOut::from(found)));
     Ok(())
 }
@@ -477,7 +456,7 @@ pub async fn get(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         (status = 200, description = "The updated user", body = UserOut),
         (status = 400, description = "Malformed id or JSON", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
-        (status = 403, description = "Lacks `user.update`, is_superuser, or escalation", body = ErrorBody),
+        (status = 403, description = "Lacks `user.update`, is_superuser, escalation, or your own password (use /auth/change-password)", body = ErrorBody),
         (status = 404, description = "Unknown user or outside the caller's scope", body = ErrorBody),
         (status = 409, description = "Email or username taken, or deactivating oneself", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody),
@@ -491,12 +470,9 @@ pub async fn update(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "user.update").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: UpdateUser = json_body(req).await?;
-    let scope = p.scope(&fv, "user.update").await?;
-    let target = fv.users().get_in(id, scope.as_deref()).await?;
     let patch = UserPatch {
         email: body.email,
         username: body.username,
@@ -506,18 +482,7 @@ pub async fn update(
         is_superuser: body.is_superuser,
         current_company_id: body.current_company_id,
     };
-    p.ensure_may_change(&fv, &target, Some(&patch)).await?;
-    if let (Some(c), Some(ids)) = (patch.current_company_id, &scope)
-        && !ids.contains(&c)
-    {
-        return Err(ApiError::forbidden(format!(
-            "you lack `user.update` in company {c}"
-        )));
-    }
-    let updated = fv
-        .users()
-        .update(&audit_context(req, depot), id, patch)
-        .await?;
+    let updated = fv.users().update(a, id, patch).await?;
     res.render(Json(UserOut::from(updated)));
     Ok(())
 }
@@ -549,15 +514,8 @@ pub async fn delete(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "user.delete").await?;
-    let id = path_id(req, "id")?;
-    let scope = p.scope(&fv, "user.delete").await?;
-    let target = fv.users().get_in(id, scope.as_deref()).await?;
-    p.ensure_may_change(&fv, &target, None).await?;
-    fv.users()
-        .deactivate(&audit_context(req, depot), id)
-        .await?;
+    let a = actor(depot)?;
+    fv.users().deactivate(a, path_id(req, "id")?).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }
@@ -587,12 +545,8 @@ pub async fn roles(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "user.read").await?;
-    let id = path_id(req, "id")?;
-    let scope = p.scope(&fv, "user.read").await?;
-    fv.users().get_in(id, scope.as_deref()).await?;
-    let views = fv.assignments().of_user_in(id, scope.as_deref()).await?;
+    let a = actor(depot)?;
+    let views = fv.assignments().of_user(a, path_id(req, "id")?).await?;
     let out: Vec<AssignmentOut> = views.into_iter().map(AssignmentOut::from).collect();
     res.render(Json(out));
     Ok(())
@@ -628,24 +582,13 @@ pub async fn assign(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "role.assign").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: AssignRole = json_body(req).await?;
-    let scope = p.scope(&fv, "role.assign").await?;
-    fv.users().get_in(id, scope.as_deref()).await?;
-    if !p.can(&fv, body.company_id, "role.assign").await? {
-        return Err(ApiError::forbidden(format!(
-            "you lack `role.assign` in company {}",
-            body.company_id
-        )));
-    }
-    p.ensure_role_grantable(&fv, body.company_id, body.role_id)
-        .await?;
     let made = fv
         .assignments()
         .assign(
-            &audit_context(req, depot),
+            a,
             id,
             NewAssignment {
                 company_id: body.company_id,
@@ -654,13 +597,7 @@ pub async fn assign(
             },
         )
         .await?;
-    let view = fv
-        .assignments()
-        .of_user(id, Some(made.company_id))
-        .await?
-        .into_iter()
-        .find(|v| v.assignment.id == made.id)
-        .ok_or_else(|| ApiError::not_found("assignment not found"))?;
+    let view = fv.assignments().view(made).await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(AssignmentOut::from(view)));
     Ok(())
@@ -694,42 +631,12 @@ pub async fn unassign(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "role.assign").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let assignment_id = path_id(req, "assignment_id")?;
-    let scope = p.scope(&fv, "role.assign").await?;
-    fv.users().get_in(id, scope.as_deref()).await?;
-    let a = fv.assignments().get(id, assignment_id).await?;
-    if scope
-        .as_ref()
-        .is_some_and(|ids| !ids.contains(&a.company_id))
-    {
-        return Err(ApiError::not_found("assignment not found"));
-    }
-    p.ensure_role_grantable(&fv, a.company_id, a.role_id)
-        .await?;
-    fv.assignments()
-        .unassign(&audit_context(req, depot), id, assignment_id)
-        .await?;
+    fv.assignments().unassign(a, id, assignment_id).await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
-}
-
-/// The company a permission query is about: `?company_id=` or the active company, 404
-/// when it does not exist or is outside `scope`.
-async fn query_company(
-    fv: &fastvue_core::Fastvue,
-    p: &auth::Principal,
-    requested: Option<i64>,
-    scope: Option<&[i64]>,
-) -> Result<i64, ApiError> {
-    let company_id = match requested {
-        Some(c) => c,
-        None => p.active_company()?,
-    };
-    fv.companies().get_in(company_id, scope).await?;
-    Ok(company_id)
 }
 
 /// A user's permissions
@@ -758,14 +665,10 @@ pub async fn permissions(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "user.read").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let q = query::<PermissionsQuery>(req)?;
-    let scope = p.scope(&fv, "user.read").await?;
-    let target = fv.users().get_in(id, scope.as_deref()).await?;
-    let company_id = query_company(&fv, p, q.company_id, scope.as_deref()).await?;
-    let codenames = fv.authorizer().codenames(id, company_id).await?;
+    let (target, company_id, codenames) = fv.users().permissions(a, id, q.company_id).await?;
     res.render(Json(UserPermissions {
         user_id: id,
         company_id,
@@ -802,18 +705,17 @@ pub async fn explain(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let p = principal(depot)?;
-    p.require(&fv, "user.read").await?;
+    let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let q = query::<ExplainQuery>(req)?;
-    let codename = Codename::parse(q.permission.as_deref().unwrap_or_default())
-        .map_err(|m| fastvue_core::Error::invalid("permission", m))?;
-    let scope = p.scope(&fv, "user.read").await?;
-    fv.users().get_in(id, scope.as_deref()).await?;
-    let company_id = query_company(&fv, p, q.company_id, scope.as_deref()).await?;
     let explanation = fv
-        .authorizer()
-        .explain(id, company_id, codename.as_str())
+        .users()
+        .explain(
+            a,
+            id,
+            q.company_id,
+            q.permission.as_deref().unwrap_or_default(),
+        )
         .await?;
     res.render(Json(ExplainOut::from(explanation)));
     Ok(())

@@ -1,7 +1,7 @@
 //! `/api/v1/api-keys` and authenticating with a service API key.
 use chrono::{Duration, Utc};
+use fastvue_core::Actor;
 use fastvue_core::entity::api_key;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::companies::CompanyPatch;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
@@ -291,7 +291,7 @@ async fn a_key_of_a_deactivated_company_or_creator_is_refused_with_401() {
     app.fastvue
         .companies()
         .update(
-            &AuditContext::system(),
+            &Actor::system(),
             c,
             CompanyPatch {
                 is_active: Some(false),
@@ -304,7 +304,7 @@ async fn a_key_of_a_deactivated_company_or_creator_is_refused_with_401() {
 
     app.fastvue
         .users()
-        .deactivate(&AuditContext::system(), creator.id)
+        .deactivate(&Actor::system(), creator.id)
         .await
         .expect("deactivate user");
     assert_eq!(get(&app, "/users", &other_key).await.0, 401);

@@ -5,8 +5,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
+use fastvue_core::Actor;
 use fastvue_core::auth::jwt::TokenKind;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::companies::NewCompany;
 use fastvue_core::service::groups::NewGroup;
 use fastvue_core::service::users::NewUser;
@@ -43,7 +43,7 @@ struct Victim {
 }
 
 async fn victim(app: &TestApp) -> Victim {
-    let sys = AuditContext::system();
+    let sys = Actor::system();
     let company = |code: &str, name: &str| NewCompany {
         name: name.to_owned(),
         code: code.to_owned(),
@@ -97,6 +97,7 @@ async fn victim(app: &TestApp) -> Victim {
         .create(&sys, group(b, "zqxb-group"))
         .await
         .unwrap()
+        .group
         .id;
     app.fastvue
         .groups()
@@ -109,6 +110,7 @@ async fn victim(app: &TestApp) -> Victim {
         .create(&sys, group(a, "atk-group"))
         .await
         .unwrap()
+        .group
         .id;
     Victim {
         a,
@@ -126,20 +128,17 @@ async fn victim(app: &TestApp) -> Victim {
 /// What B looks like through the core: every write by A's admin must leave it as it was.
 async fn snapshot(app: &TestApp, v: &Victim) -> Value {
     let f = &app.fastvue;
-    let user = f.users().get(v.b_user).await.unwrap();
-    let company = f.companies().get(v.b).await.unwrap();
-    let role = f.roles().get(v.b_role).await.unwrap();
-    let group = f.groups().get(v.b_group).await.unwrap();
-    let codes = |perms: Vec<fastvue_core::entity::permission::Model>| {
-        perms.into_iter().map(|p| p.codename).collect::<Vec<_>>()
-    };
+    let user = f.users().get(&Actor::system(), v.b_user).await.unwrap();
+    let company = f.companies().get(&Actor::system(), v.b).await.unwrap();
+    let role = f.roles().get(&Actor::system(), v.b_role).await.unwrap();
+    let group = f.groups().get(&Actor::system(), v.b_group).await.unwrap();
     json!({
         "user": [user.full_name, user.email, user.is_active, user.is_superuser, user.current_company_id],
-        "assignments": f.assignments().of_user(v.b_user, None).await.unwrap().len(),
+        "assignments": crate::helpers::assignments_of(f, v.b_user, None).await.len(),
         "company": [company.name, company.code, company.is_active, company.parent_id],
-        "role": [role.name, role.is_active, codes(f.roles().permissions(v.b_role).await.unwrap())],
-        "group": [group.name, group.is_active, codes(f.groups().permissions(v.b_group).await.unwrap())],
-        "members": f.groups().members(v.b_group).await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(),
+        "role": [role.role.name, role.role.is_active, role.permissions],
+        "group": [group.group.name, group.group.is_active, group.permissions],
+        "members": f.groups().members(&Actor::system(), v.b_group).await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(),
     })
 }
 
@@ -471,6 +470,7 @@ async fn another_companys_id_in_a_body_is_refused_and_creates_nothing() {
         .fastvue
         .users()
         .list(
+            &Actor::system(),
             &Default::default(),
             fastvue_core::pagination::PageRequest::new(Some(1), Some(1)).unwrap(),
         )
@@ -538,6 +538,7 @@ async fn another_companys_id_in_a_body_is_refused_and_creates_nothing() {
         .fastvue
         .users()
         .list(
+            &Actor::system(),
             &Default::default(),
             fastvue_core::pagination::PageRequest::new(Some(1), Some(1)).unwrap(),
         )
@@ -546,11 +547,8 @@ async fn another_companys_id_in_a_body_is_refused_and_creates_nothing() {
         .total;
     assert_eq!(users_after, users_before);
     assert!(
-        app.fastvue
-            .assignments()
-            .of_user(v.a_user, Some(v.b))
+        crate::helpers::assignments_of(&app.fastvue, v.a_user, Some(v.b))
             .await
-            .unwrap()
             .is_empty()
     );
 }
@@ -583,7 +581,7 @@ async fn sql_metacharacters_in_every_search_and_filter_parameter_never_reach_the
         .fastvue
         .users()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewUser {
                 email: "literal@example.com".into(),
                 username: "literal_name".into(),
@@ -706,7 +704,7 @@ async fn write_routes(app: &TestApp) -> Vec<(Method, String)> {
         .fastvue
         .groups()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewGroup {
                 company_id: company,
                 name: "Writes".into(),
@@ -716,12 +714,13 @@ async fn write_routes(app: &TestApp) -> Vec<(Method, String)> {
         )
         .await
         .unwrap()
+        .group
         .id;
     let permission = app
         .fastvue
         .permissions()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             fastvue_core::service::permissions::NewPermission {
                 codename: "report.read".into(),
                 name: "Read reports".into(),

@@ -2,8 +2,8 @@
 //! switching, password changes, and the bearer-token hoop every other route uses.
 use crate::helpers::Response;
 use chrono::Utc;
+use fastvue_core::Actor;
 use fastvue_core::auth::{JwtCodec, TokenKind};
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::companies::NewCompany;
 use fastvue_core::service::roles::NewRole;
 use serde_json::{Value, json};
@@ -83,7 +83,7 @@ async fn new_company(app: &TestApp, code: &str) -> i64 {
     app.fastvue
         .companies()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewCompany {
                 name: format!("{code} Inc"),
                 code: code.to_owned(),
@@ -194,7 +194,7 @@ async fn a_deactivated_user_cannot_sign_in() {
     let (user, _) = app.user_with_role(company, "viewer").await;
     app.fastvue
         .users()
-        .deactivate(&AuditContext::system(), user.id)
+        .deactivate(&Actor::system(), user.id)
         .await
         .unwrap();
     assert_error(
@@ -378,7 +378,7 @@ async fn a_deactivated_users_access_token_stops_working_at_once() {
     assert_eq!(get(&app, "/me", &token).await.status(), 200);
     app.fastvue
         .users()
-        .deactivate(&AuditContext::system(), user.id)
+        .deactivate(&Actor::system(), user.id)
         .await
         .unwrap();
     assert_error(get(&app, "/me", &token).await, 401, "invalid_token").await;
@@ -577,7 +577,7 @@ async fn my_permissions_answers_304_for_a_current_etag_and_sees_writes_at_once()
         .fastvue
         .roles()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewRole {
                 name: "Auditor".into(),
                 codename: "auditor".into(),
@@ -610,8 +610,8 @@ async fn my_permissions_answers_304_for_a_current_etag_and_sees_writes_at_once()
     app.fastvue
         .roles()
         .set_permissions(
-            &AuditContext::system(),
-            role.id,
+            &Actor::system(),
+            role.role.id,
             &["audit.read".to_owned(), "user.read".to_owned()],
         )
         .await
@@ -651,6 +651,7 @@ async fn switch_company_moves_a_member_and_refuses_a_stranger() {
         .fastvue
         .roles()
         .list(
+            &Actor::system(),
             &fastvue_core::service::roles::RoleFilter {
                 company_id: Some(other),
                 ..Default::default()
@@ -666,7 +667,7 @@ async fn switch_company_moves_a_member_and_refuses_a_stranger() {
     app.fastvue
         .assignments()
         .assign(
-            &AuditContext::system(),
+            &Actor::system(),
             user.id,
             fastvue_core::service::assignments::NewAssignment {
                 company_id: other,

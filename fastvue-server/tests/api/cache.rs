@@ -131,7 +131,7 @@ async fn invalidate_a_role_a_group_or_a_company() {
         .fastvue
         .groups()
         .create(
-            &fastvue_core::service::audit::AuditContext::system(),
+            &fastvue_core::Actor::system(),
             fastvue_core::service::groups::NewGroup {
                 company_id: a,
                 name: "Ops".into(),
@@ -143,16 +143,16 @@ async fn invalidate_a_role_a_group_or_a_company() {
         .unwrap();
     app.fastvue
         .groups()
-        .add_member(
-            &fastvue_core::service::audit::AuditContext::system(),
-            g.id,
-            clerk.id,
-        )
+        .add_member(&fastvue_core::Actor::system(), g.group.id, clerk.id)
         .await
         .unwrap();
     warm(&app, clerk.id, a).await;
-    let (status, body) =
-        invalidate(&app, Some(&admin), json!({"scope": "group", "id": g.id})).await;
+    let (status, body) = invalidate(
+        &app,
+        Some(&admin),
+        json!({"scope": "group", "id": g.group.id}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(!is_cached(&app, clerk.id, a));
 
@@ -204,7 +204,7 @@ async fn invalidate_validates_guards_and_scopes_to_the_callers_companies() {
         .fastvue
         .groups()
         .create(
-            &fastvue_core::service::audit::AuditContext::system(),
+            &fastvue_core::Actor::system(),
             fastvue_core::service::groups::NewGroup {
                 company_id: b,
                 name: "Ops".into(),
@@ -229,7 +229,7 @@ async fn invalidate_validates_guards_and_scopes_to_the_callers_companies() {
         json!({"scope": "user", "id": member_b.id}),
         json!({"scope": "user", "id": member_b.id, "company_id": b}),
         json!({"scope": "role", "id": role_b.id}),
-        json!({"scope": "group", "id": group_b.id}),
+        json!({"scope": "group", "id": group_b.group.id}),
         json!({"scope": "company", "id": b}),
         json!({"scope": "user", "id": 999_999}),
         json!({"scope": "role", "id": 999_999}),
@@ -256,7 +256,7 @@ async fn invalidate_validates_guards_and_scopes_to_the_callers_companies() {
     let root = app.root_token().await;
     for body in [
         json!({"scope": "role", "id": template.id}),
-        json!({"scope": "group", "id": group_b.id}),
+        json!({"scope": "group", "id": group_b.group.id}),
         json!({"scope": "company", "id": b}),
     ] {
         let (status, res) = invalidate(&app, Some(&root), body.clone()).await;

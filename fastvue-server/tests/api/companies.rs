@@ -4,6 +4,8 @@ use fastvue_core::service::audit::AuditFilter;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use fastvue_core::Actor;
+
 use crate::helpers::spawn_app;
 use crate::users::{
     custom_role, delete, get, grant, new_company, patch, post, role_of, send, tenants,
@@ -139,6 +141,7 @@ async fn superuser_creates_a_company_with_its_seeded_roles() {
         .fastvue
         .audit_logs()
         .list(
+            &Actor::system(),
             &AuditFilter {
                 entity_type: Some("company".into()),
                 entity_id: Some(id),
@@ -208,12 +211,7 @@ async fn an_admin_creates_sub_companies_of_its_own_and_administers_them() {
     let sub = body["id"].as_i64().unwrap();
     assert_eq!(body["parent_id"], t.a);
     // The creator got the new company's admin role, so it sees and manages it.
-    let roles = app
-        .fastvue
-        .assignments()
-        .of_user(t.admin_a.id, Some(sub))
-        .await
-        .unwrap();
+    let roles = crate::helpers::assignments_of(&app.fastvue, t.admin_a.id, Some(sub)).await;
     assert_eq!(roles.len(), 1);
     assert_eq!(roles[0].role_codename, "admin");
     assert_eq!(
@@ -274,12 +272,7 @@ async fn a_creator_gets_only_a_seeded_role_it_could_grant_itself() {
     .await;
     assert_eq!(status, 201, "{body}");
     let sub = body["id"].as_i64().unwrap();
-    let roles = app
-        .fastvue
-        .assignments()
-        .of_user(founder.id, Some(sub))
-        .await
-        .unwrap();
+    let roles = crate::helpers::assignments_of(&app.fastvue, founder.id, Some(sub)).await;
     assert_eq!(roles.len(), 1);
     assert_eq!(
         roles[0].role_codename, "viewer",
@@ -344,7 +337,12 @@ async fn admin_updates_its_company_but_not_a_foreign_one() {
     .await;
     assert_eq!(status, 404);
     assert_eq!(
-        app.fastvue.companies().get(t.b).await.unwrap().name,
+        app.fastvue
+            .companies()
+            .get(&Actor::system(), t.b)
+            .await
+            .unwrap()
+            .name,
         "Company BETA"
     );
     assert_eq!(
@@ -402,7 +400,12 @@ async fn delete_company_deactivates_it_and_its_permissions() {
     let (member, member_token) = app.user_with_role(sub, "viewer").await;
     let (status, body) = delete(&app, &format!("/companies/{sub}"), &t.admin_a_token).await;
     assert_eq!(status, 204, "{body}");
-    let stored = app.fastvue.companies().get(sub).await.unwrap();
+    let stored = app
+        .fastvue
+        .companies()
+        .get(&Actor::system(), sub)
+        .await
+        .unwrap();
     assert!(!stored.is_active && stored.deleted_at.is_some());
     let (_, mine) = get(&app, "/auth/me/permissions", &member_token).await;
     assert_eq!(mine["permissions"], json!([]), "{mine}");
@@ -415,7 +418,14 @@ async fn delete_company_deactivates_it_and_its_permissions() {
             .0,
         404
     );
-    assert!(app.fastvue.companies().get(t.b).await.unwrap().is_active);
+    assert!(
+        app.fastvue
+            .companies()
+            .get(&Actor::system(), t.b)
+            .await
+            .unwrap()
+            .is_active
+    );
     assert_eq!(
         delete(&app, "/companies/999999", &t.admin_a_token).await.0,
         404

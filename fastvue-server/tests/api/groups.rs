@@ -1,6 +1,6 @@
 //! `/api/v1/groups`: CRUD, permission sets, members, tenant scoping.
+use fastvue_core::Actor;
 use fastvue_core::entity::group;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::groups::NewGroup;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ async fn group_in(app: &TestApp, company_id: i64, codename: &str, perms: &[&str]
     app.fastvue
         .groups()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewGroup {
                 company_id,
                 name: format!("Group {codename}"),
@@ -23,6 +23,7 @@ async fn group_in(app: &TestApp, company_id: i64, codename: &str, perms: &[&str]
         )
         .await
         .expect("create group")
+        .group
 }
 
 fn perms(body: &Value) -> Vec<&str> {

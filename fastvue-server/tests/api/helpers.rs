@@ -3,11 +3,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
+use fastvue_core::Actor;
 use fastvue_core::Fastvue;
 use fastvue_core::config::Settings;
 use fastvue_core::entity::user;
 use fastvue_core::service::assignments::NewAssignment;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::roles::RoleFilter;
 use fastvue_core::service::users::NewUser;
 use fastvue_core::testing::{self, REDIS_VAR, TestDatabase};
@@ -322,7 +322,7 @@ impl TestApp {
         let n = USER_SEQ.fetch_add(1, Ordering::Relaxed);
         let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let username = format!("{role_codename}-{company_id}-{n}-{tag}");
-        let sys = AuditContext::system();
+        let sys = Actor::system();
         let created = self
             .fastvue
             .users()
@@ -342,6 +342,7 @@ impl TestApp {
             .fastvue
             .roles()
             .list(
+                &Actor::system(),
                 &RoleFilter {
                     company_id: Some(company_id),
                     search: Some(role_codename.to_owned()),
@@ -372,4 +373,21 @@ impl TestApp {
         let token = self.login(&username, USER_PASSWORD).await;
         (created, token)
     }
+}
+
+/// The assignments of `user_id` (in `company_id` only, when given), read as the system.
+pub async fn assignments_of(
+    fv: &Fastvue,
+    user_id: i64,
+    company_id: Option<i64>,
+) -> Vec<fastvue_core::service::assignments::AssignmentView> {
+    let mut views = fv
+        .assignments()
+        .of_user(&Actor::system(), user_id)
+        .await
+        .expect("assignments");
+    if let Some(c) = company_id {
+        views.retain(|v| v.assignment.company_id == c);
+    }
+    views
 }

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use fastvue_core::Actor;
 use fastvue_core::entity::{oauth_state, social_account};
 use fastvue_core::pagination::PageRequest;
-use fastvue_core::service::audit::{AuditContext, AuditFilter};
+use fastvue_core::service::audit::AuditFilter;
 use fastvue_core::service::users::NewUser;
 use salvo::conn::{Acceptor, TcpListener};
 use salvo::http::StatusCode;
@@ -493,7 +494,7 @@ async fn user_with_email(app: &TestApp, email: &str, password: Option<&str>) -> 
     app.fastvue
         .users()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewUser {
                 email: email.to_owned(),
                 username: format!("local-{tag}"),
@@ -507,13 +508,20 @@ async fn user_with_email(app: &TestApp, email: &str, password: Option<&str>) -> 
 }
 
 async fn links_of(app: &TestApp, user_id: i64) -> Vec<social_account::Model> {
-    app.fastvue.social_accounts().list(user_id).await.unwrap()
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    social_account::Entity::find()
+        .filter(social_account::Column::UserId.eq(user_id))
+        .order_by_asc(social_account::Column::Id)
+        .all(app.fastvue.db())
+        .await
+        .unwrap()
 }
 
 async fn audit_actions(app: &TestApp, entity_type: &str) -> Vec<String> {
     app.fastvue
         .audit_logs()
         .list(
+            &Actor::system(),
             &AuditFilter {
                 entity_type: Some(entity_type.to_owned()),
                 ..Default::default()
@@ -647,7 +655,12 @@ async fn signup_creates_a_linked_user_with_the_signup_role_in_the_signup_company
     assert_eq!(body["email"], google.email);
     assert_eq!(body["full_name"], google.name);
     let user_id = body["id"].as_i64().unwrap();
-    let user = app.fastvue.users().get(user_id).await.unwrap();
+    let user = app
+        .fastvue
+        .users()
+        .get(&Actor::system(), user_id)
+        .await
+        .unwrap();
     assert!(user.password_hash.is_none());
     let root_company = app
         .fastvue
@@ -658,12 +671,7 @@ async fn signup_creates_a_linked_user_with_the_signup_role_in_the_signup_company
         .and_then(|u| u.current_company_id)
         .unwrap();
     assert_eq!(user.current_company_id, Some(root_company));
-    let roles = app
-        .fastvue
-        .assignments()
-        .of_user(user_id, None)
-        .await
-        .unwrap();
+    let roles = crate::helpers::assignments_of(&app.fastvue, user_id, None).await;
     assert_eq!(roles.len(), 1);
     assert_eq!(roles[0].role_codename, "viewer");
     assert_eq!(roles[0].assignment.company_id, root_company);
@@ -958,7 +966,7 @@ async fn an_unverified_email_is_refused_even_when_the_account_is_linked() {
 #[tokio::test]
 async fn an_inactive_user_is_refused_whether_linked_or_matched_by_email() {
     let (app, idp) = setup(&[]).await;
-    let sys = AuditContext::system();
+    let sys = Actor::system();
     // Matched by email: refused, and not linked.
     let google = Identity::new();
     let user_id = user_with_email(&app, &google.email, Some("local-pass-123")).await;
@@ -1100,7 +1108,7 @@ async fn social_accounts_are_listed_and_unlinked_but_never_the_last_way_to_sign_
     let user_id = me(&app, &token).await["id"].as_i64().unwrap();
     app.fastvue
         .users()
-        .set_password(&AuditContext::system(), user_id, "a-new-password-1")
+        .set_password(&Actor::system(), user_id, "a-new-password-1")
         .await
         .unwrap();
     let res = app

@@ -2,10 +2,10 @@
 //! Events, read over real HTTP.
 use std::time::Duration;
 
+use fastvue_core::Actor;
 use fastvue_core::auth::TokenKind;
 use fastvue_core::entity::{permission, role_permission};
 use fastvue_core::service::assignments::NewAssignment;
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::users::NewUser;
 use reqwest::Method;
 use sea_orm::{EntityTrait, Set};
@@ -181,7 +181,7 @@ async fn member(app: &TestApp, perms: &[&str]) -> Member {
 
 /// A user `sse-{tag}` holding `role_id` in `company_id` (current company).
 async fn user_in(app: &TestApp, company_id: i64, role_id: i64, tag: &str) -> i64 {
-    let sys = AuditContext::system();
+    let sys = Actor::system();
     let user = app
         .fastvue
         .users()
@@ -593,7 +593,7 @@ async fn a_reader_that_never_reads_does_not_delay_the_others() {
 
     let mut live = Sse::open(&app, "", Some(&m.token), &[]).await;
     live.event().await;
-    let sys = AuditContext::system();
+    let sys = Actor::system();
     let mut last_etag = String::new();
     const ROUNDS: usize = 60;
     for round in 0..ROUNDS {

@@ -54,17 +54,29 @@ async fn list_permissions_filters_by_resource_and_category() {
 }
 
 #[tokio::test]
-async fn create_and_get_a_permission() {
+async fn a_superuser_creates_a_permission_and_a_company_admin_cannot() {
     let app = spawn_app().await;
     let a = company(&app, "PERM-A").await;
     let (_, admin) = app.user_with_role(a, "admin").await;
+    let root = app.root_token().await;
     let body =
         json!({"codename": "report.export", "name": "Export reports", "category": "reports"});
-    let (status, created) = call(
+    // The catalogue is shared by every company: holding permission.create is not enough.
+    let (status, refused) = call(
         &app,
         Method::POST,
         "/permissions",
         Some(&admin),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"]["code"], "forbidden");
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/permissions",
+        Some(&root),
         Some(body.clone()),
     )
     .await;
@@ -79,7 +91,7 @@ async fn create_and_get_a_permission() {
     assert_eq!(status, 200);
     assert_eq!(got["codename"], "report.export");
 
-    let (status, dup) = call(&app, Method::POST, "/permissions", Some(&admin), Some(body)).await;
+    let (status, dup) = call(&app, Method::POST, "/permissions", Some(&root), Some(body)).await;
     assert_eq!(status, 409, "{dup}");
     assert_eq!(dup["error"]["details"][0]["field"], "codename");
 
@@ -87,7 +99,7 @@ async fn create_and_get_a_permission() {
         &app,
         Method::POST,
         "/permissions",
-        Some(&admin),
+        Some(&root),
         Some(json!({"codename": "Report", "name": ""})),
     )
     .await;
@@ -119,7 +131,7 @@ async fn create_and_get_a_permission() {
 }
 
 #[tokio::test]
-async fn patch_permission_changes_custom_ones_and_system_ones_only_for_superusers() {
+async fn only_superusers_patch_permissions_custom_or_system() {
     let app = spawn_app().await;
     let a = company(&app, "PERM-A").await;
     let custom = custom_permission(&app, "report.export").await;
@@ -140,9 +152,19 @@ async fn patch_permission_changes_custom_ones_and_system_ones_only_for_superuser
             .await
         }
     };
+    let root = app.root_token().await;
+    // A company admin holds permission.update, but a deactivation would strip the
+    // permission from every company's grants: refused.
     let (status, body) = patch(
         custom.id,
         Some(admin.clone()),
+        json!({"name": "Export", "is_active": false}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = patch(
+        custom.id,
+        Some(root.clone()),
         json!({"name": "Export", "is_active": false}),
     )
     .await;
@@ -152,13 +174,13 @@ async fn patch_permission_changes_custom_ones_and_system_ones_only_for_superuser
         (Some("Export"), Some(false))
     );
     assert_eq!(
-        patch(custom.id, Some(admin.clone()), json!({"name": ""}))
+        patch(custom.id, Some(root.clone()), json!({"name": ""}))
             .await
             .0,
         422
     );
     assert_eq!(
-        patch(custom.id, Some(admin.clone()), json!({"codename": "a.b"}))
+        patch(custom.id, Some(root.clone()), json!({"codename": "a.b"}))
             .await
             .0,
         422
@@ -174,18 +196,13 @@ async fn patch_permission_changes_custom_ones_and_system_ones_only_for_superuser
         403
     );
     assert_eq!(
-        patch(999_999, Some(admin.clone()), json!({"name": "x"}))
+        patch(999_999, Some(root.clone()), json!({"name": "x"}))
             .await
             .0,
         404
     );
     assert_eq!(patch(custom.id, None, json!({"name": "x"})).await.0, 401);
-    let (status, body) = patch(
-        system,
-        Some(app.root_token().await),
-        json!({"name": "Read users"}),
-    )
-    .await;
+    let (status, body) = patch(system, Some(root), json!({"name": "Read users"})).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -213,17 +230,20 @@ async fn delete_permission_removes_custom_ones_but_never_system_ones() {
     };
     assert_eq!(delete(custom.id, Some(viewer)).await.0, 403);
     assert_eq!(delete(custom.id, None).await.0, 401);
-    assert_eq!(delete(custom.id, Some(admin.clone())).await.0, 204);
+    let root = app.root_token().await;
+    // Deleting would strip the permission from every company: superusers only.
+    assert_eq!(delete(custom.id, Some(admin.clone())).await.0, 403);
+    assert_eq!(delete(custom.id, Some(root.clone())).await.0, 204);
     assert_eq!(
         get(&app, &format!("/permissions/{}", custom.id), &admin)
             .await
             .0,
         404
     );
-    assert_eq!(delete(custom.id, Some(admin.clone())).await.0, 404);
-    let (status, body) = delete(system, Some(app.root_token().await)).await;
+    assert_eq!(delete(custom.id, Some(root.clone())).await.0, 404);
+    let (status, body) = delete(system, Some(root)).await;
     assert_eq!(status, 409, "{body}");
-    assert_eq!(delete(system, Some(admin)).await.0, 409);
+    assert_eq!(delete(system, Some(admin)).await.0, 403);
 }
 
 #[tokio::test]

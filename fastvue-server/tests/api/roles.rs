@@ -1,6 +1,6 @@
 //! `/api/v1/roles`, plus the fixtures the roles/permissions/groups/cache/audit tests share.
+use fastvue_core::Actor;
 use fastvue_core::entity::{permission, role, user};
-use fastvue_core::service::audit::AuditContext;
 use fastvue_core::service::companies::NewCompany;
 use fastvue_core::service::permissions::NewPermission;
 use fastvue_core::service::roles::NewRole;
@@ -48,7 +48,7 @@ pub(crate) async fn company(app: &TestApp, code: &str) -> i64 {
     app.fastvue
         .companies()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewCompany {
                 name: format!("Company {code}"),
                 code: code.to_owned(),
@@ -70,7 +70,7 @@ pub(crate) async fn role_in(
     app.fastvue
         .roles()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewRole {
                 name: format!("Role {codename}"),
                 codename: codename.to_owned(),
@@ -81,6 +81,7 @@ pub(crate) async fn role_in(
         )
         .await
         .expect("create role")
+        .role
 }
 
 /// A custom (non-system) permission, which the seeded roles do not grant.
@@ -88,7 +89,7 @@ pub(crate) async fn custom_permission(app: &TestApp, codename: &str) -> permissi
     app.fastvue
         .permissions()
         .create(
-            &AuditContext::system(),
+            &Actor::system(),
             NewPermission {
                 codename: codename.to_owned(),
                 name: format!("Custom {codename}"),
