@@ -237,6 +237,8 @@ pub async fn catch_status(depot: &mut Depot, res: &mut Response, ctrl: &mut Flow
         }
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
         StatusCode::BAD_REQUEST => ("bad_request", "the request is malformed"),
+        // The request timeout's answer (REQUEST_TIMEOUT_SECONDS).
+        StatusCode::SERVICE_UNAVAILABLE => ("timeout", "the server took too long to answer"),
         s if s.is_server_error() => ("internal_error", "internal error"),
         _ => ("error", "the request failed"),
     };

@@ -4,10 +4,12 @@ use std::time::Duration;
 use fastvue_core::Fastvue;
 use fastvue_core::config::Settings;
 use fastvue_core::seed::BootstrapReport;
+use salvo::catch_panic::CatchPanic;
 use salvo::catcher::Catcher;
 use salvo::conn::{Acceptor, TcpListener};
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
+use salvo::timeout::Timeout;
 
 use crate::error::catch_status;
 use crate::middleware::access_log::access_log;
@@ -118,9 +120,12 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
 
 /// The router with its middleware and JSON catcher.
 ///
-/// Service middleware, outermost first: request id, access log + metrics, security
-/// headers, allowed hosts, CORS (answers preflights), body limit. They run for unmatched
-/// routes too, so 404/405 answers carry the same headers.
+/// Service middleware, outermost first: request id, access log + metrics, panic catcher
+/// (a panicking handler answers the JSON 500, and the process and connection live on),
+/// request timeout (`REQUEST_TIMEOUT_SECONDS`: a JSON 503 `timeout`; a stream's body is
+/// not timed, only the handler that opens it), security headers, allowed hosts, CORS
+/// (answers preflights), body limit. They run for unmatched routes too, so 404/405
+/// answers carry the same headers.
 pub fn service(fastvue: Fastvue) -> Service {
     let streams = Streams::new(fastvue.clone());
     service_with(fastvue, streams)
@@ -128,10 +133,7 @@ pub fn service(fastvue: Fastvue) -> Service {
 
 /// [`service`] over a given permission-stream registry (so shutdown can close its streams).
 fn service_with(fastvue: Fastvue, streams: Streams) -> Service {
-    let settings = fastvue.settings();
-    let allowed_hosts = AllowedHosts::from_settings(settings);
-    let cors = cors::from_settings(settings);
-    let security_headers = SecurityHeaders::new(settings);
+    let settings = fastvue.settings().clone();
     let router = Router::new()
         .hoop(affix_state::inject(streams).inject(fastvue))
         .push(
@@ -143,9 +145,20 @@ fn service_with(fastvue: Fastvue, streams: Streams) -> Service {
         .push(Router::with_path("openapi.json").get(openapi::openapi_json))
         .push(Router::with_path("docs/{**rest}").get(openapi::docs))
         .push(api());
+    with_middleware(router, &settings)
+}
+
+/// `router` inside the service middleware of [`service`], with the JSON catcher.
+fn with_middleware(router: Router, settings: &Settings) -> Service {
+    let allowed_hosts = AllowedHosts::from_settings(settings);
+    let cors = cors::from_settings(settings);
+    let security_headers = SecurityHeaders::new(settings);
+    let timeout = Timeout::new(settings.limits.request_timeout);
     let mut service = Service::new(router)
         .hoop(request_id)
         .hoop(access_log)
+        .hoop(CatchPanic::new())
+        .hoop(timeout)
         .hoop(security_headers);
     if let Some(allowed_hosts) = allowed_hosts {
         service = service.hoop(allowed_hosts);
@@ -196,4 +209,75 @@ async fn shutdown_on_signal(handle: ServerHandle, streams: Streams) {
     handle.stop_graceful(DRAIN_TIMEOUT);
     // Open permission streams never finish by themselves: end them with `closed`.
     streams.close_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use salvo::conn::{Acceptor, TcpListener};
+    use salvo::prelude::*;
+
+    use super::with_middleware;
+
+    #[handler]
+    async fn panics() -> &'static str {
+        panic!("a handler bug");
+    }
+
+    #[handler]
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        "late"
+    }
+
+    #[handler]
+    async fn fine() -> &'static str {
+        "fine"
+    }
+
+    /// The production middleware around a router with a panicking and a slow route.
+    async fn serve() -> String {
+        let settings =
+            fastvue_core::testing::settings("sqlite::memory:", &[("REQUEST_TIMEOUT_SECONDS", "1")]);
+        let router = Router::new()
+            .push(Router::with_path("panics").get(panics))
+            .push(Router::with_path("slow").get(slow))
+            .push(Router::with_path("fine").get(fine));
+        let service = with_middleware(router, &settings);
+        let acceptor = TcpListener::new("127.0.0.1:0").bind().await;
+        let port = acceptor.holdings()[0]
+            .local_addr
+            .clone()
+            .into_std()
+            .expect("tcp address")
+            .port();
+        tokio::spawn(Server::new(acceptor).serve(service));
+        format!("http://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_the_json_500_and_the_server_keeps_serving() {
+        let base = serve().await;
+        let client = reqwest::Client::new();
+        let res = client.get(format!("{base}/panics")).send().await.unwrap();
+        assert_eq!(res.status(), 500);
+        assert!(res.headers().contains_key("x-request-id"));
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "internal_error");
+        assert!(!body.to_string().contains("a handler bug"), "{body}");
+        let again = client.get(format!("{base}/fine")).send().await.unwrap();
+        assert_eq!(again.status(), 200, "the process and its listener live on");
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_answers_the_json_503_timeout() {
+        let base = serve().await;
+        let started = std::time::Instant::now();
+        let res = reqwest::get(format!("{base}/slow")).await.unwrap();
+        assert_eq!(res.status(), 503);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "timeout");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

@@ -50,6 +50,7 @@ const TABLES: &[(&str, &[&str])] = &[
             "created_at",
             "updated_at",
             "deleted_at",
+            "email_unconfirmed",
         ],
     ),
     (
@@ -476,9 +477,16 @@ async fn the_user_id_index_exists_only_where_the_rows_are_not_already_ordered_by
             "{plan:?}"
         );
     }
-    Migrator::down(&db, Some(1))
+    // Roll back down to (and including) the migration that made the index.
+    let since_index = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261122_000008_users_id_index")
+        .expect("the index migration")
+        + 1;
+    Migrator::down(&db, Some(since_index as u32))
         .await
-        .expect("roll back the last migration");
+        .expect("roll back to before the index migration");
     assert!(!manager.has_index("users", "idx_users_id").await.unwrap());
 }
 

@@ -13,6 +13,7 @@ mod bootstrap;
 mod companies;
 mod concurrency;
 mod data;
+mod escalation;
 mod groups;
 mod operations;
 mod permissions;
