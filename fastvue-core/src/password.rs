@@ -1,17 +1,43 @@
-//! argon2id password hashing. Hashing runs on the blocking pool so it never stalls the
-//! runtime, and under a fixed limit: at most `concurrency` hashes (each takes
-//! `ARGON2_MEMORY_KIB` of memory) run at once and at most `queue` more wait for a slot;
-//! past that a hash is refused at once with [`Error::Busy`] instead of queueing memory
-//! and threads without bound, whoever asks (an unauthenticated sign-in flood included).
-use std::sync::Arc;
+//! argon2id password hashing, off the async runtime and under a fixed limit: hashes run
+//! on `concurrency` threads of their own (each hash takes `ARGON2_MEMORY_KIB` of memory,
+//! which its thread's allocator keeps for the next one), at most `queue` more wait for
+//! one; past that a hash is refused at once with [`Error::Busy`] instead of queueing
+//! memory and threads without bound, whoever asks (an unauthenticated sign-in flood
+//! included). Dedicated threads rather than the runtime's blocking pool: a pool that grows
+//! to hundreds of threads under a flood leaves a hash's worth of allocator memory behind
+//! on each of them.
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
+    Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _,
+    Version,
 };
+use rand::Rng;
 
 use crate::error::{Error, Result};
+
+thread_local! {
+    /// The argon2 working memory of a hashing thread, kept from one hash to the next, so
+    /// that hashing memory is exactly `concurrency` buffers whatever the allocator does
+    /// with large freed blocks.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` over this thread's working memory of `blocks` blocks.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    MEMORY.with_borrow_mut(|m| {
+        if m.len() != blocks {
+            *m = vec![Block::default(); blocks];
+        }
+        f(m)
+    })
+}
 
 /// Seconds a refused hash suggests waiting (`Retry-After`).
 pub const BUSY_RETRY_AFTER: u64 = 1;
@@ -25,14 +51,58 @@ pub struct PasswordHasher {
     slots: Arc<Slots>,
 }
 
-/// The hashing limit: `running` permits run a hash; `admitted` permits (running plus
-/// waiting) are taken without waiting, or the hash is refused.
-#[derive(Debug)]
+/// A hash to run on a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing limit: `concurrency` threads take jobs from `jobs`; `admitted` permits
+/// (running plus waiting) are taken without waiting, or the hash is refused. The threads
+/// end when the last clone of the hasher is dropped (the sender closes).
 struct Slots {
-    running: Semaphore,
+    jobs: Mutex<mpsc::Sender<Job>>,
     admitted: Semaphore,
     concurrency: usize,
     queue: usize,
+}
+
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slots")
+            .field("concurrency", &self.concurrency)
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Slots {
+    fn new(concurrency: usize, queue: usize) -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..concurrency {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("fastvue-hash-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only to take the next job, never while it runs.
+                        let next = rx.lock().map(|r| r.recv());
+                        match next {
+                            // A panicking hash fails its own request, not the thread.
+                            Ok(Ok(job)) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            _ => break,
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Self {
+            jobs: Mutex::new(tx),
+            admitted: Semaphore::new(concurrency + queue),
+            concurrency,
+            queue,
+        })
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -91,12 +161,7 @@ impl PasswordHasher {
             argon2: Arc::new(argon2),
             params,
             dummy_hash: dummy_hash.into(),
-            slots: Arc::new(Slots {
-                running: Semaphore::new(concurrency),
-                admitted: Semaphore::new(concurrency + queue),
-                concurrency,
-                queue,
-            }),
+            slots: Arc::new(Slots::new(concurrency, queue)?),
         })
     }
 
@@ -105,8 +170,8 @@ impl PasswordHasher {
         self.slots.concurrency
     }
 
-    /// Runs `work` on the blocking pool once a hashing slot is free; [`Error::Busy`] at
-    /// once when every slot is taken and the queue is full.
+    /// Runs `work` on a hashing thread; [`Error::Busy`] at once when every thread is busy
+    /// and the queue is full.
     async fn limited<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Self) -> T + Send + 'static,
@@ -118,16 +183,21 @@ impl PasswordHasher {
                 retry_after: BUSY_RETRY_AFTER,
             });
         };
-        let _running = self
-            .slots
-            .running
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("the hashing limit was closed".into()))?;
+        let (done, answer) = oneshot::channel();
         let this = self.clone();
-        tokio::task::spawn_blocking(move || work(&this))
+        let job: Job = Box::new(move || {
+            let _ = done.send(work(&this));
+        });
+        self.slots
+            .jobs
+            .lock()
+            .map_err(|_| Error::Internal("the hashing queue is poisoned".into()))?
+            .send(job)
+            .map_err(|_| Error::Internal("the hashing threads are gone".into()))?;
+        // The permit is held until the answer arrives: a waiting request keeps its place.
+        answer
             .await
-            .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))
+            .map_err(|_| Error::Internal("a hashing thread failed".into()))
     }
 
     /// Hashes `password` into a PHC string (blocking; see [`PasswordHasher::hash_async`]).
@@ -164,9 +234,65 @@ impl PasswordHasher {
         }
     }
 
-    /// [`PasswordHasher::hash`] on the blocking pool, under the hashing limit.
+    /// [`PasswordHasher::hash`] on a hashing thread, under the hashing limit.
     pub async fn hash_async(&self, password: String) -> Result<String> {
-        self.limited(move |this| this.hash(&password)).await?
+        self.limited(move |this| this.hash_reusing_memory(&password))
+            .await?
+    }
+
+    /// [`PasswordHasher::hash`] in the calling (hashing) thread's kept working memory.
+    fn hash_reusing_memory(&self, password: &str) -> Result<String> {
+        let argon = |e: argon2::Error| Error::Internal(format!("argon2: {e}"));
+        let phc = |e: argon2::password_hash::phc::Error| Error::Internal(format!("argon2: {e}"));
+        let mut salt = [0u8; 16];
+        rand::rng().fill(&mut salt[..]);
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        with_memory(self.params.block_count(), |memory| {
+            self.argon2
+                .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory)
+        })
+        .map_err(argon)?;
+        Ok(PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params)
+                .map_err(|e| Error::Internal(format!("argon2: {e}")))?,
+            salt: Some(Salt::new(&salt).map_err(phc)?),
+            hash: Some(Output::new(&out).map_err(phc)?),
+        }
+        .to_string())
+    }
+
+    /// [`PasswordHasher::verify`] in the calling (hashing) thread's kept working memory:
+    /// the stored hash's own algorithm, version and parameters, a constant-time
+    /// comparison of the outputs.
+    fn verify_reusing_memory(&self, password: &str, phc: &str) -> bool {
+        let Ok(stored) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+            return false;
+        };
+        let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else {
+            return false;
+        };
+        let version = match stored.version.map(Version::try_from).transpose() {
+            Ok(v) => v.unwrap_or_default(),
+            Err(_) => return false,
+        };
+        let Ok(params) = Params::try_from(&stored) else {
+            return false;
+        };
+        let blocks = params.block_count();
+        let argon2 = Argon2::new(algorithm, version, params);
+        let mut out = [0u8; Output::MAX_LENGTH];
+        let Some(out) = out.get_mut(..expected.len()) else {
+            return false;
+        };
+        let hashed = with_memory(blocks, |memory| {
+            argon2.hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, memory)
+        });
+        hashed.is_ok() && Output::new(out).is_ok_and(|computed| &computed == expected)
     }
 
     /// Verifies on the blocking pool, under the hashing limit. With `phc = None`
@@ -174,9 +300,9 @@ impl PasswordHasher {
     /// hash and returns false, at the same cost as a wrong password.
     pub async fn verify_async(&self, password: String, phc: Option<String>) -> Result<bool> {
         self.limited(move |this| match phc {
-            Some(phc) => this.verify(&password, &phc),
+            Some(phc) => this.verify_reusing_memory(&password, &phc),
             None => {
-                this.verify(&password, &this.dummy_hash);
+                this.verify_reusing_memory(&password, &this.dummy_hash);
                 false
             }
         })
@@ -249,7 +375,7 @@ mod tests {
             })
         };
         // Wait until the first task holds the slot.
-        while h.slots.running.available_permits() != 0 {
+        while h.slots.admitted.available_permits() != 0 {
             tokio::task::yield_now().await;
         }
         let refused = h.verify_async("x".into(), None).await;
@@ -277,6 +403,43 @@ mod tests {
         assert_eq!(
             busy, 1,
             "one of three is refused with one slot and one queued"
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_made_in_kept_memory_verify_both_ways_with_the_allocating_ones() {
+        let h = PasswordHasher::with_limits(64, 1, 1, 1, 4).unwrap();
+        let kept = h.hash_async("correct horse".into()).await.unwrap();
+        assert!(kept.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{kept}");
+        assert!(h.verify("correct horse", &kept));
+        assert!(!h.verify("wrong horse", &kept));
+        let allocated = h.hash("correct horse").unwrap();
+        for phc in [&kept, &allocated] {
+            assert!(
+                h.verify_async("correct horse".into(), Some(phc.clone()))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !h.verify_async("wrong horse".into(), Some(phc.clone()))
+                    .await
+                    .unwrap()
+            );
+        }
+        // A stored hash with other parameters (before a rehash) verifies with its own.
+        let older = PasswordHasher::new(128, 2, 1)
+            .unwrap()
+            .hash("pw-older-1")
+            .unwrap();
+        assert!(
+            h.verify_async("pw-older-1".into(), Some(older))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify_async("x".into(), Some("$argon2id$garbage".into()))
+                .await
+                .unwrap()
         );
     }
 

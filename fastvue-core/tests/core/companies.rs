@@ -476,3 +476,66 @@ async fn reactivating_a_company_makes_it_active_again() {
             .unwrap();
     assert!(back.is_active);
 }
+
+#[tokio::test]
+async fn the_hierarchy_stops_at_32_levels_and_the_tree_nests_no_deeper_whatever_the_rows_say() {
+    let t = TestDb::new().await;
+    let mut parent = None;
+    let mut ids = Vec::new();
+    for n in 0..32 {
+        let c =
+            t.fv.companies()
+                .create(
+                    &sys(),
+                    NewCompany {
+                        name: format!("Level {n}"),
+                        code: format!("LV{n}"),
+                        parent_id: parent,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("levels 1 to 32");
+        parent = Some(c.id);
+        ids.push(c.id);
+    }
+    // Even the system cannot create level 33: no such data can come through the core.
+    let deeper =
+        t.fv.companies()
+            .create(
+                &sys(),
+                NewCompany {
+                    name: "Level 33".into(),
+                    code: "LV33".into(),
+                    parent_id: parent,
+                    ..Default::default()
+                },
+            )
+            .await;
+    assert_eq!(invalid_fields(deeper), ["parent_id"]);
+    // Rows written behind the core's back: 200 more levels under level 32.
+    use sea_orm::ConnectionTrait;
+    let mut last = *ids.last().unwrap();
+    for n in 0..200 {
+        let id = 500_000 + n;
+        t.fv.db()
+            .execute_unprepared(&format!(
+                "INSERT INTO companies (id, name, code, parent_id, is_active, created_at, updated_at) \
+                 VALUES ({id}, 'Raw {n}', 'RAW{n}', {last}, TRUE, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+            ))
+            .await
+            .unwrap();
+        last = id;
+    }
+    let tree = t.fv.companies().tree(&sys()).await.unwrap();
+    let mut stack: Vec<(&CompanyNode, usize)> = tree.iter().map(|n| (n, 1)).collect();
+    let (mut deepest, mut count) = (0, 0);
+    while let Some((node, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        count += 1;
+        stack.extend(node.children.iter().map(|c| (c, depth + 1)));
+    }
+    assert_eq!(deepest, 32);
+    // Default + 32 levels + 200 raw rows, each exactly once.
+    assert_eq!(count, 1 + 32 + 200);
+}

@@ -910,3 +910,72 @@ async fn without_trusted_proxies_x_forwarded_for_cannot_dodge_the_login_limit() 
     let res = login_from(&app, "198.51.100.77", &name, "wrong-password").await;
     assert_eq!(res.status(), 429);
 }
+
+#[tokio::test]
+async fn every_sign_in_attempt_from_one_ip_counts_so_rotating_usernames_hits_the_limit() {
+    let app = spawn_app_with(&[("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "4")]).await;
+    for _ in 0..4 {
+        let res = login(&app, &unique_name(), "wrong-password").await;
+        assert_eq!(res.status(), 401);
+    }
+    // A fifth attempt from the same address is refused before any password is checked,
+    // whichever username it names and even with the right password.
+    let res = login(&app, ROOT_LOGIN, ROOT_PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let body = assert_error(res, 429, "rate_limited").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this address"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_per_ip_sign_in_limit_counts_each_client_behind_a_trusted_proxy() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1,::1"),
+    ])
+    .await;
+    for _ in 0..2 {
+        let res = login_from(&app, "198.51.100.9", &unique_name(), "wrong-password").await;
+        assert_eq!(res.status(), 401);
+    }
+    let blocked = login_from(&app, "198.51.100.9", ROOT_LOGIN, ROOT_PASSWORD).await;
+    assert_eq!(blocked.status(), 429);
+    let other = login_from(&app, "198.51.100.10", ROOT_LOGIN, ROOT_PASSWORD).await;
+    assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn the_per_ip_sign_in_limit_is_shared_through_redis() {
+    let Some(redis) = test_redis_url() else {
+        return;
+    };
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let vars = [
+        ("REDIS_URL", redis.as_str()),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "2"),
+    ];
+    let a = spawn_app_with(&vars).await;
+    let b = spawn_app_with(&vars).await;
+    for _ in 0..2 {
+        assert_eq!(
+            login(&a, &unique_name(), "wrong-password").await.status(),
+            401
+        );
+    }
+    assert_eq!(
+        login(&b, &unique_name(), "wrong-password").await.status(),
+        429
+    );
+}

@@ -20,7 +20,7 @@ use crate::helpers::{ROOT_LOGIN, ROOT_PASSWORD, TestApp, spawn_app, spawn_app_wi
 use crate::roles::{call, company, role_in};
 
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind an ephemeral port")
@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 }
 
 /// Polls `cond` every 100 ms, at most `tries` times (a hang guard, not a speed check).
-async fn eventually(tries: u32, mut cond: impl AsyncFnMut() -> bool) -> bool {
+pub(crate) async fn eventually(tries: u32, mut cond: impl AsyncFnMut() -> bool) -> bool {
     for _ in 0..tries {
         if cond().await {
             return true;
@@ -509,7 +509,7 @@ async fn postgres_backends_killed_under_load_answer_503_or_success_and_the_pool_
 type Outcome = Result<(u16, Value), reqwest::Error>;
 
 /// The `fastvue-server` binary of this build.
-const SERVER_BIN: &str = env!("CARGO_BIN_EXE_fastvue-server");
+pub(crate) const SERVER_BIN: &str = env!("CARGO_BIN_EXE_fastvue-server");
 
 /// The real `fastvue-server` binary on `port`, in a clean environment and the temp
 /// directory (no .env). Argon2 is costly enough that logins are still running when a
@@ -539,7 +539,7 @@ fn start_server_process(database_url: &str, port: u16) -> std::process::Child {
 
 /// Waits until the server process at `base` answers `/health/live`; fails the test when
 /// it never does.
-async fn assert_starts(client: &reqwest::Client, base: &str) {
+pub(crate) async fn assert_starts(client: &reqwest::Client, base: &str) {
     assert!(
         eventually(1200, async || client
             .get(format!("{base}/health/live"))

@@ -1209,3 +1209,102 @@ async fn a_sign_in_started_on_one_replica_finishes_on_another() {
     let tokens = assert_signed_in(&location(&res), FRONTEND);
     assert_eq!(me(&app, &tokens["access_token"]).await["id"], user_id);
 }
+
+/// Pentest case 6: a holder of `user.update` sets a victim's email to an address it
+/// controls, signs in with Google, and sets the email back. Before, auto-link trusted the
+/// local email and planted a permanent Google login into the victim's account, audited as
+/// the victim's own act.
+#[tokio::test]
+async fn case6_an_email_set_by_an_administrator_never_plants_a_google_login() {
+    let (app, idp) = setup(&[]).await;
+    let company = crate::roles::company(&app, "PT6").await;
+    let (attacker, attacker_token) = app.user_with_role(company, "admin").await;
+    let (victim, _) = app.user_with_role(company, "viewer").await;
+    // The victim linked its own Google account earlier.
+    let victim_google = Identity {
+        email: victim.email.clone(),
+        ..Identity::new()
+    };
+    idp.sign_in_as(&victim_google);
+    assert_signed_in(&sign_in(&app, None).await, FRONTEND);
+    assert_eq!(links_of(&app, victim.id).await.len(), 1);
+
+    let set_email = |email: String| {
+        let (app, token) = (&app, attacker_token.clone());
+        async move {
+            crate::users::patch(
+                app,
+                &format!("/users/{}", victim.id),
+                &token,
+                json!({ "email": email }),
+            )
+            .await
+        }
+    };
+    let attacker_google = Identity::new();
+    let (status, body) = set_email(attacker_google.email.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    // Someone else changed the address: the victim's provider links are dropped...
+    assert!(links_of(&app, victim.id).await.is_empty());
+    // ... and a Google sign-in with the planted address does not link itself.
+    idp.sign_in_as(&attacker_google);
+    assert_failed(&sign_in(&app, None).await, FRONTEND, "account_not_linked");
+    assert!(links_of(&app, victim.id).await.is_empty());
+    // Setting the address back leaves the attacker's Google account matching nobody.
+    let (status, body) = set_email(victim.email.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    idp.sign_in_as(&attacker_google);
+    assert_failed(&sign_in(&app, None).await, FRONTEND, "signup_disabled");
+    assert!(links_of(&app, victim.id).await.is_empty());
+
+    // The audit trail names the real actor of every step.
+    let rows = app
+        .fastvue
+        .audit_logs()
+        .list(
+            &Actor::system(),
+            &AuditFilter {
+                actor_id: Some(attacker.id),
+                ..Default::default()
+            },
+            PageRequest::new(Some(1), Some(100)).unwrap(),
+        )
+        .await
+        .unwrap()
+        .items;
+    let acts: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.entity_type.clone(), r.action.clone()))
+        .collect();
+    assert!(
+        acts.contains(&("social_account".into(), "unlink".into())),
+        "{acts:?}"
+    );
+    assert_eq!(
+        acts.iter()
+            .filter(|(t, a)| t == "user" && a == "update")
+            .count(),
+        2,
+        "{acts:?}"
+    );
+}
+
+#[tokio::test]
+async fn sign_ins_started_from_one_ip_are_limited_before_any_state_is_stored() {
+    let (app, _idp) = setup(&[("RATE_LIMIT_OAUTH_PER_IP_PER_MINUTE", "2")]).await;
+    for _ in 0..2 {
+        assert_eq!(authorize(&app, None).await.status(), 302);
+    }
+    let res = authorize(&app, None).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    if test_redis_url().is_none() {
+        let stored = oauth_state::Entity::find()
+            .count(app.fastvue.db())
+            .await
+            .unwrap();
+        assert_eq!(stored, 2, "the refused start stored no state");
+    }
+}

@@ -591,3 +591,38 @@ async fn delete_role_removes_it_and_spares_system_roles() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "conflict");
 }
+
+#[tokio::test]
+async fn a_permission_list_longer_than_the_cap_is_422_before_any_lookup() {
+    let app = spawn_app().await;
+    let a = company(&app, "CAP").await;
+    let r = role_in(&app, Some(a), "capped", &[]).await;
+    let root = app.root_token().await;
+    let too_many: Vec<String> = (0..2_001).map(|i| format!("resource{i}.read")).collect();
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            format!("/roles/{}/permissions", r.id),
+            json!({ "permissions": too_many }),
+        ),
+        (
+            Method::POST,
+            "/roles".to_owned(),
+            json!({ "name": "Big", "codename": "big", "company_id": a, "permissions": too_many }),
+        ),
+    ] {
+        let (status, body) = call(&app, method, &path, Some(&root), Some(body)).await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], "permissions",
+            "{body}"
+        );
+        assert!(
+            body["error"]["details"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("at most 2000"),
+            "{body}"
+        );
+    }
+}
