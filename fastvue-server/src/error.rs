@@ -245,3 +245,65 @@ pub async fn catch_status(depot: &mut Depot, res: &mut Response, ctrl: &mut Flow
     ApiError::new(status, code, message).write_to(depot, res);
     ctrl.skip_rest();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use salvo::prelude::*;
+
+    use super::ApiError;
+    use crate::request_id::RequestId;
+
+    /// A log sink the test can read.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_internal_error_is_logged_once_with_its_request_id_and_never_shown_to_the_client() {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let mut depot = Depot::new();
+        depot.insert(RequestId::KEY, RequestId("req-500".into()));
+        let mut res = Response::new();
+        tracing::subscriber::with_default(subscriber, || {
+            let err = ApiError::from(fastvue_core::Error::Internal(
+                "database: relation \"secret_table\" does not exist".into(),
+            ));
+            err.write_to(&depot, &mut res);
+        });
+        let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(log.matches("internal error").count(), 1, "{log}");
+        assert!(
+            log.contains("req-500") && log.contains("secret_table"),
+            "{log}"
+        );
+        assert_eq!(
+            res.status_code,
+            Some(salvo::http::StatusCode::INTERNAL_SERVER_ERROR)
+        );
+        let body = match res.take_body() {
+            salvo::http::ResBody::Once(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+            other => panic!("unexpected body {other:?}"),
+        };
+        assert!(!body.contains("secret_table"), "{body}");
+        assert!(
+            body.contains("req-500") && body.contains("internal_error"),
+            "{body}"
+        );
+    }
+}
