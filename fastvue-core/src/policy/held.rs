@@ -94,6 +94,17 @@ impl Scope {
             Scope::Companies(ids) => Some(ids),
         }
     }
+
+    /// A caller's own company filter (`None`: any company) narrowed to this scope.
+    pub fn narrow(&self, wanted: Option<Vec<i64>>) -> Option<Vec<i64>> {
+        match (self, wanted) {
+            (Scope::All, wanted) => wanted,
+            (Scope::Companies(ids), None) => Some(ids.clone()),
+            (Scope::Companies(_), Some(wanted)) => {
+                Some(wanted.into_iter().filter(|c| self.contains(*c)).collect())
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +154,14 @@ mod tests {
         assert!(Scope::All.contains(42));
         assert_eq!(s.ids(), Some(&[2, 5, 9][..]));
         assert_eq!(Scope::All.into_filter(), None);
+    }
+
+    #[test]
+    fn narrowing_a_filter_keeps_only_companies_inside_the_scope() {
+        let s = Scope::Companies(vec![2, 5]);
+        assert_eq!(s.narrow(None), Some(vec![2, 5]));
+        assert_eq!(s.narrow(Some(vec![5, 7])), Some(vec![5]));
+        assert_eq!(Scope::All.narrow(None), None);
+        assert_eq!(Scope::All.narrow(Some(vec![7])), Some(vec![7]));
     }
 }

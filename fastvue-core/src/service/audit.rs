@@ -107,12 +107,7 @@ impl AuditLogs<'_> {
             .list_scope(self.fv, "audit.read", filter.company_id)
             .await?;
         let mut filter = filter.clone();
-        if let Some(ids) = scope.into_filter() {
-            filter.company_ids = Some(match filter.company_ids.take() {
-                Some(wanted) => wanted.into_iter().filter(|c| ids.contains(c)).collect(),
-                None => ids,
-            });
-        }
+        filter.company_ids = scope.narrow(filter.company_ids.take());
         let mut q = audit_log::Entity::find();
         if let Some(t) = &filter.entity_type {
             q = q.filter(audit_log::Column::EntityType.eq(t.as_str()));

@@ -237,12 +237,7 @@ impl Companies<'_> {
         actor.require(self.fv, "company.read").await?;
         let scope = actor.scope(self.fv, "company.read").await?;
         let mut filter = filter.clone();
-        if let Some(ids) = scope.into_filter() {
-            filter.ids = Some(match filter.ids.take() {
-                Some(wanted) => wanted.into_iter().filter(|c| ids.contains(c)).collect(),
-                None => ids,
-            });
-        }
+        filter.ids = scope.narrow(filter.ids.take());
         let mut q = company::Entity::find();
         if let Some(term) = filter.search.as_deref().filter(|t| !t.trim().is_empty()) {
             q = q.filter(contains_any(

@@ -424,12 +424,7 @@ impl Users<'_> {
         actor.require(self.fv, "user.read").await?;
         let scope = actor.scope(self.fv, "user.read").await?;
         let mut filter = filter.clone();
-        if let Some(ids) = scope.into_filter() {
-            filter.company_ids = Some(match filter.company_ids.take() {
-                Some(wanted) => wanted.into_iter().filter(|c| ids.contains(c)).collect(),
-                None => ids,
-            });
-        }
+        filter.company_ids = scope.narrow(filter.company_ids.take());
         self.list_unchecked(&filter, page).await
     }
 

@@ -841,21 +841,25 @@ async fn change_password_validates_both_passwords() {
     .await;
 }
 
-#[tokio::test]
-async fn the_failed_login_limit_is_shared_through_redis() {
-    let Some(redis) = test_redis_url() else {
-        return;
-    };
-    let name = unique_name();
-    // Two replicas (each with its own database here) of one deployment: one key space.
+/// Two replicas (each with its own database here) of one deployment sharing one Redis key
+/// space, with `limit` set; `None` when the run has no Redis.
+async fn replicas_sharing_redis(limit: (&str, &str)) -> Option<(TestApp, TestApp)> {
+    let redis = test_redis_url()?;
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     let vars = [
         ("REDIS_URL", redis.as_str()),
         ("REDIS_KEY_PREFIX", prefix.as_str()),
-        ("RATE_LIMIT_LOGIN_PER_MINUTE", "2"),
+        limit,
     ];
-    let a = spawn_app_with(&vars).await;
-    let b = spawn_app_with(&vars).await;
+    Some((spawn_app_with(&vars).await, spawn_app_with(&vars).await))
+}
+
+#[tokio::test]
+async fn the_failed_login_limit_is_shared_through_redis() {
+    let Some((a, b)) = replicas_sharing_redis(("RATE_LIMIT_LOGIN_PER_MINUTE", "2")).await else {
+        return;
+    };
+    let name = unique_name();
     for _ in 0..2 {
         assert_eq!(login(&a, &name, "wrong-password").await.status(), 401);
     }
@@ -957,17 +961,10 @@ async fn the_per_ip_sign_in_limit_counts_each_client_behind_a_trusted_proxy() {
 
 #[tokio::test]
 async fn the_per_ip_sign_in_limit_is_shared_through_redis() {
-    let Some(redis) = test_redis_url() else {
+    let Some((a, b)) = replicas_sharing_redis(("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "2")).await
+    else {
         return;
     };
-    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    let vars = [
-        ("REDIS_URL", redis.as_str()),
-        ("REDIS_KEY_PREFIX", prefix.as_str()),
-        ("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "2"),
-    ];
-    let a = spawn_app_with(&vars).await;
-    let b = spawn_app_with(&vars).await;
     for _ in 0..2 {
         assert_eq!(
             login(&a, &unique_name(), "wrong-password").await.status(),

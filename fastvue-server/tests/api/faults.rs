@@ -513,7 +513,7 @@ pub(crate) const SERVER_BIN: &str = env!("CARGO_BIN_EXE_fastvue-server");
 
 /// The real `fastvue-server` binary on `port`, in a clean environment and the temp
 /// directory (no .env). Argon2 is costly enough that logins are still running when a
-/// signal arrives.
+/// signal arrives (the requests of the tests below stay within the hashing queue).
 fn start_server_process(database_url: &str, port: u16) -> std::process::Child {
     Command::new(SERVER_BIN)
         .env_clear()
@@ -524,8 +524,10 @@ fn start_server_process(database_url: &str, port: u16) -> std::process::Child {
             ("LOG_LEVEL", "warn"),
             ("FASTVUE_ADMIN_EMAIL", ROOT_LOGIN),
             ("FASTVUE_ADMIN_PASSWORD", ROOT_PASSWORD),
-            ("ARGON2_MEMORY_KIB", "4096"),
-            ("ARGON2_ITERATIONS", "2"),
+            // Costly enough (about 0.1 s a hash with argon2 built optimised even in debug
+            // builds) that sign-ins queue on the hashing threads when the signal arrives.
+            ("ARGON2_MEMORY_KIB", "65536"),
+            ("ARGON2_ITERATIONS", "6"),
             ("ARGON2_PARALLELISM", "1"),
             ("RATE_LIMIT_LOGIN_PER_MINUTE", "100000"),
         ])

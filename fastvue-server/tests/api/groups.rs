@@ -8,7 +8,13 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app};
 use crate::roles::{call, company, custom_permission, get, powerless};
 
-async fn group_in(app: &TestApp, company_id: i64, codename: &str, perms: &[&str]) -> group::Model {
+/// A group of `company_id` granting `perms`, made by the system.
+pub(crate) async fn group_in(
+    app: &TestApp,
+    company_id: i64,
+    codename: &str,
+    perms: &[&str],
+) -> group::Model {
     app.fastvue
         .groups()
         .create(
