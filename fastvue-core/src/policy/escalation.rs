@@ -165,7 +165,9 @@ impl Guard {
             }
         }
         let mut companies = Vec::with_capacity(merged.len());
-        for w in merged {
+        for mut w in merged {
+            let superusers = superusers_among(txn, &w.users).await?;
+            w.users.retain(|u| superusers.binary_search(u).is_err());
             if w.users.is_empty() {
                 continue;
             }
@@ -219,6 +221,22 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+/// The superusers among `users`, sorted.
+async fn superusers_among<C: ConnectionTrait>(db: &C, users: &[i64]) -> Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for chunk in users.chunks(query::USERS_PER_STATEMENT) {
+        let placeholders = (1..=chunk.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql =
+            format!("SELECT id FROM users WHERE is_superuser = TRUE AND id IN ({placeholders})");
+        out.extend(ids(db, &sql, chunk.iter().map(|&u| u.into()).collect()).await?);
+    }
+    out.sort_unstable();
+    Ok(out)
 }
 
 /// What the actor holds in `company_id`, as `txn` sees it (never called for the system
