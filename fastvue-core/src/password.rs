@@ -391,19 +391,36 @@ mod tests {
 
     #[tokio::test]
     async fn a_queued_hash_waits_for_a_slot_and_then_runs() {
+        // One slot, one queue place: while a job holds the slot, one more hash waits and
+        // the next is refused; once the slot frees, the waiting one runs.
         let h = PasswordHasher::with_limits(64, 1, 1, 1, 1).unwrap();
-        let results =
-            futures_util::future::join_all((0..2).map(|_| h.hash_async("pw".into()))).await;
-        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
-        let third = futures_util::future::join_all((0..3).map(|_| h.hash_async("pw".into()))).await;
-        let busy = third
-            .iter()
-            .filter(|r| matches!(r, Err(Error::Busy { .. })))
-            .count();
-        assert_eq!(
-            busy, 1,
-            "one of three is refused with one slot and one queued"
-        );
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let inside = gate.clone();
+        let running = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.limited(move |_| {
+                    inside.wait();
+                })
+                .await
+            })
+        };
+        while h.slots.admitted.available_permits() != 1 {
+            tokio::task::yield_now().await;
+        }
+        let queued = {
+            let h = h.clone();
+            tokio::spawn(async move { h.hash_async("pw".into()).await })
+        };
+        while h.slots.admitted.available_permits() != 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = h.hash_async("pw".into()).await;
+        assert!(matches!(refused, Err(Error::Busy { .. })), "{refused:?}");
+        gate.wait();
+        running.await.unwrap().unwrap();
+        let phc = queued.await.unwrap().expect("the queued hash runs");
+        assert!(h.verify("pw", &phc));
     }
 
     #[tokio::test]
