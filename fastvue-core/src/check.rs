@@ -16,6 +16,8 @@ use crate::permission::l2::{KeySpace, RedisTier};
 
 /// Connections kept free for administration on top of every replica's pool.
 pub const ADMIN_CONNECTIONS: u64 = 10;
+/// Sessions of the invalidation feed per process (listening, heartbeat).
+pub const FEED_CONNECTIONS: u64 = 2;
 
 /// Fewer distinct characters than this makes a secret look hand-made (`aaaa...`,
 /// `1234...`); generated secrets of 32+ bytes have far more.
@@ -108,17 +110,78 @@ pub async fn run(settings: &Settings) -> Report {
         ),
     );
     database(settings, &mut report).await;
+    feed(settings, &mut report).await;
     redis(settings, &mut report).await;
     report.findings.extend(secret_findings(settings));
     report
 }
 
 /// The connections PostgreSQL must accept:
-/// `(DB_POOL_SIZE + DB_MAX_OVERFLOW) x FASTVUE_REPLICAS + 10`.
+/// `(DB_POOL_SIZE + DB_MAX_OVERFLOW + 2) x FASTVUE_REPLICAS + 10`, the 2 being the
+/// invalidation feed's listening and heartbeat sessions (none with `CACHE_ENABLED=false`).
 pub fn connections_needed(settings: &Settings) -> u64 {
     let pool = &settings.db_pool;
-    (u64::from(pool.pool_size) + u64::from(pool.max_overflow)) * u64::from(settings.replicas)
+    (u64::from(pool.pool_size) + u64::from(pool.max_overflow) + feed_connections(settings))
+        * u64::from(settings.replicas)
         + ADMIN_CONNECTIONS
+}
+
+/// Sessions each process keeps for the invalidation feed (PostgreSQL, cache enabled).
+fn feed_connections(settings: &Settings) -> u64 {
+    if settings.cache.enabled && !settings.is_sqlite() {
+        FEED_CONNECTIONS
+    } else {
+        0
+    }
+}
+
+/// Whether the invalidation feed can listen (PostgreSQL with the cache enabled).
+async fn feed(settings: &Settings, report: &mut Report) {
+    const CHECK: &str = "invalidation feed";
+    if settings.is_sqlite() || !settings.cache.enabled {
+        report.push(
+            CHECK,
+            Status::Skipped,
+            "SQLite or CACHE_ENABLED=false: no invalidation feed",
+        );
+        return;
+    }
+    let database_down = report
+        .findings
+        .iter()
+        .any(|f| f.check == "database" && f.status == Status::Failed);
+    if database_down {
+        report.push(CHECK, Status::Skipped, "database unreachable");
+        return;
+    }
+    let url = settings
+        .cache
+        .listen_url
+        .as_deref()
+        .unwrap_or(&settings.database_url);
+    let var = if settings.cache.listen_url.is_some() {
+        "DATABASE_LISTEN_URL"
+    } else {
+        "DATABASE_URL"
+    };
+    match crate::permission::feed::probe(url, std::time::Duration::from_secs(5)).await {
+        Ok(rtt) => report.push(
+            CHECK,
+            Status::Ok,
+            format!(
+                "LISTEN/NOTIFY works on {var}, round trip {:.1} ms; MAX_STALENESS_MS {}",
+                rtt.as_secs_f64() * 1000.0,
+                settings.cache.max_staleness.as_millis()
+            ),
+        ),
+        Err(e) => report.push(
+            CHECK,
+            Status::Failed,
+            format!(
+                "{var} cannot carry the invalidation feed: {e}; replicas would read every permission check from the database"
+            ),
+        ),
+    }
 }
 
 async fn database(settings: &Settings, report: &mut Report) {
@@ -227,8 +290,11 @@ async fn connection_budget(settings: &Settings, conn: &DatabaseConnection, repor
     };
     let needed = connections_needed(settings);
     let formula = format!(
-        "(DB_POOL_SIZE {} + DB_MAX_OVERFLOW {}) x FASTVUE_REPLICAS {} + {ADMIN_CONNECTIONS} = {needed}",
-        settings.db_pool.pool_size, settings.db_pool.max_overflow, settings.replicas
+        "(DB_POOL_SIZE {} + DB_MAX_OVERFLOW {} + feed {}) x FASTVUE_REPLICAS {} + {ADMIN_CONNECTIONS} = {needed}",
+        settings.db_pool.pool_size,
+        settings.db_pool.max_overflow,
+        feed_connections(settings),
+        settings.replicas
     );
     if needed > max {
         report.push(
@@ -253,10 +319,17 @@ async fn redis(settings: &Settings, report: &mut Report) {
             report.push(
                 "redis",
                 Status::Failed,
-                format!(
-                    "REDIS_URL is not set but FASTVUE_REPLICAS is {}: permission changes would not reach the other replicas' caches",
-                    settings.replicas
-                ),
+                if settings.is_sqlite() {
+                    format!(
+                        "REDIS_URL is not set but FASTVUE_REPLICAS is {}: permission changes would not reach the other replicas' caches",
+                        settings.replicas
+                    )
+                } else {
+                    format!(
+                        "REDIS_URL is not set but FASTVUE_REPLICAS is {}: each replica would count failed sign-ins on its own, multiplying the limits",
+                        settings.replicas
+                    )
+                },
             );
         } else {
             report.push(
@@ -390,8 +463,20 @@ mod tests {
             ("DB_MAX_OVERFLOW", "10"),
             ("FASTVUE_REPLICAS", "4"),
         ]);
-        assert_eq!(connections_needed(&s), 70);
+        assert_eq!(connections_needed(&s), 70, "SQLite: no feed sessions");
         assert_eq!(connections_needed(&settings(&[])), 25);
+        let pg = settings(&[
+            ("DATABASE_URL", "postgres://u@db/fastvue"),
+            ("DB_POOL_SIZE", "5"),
+            ("DB_MAX_OVERFLOW", "10"),
+            ("FASTVUE_REPLICAS", "4"),
+        ]);
+        assert_eq!(connections_needed(&pg), (5 + 10 + 2) * 4 + 10);
+        let uncached = settings(&[
+            ("DATABASE_URL", "postgres://u@db/fastvue"),
+            ("CACHE_ENABLED", "false"),
+        ]);
+        assert_eq!(connections_needed(&uncached), 25);
     }
 
     #[test]

@@ -236,8 +236,8 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-/// Caching settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Caching settings. Its `Debug` output hides the password of `listen_url`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CacheSettings {
     /// Master switch for caching (`CACHE_ENABLED`, default true).
     pub enabled: bool,
@@ -251,6 +251,27 @@ pub struct CacheSettings {
     /// Capacity of the in-process permission cache
     /// (`PERMISSION_CACHE_MAX_ENTRIES`, at least 1, default 1 000 000).
     pub permission_max_entries: u64,
+    /// `MAX_STALENESS_MS`: on PostgreSQL, the longest a change committed through any
+    /// replica may go unheeded by another (200 to 60 000 ms, default 1 000): past it a
+    /// replica that cannot prove it hears every change stops caching.
+    pub max_staleness: Duration,
+    /// `DATABASE_LISTEN_URL`: the PostgreSQL session the invalidation feed listens on
+    /// (default: `DATABASE_URL`; set it to a direct connection when `DATABASE_URL` goes
+    /// through a transaction-pooling PgBouncer, which cannot `LISTEN`).
+    pub listen_url: Option<String>,
+}
+
+impl fmt::Debug for CacheSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheSettings")
+            .field("enabled", &self.enabled)
+            .field("default_ttl", &self.default_ttl)
+            .field("permission_ttl", &self.permission_ttl)
+            .field("permission_max_entries", &self.permission_max_entries)
+            .field("max_staleness", &self.max_staleness)
+            .field("listen_url", &self.listen_url.as_deref().map(redact_url))
+            .finish()
+    }
 }
 
 /// Server-Sent Events settings of `GET /api/v1/auth/me/permissions/stream`.
@@ -920,7 +941,20 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         default_ttl: l.seconds("CACHE_DEFAULT_TTL", 300, 0),
         permission_ttl: l.seconds("PERMISSION_CACHE_TTL", 3600, 1),
         permission_max_entries: l.integer("PERMISSION_CACHE_MAX_ENTRIES", 1_000_000, 1, u64::MAX),
+        max_staleness: Duration::from_millis(l.integer("MAX_STALENESS_MS", 1_000, 200, 60_000)),
+        listen_url: l.text("DATABASE_LISTEN_URL"),
     };
+    if let Some(url) = &cache.listen_url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        l.problem(
+            "DATABASE_LISTEN_URL",
+            format!(
+                "expected a URL starting with postgres:// or postgresql://, got {}",
+                describe_scheme(url)
+            ),
+        );
+    }
 
     let mut backend_cors_origins = Vec::new();
     for entry in l.list("BACKEND_CORS_ORIGINS") {
@@ -1446,6 +1480,8 @@ mod tests {
                 default_ttl: Duration::from_secs(300),
                 permission_ttl: Duration::from_secs(3600),
                 permission_max_entries: 1_000_000,
+                max_staleness: Duration::from_secs(1),
+                listen_url: None,
             }
         );
         assert!(s.backend_cors_origins.is_empty());

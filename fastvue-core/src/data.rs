@@ -878,10 +878,12 @@ pub async fn load(
         },
     )
     .await?;
-    txn.commit().await?;
-    if report.changed() {
-        fv.permissions_changed(Change::All).await;
-    }
+    let changes = if report.changed() {
+        vec![Change::All]
+    } else {
+        Vec::new()
+    };
+    fv.commit_changes(txn, &changes).await?;
     for id in signed_out {
         fv.tokens().revoke_all(id).await?;
     }

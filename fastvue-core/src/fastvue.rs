@@ -1,9 +1,11 @@
 //! [`Fastvue`]: the one handle embedders, the server and the CLI use.
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::auth::active_users::ActiveUsers;
@@ -14,6 +16,7 @@ use crate::config::Settings;
 use crate::entity::user;
 use crate::error::{Error, Result};
 use crate::password::PasswordHasher;
+use crate::permission::feed::{FeedHealth, PgFeed};
 use crate::permission::l1::L1Cache;
 use crate::permission::l2::KeySpace;
 use crate::permission::tiered::TieredCache;
@@ -32,6 +35,34 @@ pub struct HealthReport {
     pub database: bool,
     /// Redis answered; `None` when no REDIS_URL is configured.
     pub redis: Option<bool>,
+    /// The PostgreSQL invalidation feed (see [`crate::permission::feed`]); `None` on
+    /// SQLite or with the cache disabled. While it is not live, permission checks and
+    /// authentication read the database.
+    pub feed: Option<FeedHealth>,
+}
+
+impl HealthReport {
+    /// Why the process is not fully healthy, in words for an operator; empty when it is.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if !self.database {
+            reasons.push("the database does not answer".to_owned());
+        }
+        if self.redis == Some(false) {
+            reasons.push("Redis does not answer: no shared cache".to_owned());
+        }
+        if let Some(feed) = self.feed
+            && !feed.live
+        {
+            reasons.push(match feed.last_tick_age_ms {
+                Some(ms) => format!(
+                    "the invalidation feed has been silent for {ms} ms: permission caching suspended, checks read the database"
+                ),
+                None => "the invalidation feed is not live yet: permission caching suspended, checks read the database".to_owned(),
+            });
+        }
+        reasons
+    }
 }
 
 /// Cheap-to-clone handle owning the database pool, the permission cache and the Redis
@@ -40,6 +71,9 @@ pub struct HealthReport {
 pub struct Fastvue {
     inner: Arc<Inner>,
 }
+
+/// How long start-up waits for the invalidation feed to prove itself.
+const FEED_START_WAIT: Duration = Duration::from_secs(3);
 
 /// Users kept by the authenticated-user cache (an entry is about 1 KiB).
 const ACTIVE_USERS_CAPACITY: u64 = 100_000;
@@ -83,7 +117,7 @@ impl Fastvue {
         )?;
         let cache = &settings.cache;
         let l1 = L1Cache::new(cache.permission_max_entries, cache.permission_ttl);
-        let tiers = match &settings.redis.url {
+        let mut tiers = match &settings.redis.url {
             Some(url) => TieredCache::connect(
                 l1,
                 url,
@@ -95,7 +129,23 @@ impl Fastvue {
             .map_err(|e| Error::Internal(format!("REDIS_URL: {e}")))?,
             None => TieredCache::local(l1),
         };
+        // On PostgreSQL every process may share the database with others: it hears their
+        // changes through the invalidation feed, and caches only while it can prove it does.
+        if cache.enabled && db.get_database_backend() == DbBackend::Postgres {
+            let listen_url = cache
+                .listen_url
+                .as_deref()
+                .unwrap_or(&settings.database_url);
+            tiers.start_feed(listen_url, cache.max_staleness);
+        }
         let authorizer = Authorizer::new(db.clone(), cache.enabled, tiers);
+        if let Some(feed) = authorizer.cache().feed()
+            && !feed.wait_live(FEED_START_WAIT).await
+        {
+            tracing::warn!(
+                "invalidation feed not live yet; permission checks read the database until it is"
+            );
+        }
         let jwt = JwtCodec::from_settings(&settings);
         // The limiter shares the permission cache's Redis pool and key prefix.
         let login_limiter = LoginLimiter::new(
@@ -285,24 +335,36 @@ impl Fastvue {
         HealthReport {
             database: self.inner.db.execute_unprepared("SELECT 1").await.is_ok(),
             redis: self.inner.authorizer.redis_ping().await.map(|r| r.is_ok()),
+            feed: self.inner.authorizer.cache().feed().map(PgFeed::health),
         }
     }
 
-    /// Drops the cached sets a committed write affected, in every tier and process. If
-    /// the affected set cannot be computed (database trouble right after the commit),
-    /// everything is dropped: a slower next check beats a stale answer.
-    pub(crate) async fn permissions_changed(&self, change: Change) {
-        let affected = match crate::permission::resolve(self.db(), change).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, ?change, "cannot resolve permission change; dropping all cached sets");
-                Affected {
-                    all: true,
-                    ..Affected::default()
-                }
-            }
-        };
+    /// Commits a write that changed effective permissions: `affected` (resolved inside
+    /// `txn`, see [`crate::permission::resolve`]) is announced on the PostgreSQL feed in
+    /// the transaction itself, so every replica hears it exactly when it commits, then
+    /// dropped from this process's tiers and published on the Redis bus.
+    pub(crate) async fn commit(&self, txn: DatabaseTransaction, affected: Affected) -> Result<()> {
+        if !affected.is_empty()
+            && let Some(feed) = self.inner.authorizer.cache().feed()
+        {
+            feed.announce_in(&txn, &affected).await?;
+        }
+        txn.commit().await?;
         self.apply_invalidation(affected).await;
+        Ok(())
+    }
+
+    /// [`Fastvue::commit`] of the changes `changes`, resolved inside `txn` first.
+    pub(crate) async fn commit_changes(
+        &self,
+        txn: DatabaseTransaction,
+        changes: &[Change],
+    ) -> Result<()> {
+        let mut affected = Affected::default();
+        for change in changes {
+            affected.merge(crate::permission::resolve(&txn, *change).await?);
+        }
+        self.commit(txn, affected).await
     }
 
     /// Applies a resolved change after its transaction committed.

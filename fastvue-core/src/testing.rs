@@ -1,4 +1,5 @@
-//! Test support (feature `test-support`): a fresh database per test, removed on drop.
+//! Test support (feature `test-support`): a fresh database per test, removed on drop,
+//! and a [`TcpProxy`] to make a real server look down or hung to one process.
 //!
 //! With `FASTVUE_TEST_DATABASE_URL` naming a PostgreSQL server, each [`TestDatabase`]
 //! is a new database on it, dropped `WITH (FORCE)` when the value is dropped (also when
@@ -9,6 +10,9 @@ use std::path::PathBuf;
 
 use crate::config::Settings;
 use crate::db::admin;
+
+mod proxy;
+pub use proxy::{ProxyMode, TcpProxy};
 
 /// The variable naming the PostgreSQL server tests run against.
 pub const DATABASE_VAR: &str = "FASTVUE_TEST_DATABASE_URL";

@@ -2,10 +2,12 @@
 //!
 //! How an invalidation reaches the running servers:
 //!
-//! * with `REDIS_URL` (production), through the core invalidation: the sets are deleted
-//!   from Redis and the invalidation is published on the Redis channel every server
-//!   subscribes to, so each drops its in-process copies on receipt;
-//! * without Redis (the embedded default) each server only has its in-process cache,
+//! * on PostgreSQL or with `REDIS_URL` (production), through the core invalidation: it
+//!   is announced on the database's invalidation feed every server listens to (see
+//!   `fastvue_core::permission::feed`), the sets are deleted from Redis and the
+//!   invalidation is published on the Redis channel, so each server drops its
+//!   in-process copies on receipt;
+//! * on SQLite without Redis (the embedded default) each server only has its in-process cache,
 //!   so the command asks the server itself: `--server URL` with an access token
 //!   (`--token` or `FASTVUE_TOKEN`) calls `POST /api/v1/admin/cache/invalidate`.
 use clap::{Args, Subcommand};
@@ -171,30 +173,36 @@ async fn invalidate(json: bool, settings: Settings, args: Invalidate) -> Result<
         }
         return Ok(());
     }
-    if settings.redis.url.is_none() {
+    if settings.redis.url.is_none() && settings.is_sqlite() {
         return Err(Failure::Usage(
-            "REDIS_URL is not set, so each running server keeps its own cache: pass --server URL (and --token) to invalidate through the server"
+            "the database is SQLite and REDIS_URL is not set, so each running server keeps its own cache: pass --server URL (and --token) to invalidate through the server"
                 .into(),
         ));
     }
     let fv = super::connect(settings).await?;
     let summary = fv.authorizer().invalidate_target(target).await?;
-    if !summary.published {
+    if !summary.reached_other_processes() {
         return Err(Failure::Failed(format!(
-            "Redis did not take the invalidation of {}; servers may keep stale sets until Redis is back (they repair themselves then) or the TTL ends",
+            "the invalidation of {} did not reach the servers; they may keep stale sets until they repair themselves or the TTL ends",
             describe(target)
         )));
     }
     let dropped = summary.redis.unwrap_or_default();
     if json {
         body["invalidated"] = json!(dropped);
-        body["published"] = json!(true);
+        body["published"] = json!(summary.published);
+        body["announced"] = json!(summary.announced);
         output::json(&body);
-    } else {
+    } else if summary.redis.is_some() {
         println!(
             "invalidated {}: {} deleted from Redis; every server drops its copies on receipt",
             describe(target),
             cached_sets(dropped)
+        );
+    } else {
+        println!(
+            "invalidated {}: announced on the database; every server drops its copies on receipt",
+            describe(target)
         );
     }
     Ok(())

@@ -8,8 +8,12 @@ use fastvue_core::testing;
 use crate::helpers::{Env, fails, free_port, json, stdout};
 
 #[test]
-fn invalidate_without_redis_and_without_a_server_is_a_usage_error() {
+fn invalidate_on_sqlite_without_redis_and_without_a_server_is_a_usage_error() {
     let env = Env::new();
+    if !env.url().starts_with("sqlite:") {
+        // On PostgreSQL the database's invalidation feed reaches every server.
+        return;
+    }
     let err = fails(
         env.fastvue_without_redis()
             .args(["cache", "invalidate", "--all"]),
@@ -140,6 +144,47 @@ fn invalidate_with_redis_deletes_the_role_holders_sets_and_tells_other_processes
         assert!(
             Instant::now() < deadline,
             "the other process kept its set for 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn invalidate_on_postgres_without_redis_reaches_the_other_processes_through_the_database() {
+    let env = Env::new();
+    if env.url().starts_with("sqlite:") {
+        eprintln!("SQLite: no invalidation feed; this PostgreSQL test did not run");
+        return;
+    }
+    let acme = env.company("ACME");
+    let role = env.role(acme, "staff", &["user.read"]);
+    let user = env.user_with_role("staffer", acme, role.id);
+    // A server process of this deployment without Redis: only the feed reaches it.
+    let other = env.block_on(async {
+        Fastvue::connect(testing::settings(env.url(), &[]))
+            .await
+            .expect("second handle")
+    });
+    let key = CacheKey::new(user.id, acme);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while other.authorizer().l1().get(key).is_none() {
+        assert!(Instant::now() < deadline, "the other process never cached");
+        env.block_on(other.authorizer().codenames(user.id, acme))
+            .expect("fill the cache");
+    }
+    let out = json(env.fastvue_without_redis().args([
+        "--json",
+        "cache",
+        "invalidate",
+        "--user",
+        &user.id.to_string(),
+    ]));
+    assert_eq!(out["announced"], true, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while other.authorizer().l1().get(key).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the other process kept its set beyond the bound"
         );
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -2,7 +2,7 @@
 use fastvue_core::testing::Backend;
 use serde_json::Value;
 
-use crate::helpers::{Env, bare};
+use crate::helpers::{Env, bare, free_port};
 
 /// The JSON report and the exit code of `fastvue --json check`.
 fn check(cmd: &mut assert_cmd::Command) -> (Value, i32) {
@@ -59,6 +59,15 @@ fn check_passes_on_a_migrated_database() {
     };
     assert_eq!(status(&report, "redis"), redis, "{report}");
     assert_eq!(status(&report, "connection budget"), budget, "{report}");
+    // The connection budget and the invalidation feed follow the backend.
+    assert_eq!(status(&report, "invalidation feed"), budget, "{report}");
+    if env.backend() == Backend::Postgres {
+        assert!(
+            message(&report, "connection budget").contains("+ feed 2)"),
+            "{report}"
+        );
+        assert!(message(&report, "invalidation feed").contains("LISTEN/NOTIFY works"));
+    }
     // Development with the shipped secrets: a warning, not a failure.
     assert_eq!(status(&report, "secrets"), "warning");
     let text = env
@@ -120,6 +129,24 @@ fn check_fails_with_several_replicas_and_no_redis() {
     let (report, code) = check(env.fastvue_without_redis().env("FASTVUE_REPLICAS", "2"));
     assert_eq!(code, 1, "{report}");
     assert_eq!(status(&report, "redis"), "failed");
+}
+
+#[test]
+fn check_fails_when_the_listen_url_cannot_listen() {
+    let env = Env::new();
+    if env.backend() != Backend::Postgres {
+        eprintln!("FASTVUE_TEST_DATABASE_URL is not set; the feed check test did not run");
+        return;
+    }
+    let closed = format!("postgres://postgres@127.0.0.1:{}/none", free_port());
+    let (report, code) = check(env.fastvue().env("DATABASE_LISTEN_URL", &closed));
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(status(&report, "invalidation feed"), "failed");
+    let text = message(&report, "invalidation feed");
+    assert!(
+        text.contains("DATABASE_LISTEN_URL cannot carry"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -657,15 +657,17 @@ impl GoogleSignIn<'_> {
             .exec(&txn)
             .await
             .map_err(|e| core(e.into()))?;
-        txn.commit().await.map_err(|e| core(e.into()))?;
-        if let Some(company_id) = company_id {
-            self.fv
-                .permissions_changed(Change::Key {
-                    user_id: found.id,
-                    company_id,
-                })
-                .await;
-        }
+        let changes: Vec<Change> = company_id
+            .map(|company_id| Change::Key {
+                user_id: found.id,
+                company_id,
+            })
+            .into_iter()
+            .collect();
+        self.fv
+            .commit_changes(txn, &changes)
+            .await
+            .map_err(core)?;
         let user = user::Model {
             last_login_at: Some(now),
             ..found

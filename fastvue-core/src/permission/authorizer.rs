@@ -93,6 +93,18 @@ pub struct InvalidationSummary {
     /// processes, which drop their in-memory sets on receipt. When it is false a full
     /// repair is owed (see [`super::tiered`]); always false without Redis.
     pub published: bool,
+    /// On PostgreSQL: whether the invalidation was announced on the database's
+    /// invalidation feed, which every replica hears whatever Redis does (see
+    /// [`super::feed`]); `None` on SQLite.
+    pub announced: Option<bool>,
+}
+
+impl InvalidationSummary {
+    /// Whether the other processes were told: through the feed when there is one, else
+    /// through the Redis bus.
+    pub fn reached_other_processes(&self) -> bool {
+        self.announced.unwrap_or(self.published)
+    }
 }
 
 /// What Redis holds for one (user, company) key.
@@ -434,39 +446,45 @@ impl Authorizer {
 
     /// Drops every cached set of a user (in one company, or all of them); returns how many.
     pub async fn invalidate_user(&self, user_id: i64, company_id: Option<i64>) -> u64 {
-        self.apply(&user_scope(user_id, company_id)).await
+        self.announce_and_apply(&user_scope(user_id, company_id))
+            .await
+            .local
     }
 
     /// Drops the cached sets of every holder of a role; returns how many.
     pub async fn invalidate_role(&self, role_id: i64) -> Result<u64> {
         Ok(self
-            .apply(&self.affected(CacheTarget::Role(role_id)).await?)
-            .await)
+            .announce_and_apply(&self.affected(CacheTarget::Role(role_id)).await?)
+            .await
+            .local)
     }
 
     /// Drops the cached sets of every member of a group; returns how many.
     pub async fn invalidate_group(&self, group_id: i64) -> Result<u64> {
         Ok(self
-            .apply(&self.affected(CacheTarget::Group(group_id)).await?)
-            .await)
+            .announce_and_apply(&self.affected(CacheTarget::Group(group_id)).await?)
+            .await
+            .local)
     }
 
     /// Drops every cached set in a company; returns how many.
     pub async fn invalidate_company(&self, company_id: i64) -> u64 {
-        self.apply(&Affected {
+        self.announce_and_apply(&Affected {
             companies: vec![company_id],
             ..Affected::default()
         })
         .await
+        .local
     }
 
     /// Drops every cached set; returns how many.
     pub async fn invalidate_all(&self) -> u64 {
-        self.apply(&Affected {
+        self.announce_and_apply(&Affected {
             all: true,
             ..Affected::default()
         })
         .await
+        .local
     }
 
     /// Drops the cached sets of `target` from this process, from Redis and (through the
@@ -501,7 +519,7 @@ impl Authorizer {
             }
         }
         let affected = self.affected(target).await?;
-        Ok(self.apply_summarized(&affected).await)
+        Ok(self.announce_and_apply(&affected).await)
     }
 
     /// The cached keys `target` covers (role holders and group members read from the
@@ -540,9 +558,27 @@ impl Authorizer {
         }
     }
 
-    /// Drops what `affected` names from every tier and tells the other processes.
+    /// Drops what a committed write changed (already announced on the feed inside its
+    /// transaction) from every tier and publishes it on the Redis bus.
     pub(crate) async fn apply(&self, affected: &Affected) -> u64 {
         self.apply_summarized(affected).await.local
+    }
+
+    /// An operator invalidation: applied here (Redis first), then announced on the feed
+    /// when there is one. In that order the summary counts what this process deleted
+    /// from Redis, not what the other processes raced it to.
+    async fn announce_and_apply(&self, affected: &Affected) -> InvalidationSummary {
+        let mut summary = self.apply_summarized(affected).await;
+        if let Some(feed) = self.cache.feed() {
+            summary.announced = Some(match feed.announce(&self.db, affected).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot announce an invalidation on the feed");
+                    false
+                }
+            });
+        }
+        summary
     }
 
     async fn apply_summarized(&self, affected: &Affected) -> InvalidationSummary {
@@ -551,6 +587,7 @@ impl Authorizer {
             local: 0,
             redis: remote.then_some(0),
             published: remote,
+            announced: None,
         };
         for scope in affected.scopes() {
             let report = self.cache.invalidate(&scope).await;

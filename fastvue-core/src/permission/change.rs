@@ -49,6 +49,14 @@ impl Affected {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.users.is_empty() && self.companies.is_empty() && !self.all
     }
+
+    /// Adds what `other` affects.
+    pub fn merge(&mut self, other: Affected) {
+        self.keys.extend(other.keys);
+        self.users.extend(other.users);
+        self.companies.extend(other.companies);
+        self.all |= other.all;
+    }
 }
 
 const ROLE_HOLDERS: &str =

@@ -41,7 +41,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -529,6 +529,10 @@ pub struct L1Cache {
     ticker: OnceLock<std::thread::Thread>,
     /// Every applied invalidation, for [`L1Cache::subscribe`].
     changes: broadcast::Sender<Invalidation>,
+    /// While set, nothing is stored and no ticket is current: this process cannot prove
+    /// it hears other processes' invalidations, so every check reads through (see
+    /// [`L1Cache::suspend`]).
+    suspended: AtomicBool,
     #[cfg(test)]
     fill_hook: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
@@ -585,6 +589,7 @@ impl L1Cache {
             published_misses: AtomicU64::new(0),
             ticker: OnceLock::new(),
             changes: broadcast::channel(CHANGE_CAPACITY).0,
+            suspended: AtomicBool::new(false),
             #[cfg(test)]
             fill_hook: Mutex::new(None),
         });
@@ -828,7 +833,37 @@ impl L1Cache {
     /// invalidations, local and remote (see `auth::active_users`).
     #[inline]
     pub fn is_current(&self, ticket: &FillTicket) -> bool {
-        self.generations.unchanged(ticket)
+        !self.suspended.load(Ordering::SeqCst) && self.generations.unchanged(ticket)
+    }
+
+    // --- suspension ---------------------------------------------------------
+
+    /// Stops caching: drops everything (telling the change subscribers) and refuses every
+    /// fill, and every ticket is stale, until [`resume`](Self::resume). For a process
+    /// that cannot prove it hears the other processes' invalidations: each check then
+    /// reads through to the database. The hit path is unchanged (the cache is empty).
+    /// Returns whether it was caching until now.
+    pub fn suspend(&self) -> bool {
+        let was = !self.suspended.swap(true, Ordering::SeqCst);
+        // After the flag: a fill that takes the shard lock after the removal sees it.
+        self.apply(&Invalidation::All, "suspend");
+        was
+    }
+
+    /// Caches again after [`suspend`](Self::suspend): drops everything once more (a
+    /// fill that began while suspended is refused by the new generation), then lets
+    /// fills through. Returns whether it was suspended.
+    pub fn resume(&self) -> bool {
+        if !self.suspended.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.apply(&Invalidation::All, "resume");
+        self.suspended.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether caching is suspended (see [`suspend`](Self::suspend)).
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.load(Ordering::SeqCst)
     }
 
     /// Stores `set` for the ticket's key unless an invalidation that could
@@ -861,7 +896,7 @@ impl L1Cache {
         // re-check" variant leaves a window between S and the re-check in
         // which a reader on the invalidating thread could see the stale set).
         let mut data = shard.write();
-        if !self.generations.unchanged(&ticket) {
+        if !self.generations.unchanged(&ticket) || self.suspended.load(Ordering::SeqCst) {
             drop(data);
             m::stale_fill(m::TIER_L1);
             return false;
@@ -1228,6 +1263,34 @@ mod tests {
         );
         // The entry was gone when its notification was sent.
         assert!(cache.get(k(1, 1)).is_none());
+    }
+
+    #[test]
+    fn a_suspended_cache_holds_nothing_stores_nothing_and_no_ticket_is_current() {
+        let cache = L1Cache::new(1000, Duration::from_secs(60));
+        let mut rx = cache.subscribe();
+        assert!(fill(&cache, k(1, 1), &[1]));
+        let early = cache.begin_fill(k(2, 1));
+        assert!(cache.is_current(&early));
+        assert!(cache.suspend());
+        assert!(!cache.suspend(), "suspending twice reports it was already");
+        assert!(cache.is_suspended());
+        assert!(cache.get(k(1, 1)).is_none());
+        assert_eq!(rx.try_recv().ok(), Some(Invalidation::All));
+        // A fill begun before or during the suspension stores nothing.
+        assert!(!cache.is_current(&early));
+        assert!(!cache.complete_fill(early, set(&[2])));
+        let during = cache.begin_fill(k(3, 1));
+        assert!(!cache.complete_fill(during, set(&[3])));
+        assert!(!fill(&cache, k(3, 1), &[3]));
+        assert_eq!(cache.entry_count(), 0);
+        // Resuming drops once more: a ticket taken while suspended stays stale.
+        let stale = cache.begin_fill(k(4, 1));
+        assert!(cache.resume());
+        assert!(!cache.resume());
+        assert!(!cache.complete_fill(stale, set(&[4])));
+        assert!(fill(&cache, k(4, 1), &[4]));
+        assert!(cache.get(k(4, 1)).is_some());
     }
 
     #[test]

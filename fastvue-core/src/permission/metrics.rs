@@ -11,9 +11,11 @@
 //! | [`MISSES_TOTAL`] | counter | `tier` = `l1` \| `l2` |
 //! | [`FILLS_TOTAL`] | counter | `tier` = `l1` \| `l2` |
 //! | [`STALE_FILLS_DROPPED_TOTAL`] | counter | `tier` = `l1` \| `l2` |
-//! | [`INVALIDATIONS_TOTAL`] | counter | `scope` = `keys` \| `user` \| `company` \| `all`, `source` = `local` \| `remote` \| `resubscribe` |
+//! | [`INVALIDATIONS_TOTAL`] | counter | `scope` = `keys` \| `user` \| `company` \| `all`, `source` = `local` \| `remote` \| `pg` \| `resubscribe` \| `suspend` \| `resume` |
 //! | [`L1_ENTRIES`] | gauge | — |
 //! | [`REDIS_ERRORS_TOTAL`] | counter | `op` = `get` \| `begin_fill` \| `store` \| `invalidate` \| `publish` \| `subscribe` \| `ping` |
+//! | [`FEED_LIVE`] | gauge | — |
+//! | [`FEED_RECONNECTS_TOTAL`] | counter | — |
 
 /// Cache hits, labelled `tier` = `l1` or `l2`.
 pub const HITS_TOTAL: &str = "fastvue_permission_cache_hits_total";
@@ -30,6 +32,12 @@ pub const INVALIDATIONS_TOTAL: &str = "fastvue_permission_cache_invalidations_to
 pub const L1_ENTRIES: &str = "fastvue_permission_cache_l1_entries";
 /// Failed or timed-out Redis operations, labelled `op`.
 pub const REDIS_ERRORS_TOTAL: &str = "fastvue_permission_cache_redis_errors_total";
+
+/// 1 while the PostgreSQL invalidation feed is proved live (the cache serves), 0 while it
+/// is silent longer than `MAX_STALENESS` (every check reads the database).
+pub const FEED_LIVE: &str = "fastvue_invalidation_feed_live";
+/// Times the invalidation feed's listening connection was lost (the cache was cleared).
+pub const FEED_RECONNECTS_TOTAL: &str = "fastvue_invalidation_feed_reconnects_total";
 
 /// Label value of the in-process tier.
 pub const TIER_L1: &str = "l1";

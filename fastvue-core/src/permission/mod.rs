@@ -3,6 +3,7 @@ pub mod authorizer;
 pub mod bus;
 pub mod catalog;
 pub mod change;
+pub mod feed;
 pub mod l1;
 pub mod l2;
 pub mod metrics;

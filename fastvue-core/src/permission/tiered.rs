@@ -37,11 +37,12 @@
 //! backoff), this instance neither reads nor stores L2 values.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::bus::{self, InvalidationBus, SubscriberHandle};
+use super::feed::{self, PgFeed};
 use super::l1::{CacheKey, Invalidation, L1Cache};
 use super::l2::{KeySpace, L2Error, L2Lookup, RedisTier, RemoteTicket};
 
@@ -65,6 +66,7 @@ pub struct InvalidationReport {
 pub struct TieredCache {
     l1: Arc<L1Cache>,
     remote: Option<Remote>,
+    feed: Option<PgFeed>,
 }
 
 struct Remote {
@@ -72,7 +74,9 @@ struct Remote {
     subscriber: SubscriberHandle,
 }
 
-struct RemoteShared {
+/// The Redis tier and its bookkeeping, shared with the repair task and the
+/// PostgreSQL feed.
+pub(crate) struct RemoteShared {
     l2: RedisTier,
     bus: InvalidationBus,
     /// Bumped by every failed remote invalidation.
@@ -80,18 +84,59 @@ struct RemoteShared {
     /// Highest `owed` value a successful repair has covered.
     repaired: AtomicU64,
     repairing: AtomicBool,
+    /// Scopes another process changed whose Redis values this process has not deleted
+    /// yet: not read from Redis meanwhile (see [`feed`]).
+    quarantine: Mutex<Vec<(u64, Invalidation)>>,
+    /// `quarantine.len()`, read without the lock on every L2 lookup.
+    quarantined: AtomicUsize,
+    next_quarantine: AtomicU64,
 }
 
 impl RemoteShared {
     fn repair_pending(&self) -> bool {
         self.owed.load(Ordering::SeqCst) > self.repaired.load(Ordering::SeqCst)
     }
+
+    /// Keeps `scope` out of L2 reads until [`release`](Self::release) of the returned id.
+    pub(crate) fn quarantine(&self, scope: Invalidation) -> u64 {
+        let id = self.next_quarantine.fetch_add(1, Ordering::SeqCst);
+        let mut q = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
+        q.push((id, scope));
+        self.quarantined.store(q.len(), Ordering::SeqCst);
+        id
+    }
+
+    /// Ends the quarantine `id`.
+    pub(crate) fn release(&self, id: u64) {
+        let mut q = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
+        q.retain(|(n, _)| *n != id);
+        self.quarantined.store(q.len(), Ordering::SeqCst);
+    }
+
+    fn is_quarantined(&self, key: CacheKey) -> bool {
+        if self.quarantined.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let q = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
+        q.iter().any(|(_, scope)| feed::covers(scope, key))
+    }
+
+    /// Deletes `scope` from Redis; a failure (or Redis known down) owes a full repair.
+    pub(crate) async fn invalidate_l2_or_owe_repair(self: &Arc<Self>, scope: &Invalidation) {
+        if self.l2.is_degraded() || self.l2.invalidate(scope).await.is_err() {
+            schedule_repair(self);
+        }
+    }
 }
 
 impl TieredCache {
     /// An L1-only cache (no Redis configured).
     pub fn local(l1: Arc<L1Cache>) -> Self {
-        Self { l1, remote: None }
+        Self {
+            l1,
+            remote: None,
+            feed: None,
+        }
     }
 
     /// The L1 plus Redis at `redis_url`, every key and the channel named by
@@ -127,10 +172,32 @@ impl TieredCache {
                     owed: AtomicU64::new(0),
                     repaired: AtomicU64::new(0),
                     repairing: AtomicBool::new(false),
+                    quarantine: Mutex::new(Vec::new()),
+                    quarantined: AtomicUsize::new(0),
+                    next_quarantine: AtomicU64::new(0),
                 }),
                 subscriber,
             }),
+            feed: None,
         })
+    }
+
+    /// Starts the PostgreSQL invalidation feed (see [`feed`]): listens and ticks on
+    /// `listen_url`, and keeps the L1 suspended whenever it cannot prove, within
+    /// `bound`, that it hears every committed change.
+    pub fn start_feed(&mut self, listen_url: &str, bound: Duration) {
+        let remote = self.remote.as_ref().map(|r| Arc::clone(&r.shared));
+        self.feed = Some(PgFeed::spawn(
+            listen_url,
+            bound,
+            Arc::clone(&self.l1),
+            remote,
+        ));
+    }
+
+    /// The PostgreSQL invalidation feed, when the database is PostgreSQL.
+    pub fn feed(&self) -> Option<&PgFeed> {
+        self.feed.as_ref()
     }
 
     /// The in-process tier.
@@ -166,7 +233,9 @@ impl TieredCache {
     /// repair is pending.
     pub async fn l2_lookup(&self, key: CacheKey) -> L2Lookup {
         match &self.remote {
-            Some(r) if !r.shared.repair_pending() => r.shared.l2.lookup(key).await,
+            Some(r) if !r.shared.repair_pending() && !r.shared.is_quarantined(key) => {
+                r.shared.l2.lookup(key).await
+            }
             _ => L2Lookup::Miss(None),
         }
     }
@@ -180,7 +249,7 @@ impl TieredCache {
         codenames: &[S],
     ) -> bool {
         match &self.remote {
-            Some(r) if !r.shared.repair_pending() => {
+            Some(r) if !r.shared.repair_pending() && !r.shared.is_quarantined(key) => {
                 r.shared.l2.store(key, ticket, codenames).await
             }
             _ => false,
@@ -261,6 +330,7 @@ impl fmt::Debug for TieredCache {
             .field("l2", &self.l2())
             .field("subscriber", &self.subscriber())
             .field("repair_pending", &self.repair_pending())
+            .field("feed", &self.feed)
             .finish()
     }
 }

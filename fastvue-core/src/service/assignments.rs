@@ -83,12 +83,11 @@ impl Assignments<'_> {
             Guard::before(actor, &txn, vec![Watch::user(input.company_id, user_id)]).await?;
         let model = insert(&txn, &ctx, user_id, &input).await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.permissions_changed(Change::Key {
+        let change = Change::Key {
             user_id,
             company_id: input.company_id,
-        })
-        .await;
+        };
+        fv.commit_changes(txn, &[change]).await?;
         Ok(model)
     }
 
@@ -133,12 +132,11 @@ impl Assignments<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.permissions_changed(Change::Key {
+        let change = Change::Key {
             user_id,
             company_id: old.company_id,
-        })
-        .await;
+        };
+        fv.commit_changes(txn, &[change]).await?;
         Ok(())
     }
 

@@ -185,14 +185,14 @@ impl Companies<'_> {
                 }
             }
         }
-        txn.commit().await?;
-        if let Some(a) = &assigned {
-            fv.permissions_changed(Change::Key {
+        let changes: Vec<Change> = assigned
+            .iter()
+            .map(|a| Change::Key {
                 user_id: a.user_id,
                 company_id: a.company_id,
             })
-            .await;
-        }
+            .collect();
+        fv.commit_changes(txn, &changes).await?;
         Ok(model)
     }
 
@@ -366,10 +366,12 @@ impl Companies<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        if old.is_active != new.is_active {
-            fv.permissions_changed(Change::Company(id)).await;
-        }
+        let changes = if old.is_active == new.is_active {
+            Vec::new()
+        } else {
+            vec![Change::Company(id)]
+        };
+        fv.commit_changes(txn, &changes).await?;
         Ok(new)
     }
 
@@ -403,8 +405,7 @@ impl Companies<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.permissions_changed(Change::Company(id)).await;
+        fv.commit_changes(txn, &[Change::Company(id)]).await?;
         Ok(new)
     }
 }

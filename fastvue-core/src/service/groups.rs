@@ -268,10 +268,12 @@ impl Groups<'_> {
         .await?;
         guard.check(&txn).await?;
         let perms = permissions_of(&txn, id).await?;
-        txn.commit().await?;
-        if old.is_active != new.is_active {
-            fv.permissions_changed(Change::Group(id)).await;
-        }
+        let changes = if old.is_active == new.is_active {
+            Vec::new()
+        } else {
+            vec![Change::Group(id)]
+        };
+        fv.commit_changes(txn, &changes).await?;
         Ok(detail(new, perms))
     }
 
@@ -324,8 +326,7 @@ impl Groups<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.permissions_changed(Change::Group(id)).await;
+        fv.commit_changes(txn, &[Change::Group(id)]).await?;
         Ok(detail(g, perms))
     }
 
@@ -374,12 +375,11 @@ impl Groups<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.permissions_changed(Change::Key {
+        let change = Change::Key {
             user_id,
             company_id: g.company_id,
-        })
-        .await;
+        };
+        fv.commit_changes(txn, &[change]).await?;
         Ok(())
     }
 
@@ -416,12 +416,11 @@ impl Groups<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.permissions_changed(Change::Key {
+        let change = Change::Key {
             user_id,
             company_id: g.company_id,
-        })
-        .await;
+        };
+        fv.commit_changes(txn, &[change]).await?;
         Ok(())
     }
 
@@ -454,8 +453,7 @@ impl Groups<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.apply_invalidation(affected).await;
+        fv.commit(txn, affected).await?;
         Ok(())
     }
 }

@@ -170,8 +170,7 @@ impl Permissions<'_> {
             },
         )
         .await?;
-        txn.commit().await?;
-        self.fv.permissions_changed(Change::Superusers).await;
+        self.fv.commit_changes(txn, &[Change::Superusers]).await?;
         Ok(model)
     }
 
@@ -272,10 +271,12 @@ impl Permissions<'_> {
             },
         )
         .await?;
-        txn.commit().await?;
-        if old.is_active != new.is_active {
-            self.fv.permissions_changed(Change::Permission(id)).await;
-        }
+        let changes = if old.is_active == new.is_active {
+            Vec::new()
+        } else {
+            vec![Change::Permission(id)]
+        };
+        self.fv.commit_changes(txn, &changes).await?;
         Ok(new)
     }
 
@@ -309,8 +310,7 @@ impl Permissions<'_> {
             },
         )
         .await?;
-        txn.commit().await?;
-        self.fv.apply_invalidation(affected).await;
+        self.fv.commit(txn, affected).await?;
         Ok(())
     }
 

@@ -283,10 +283,12 @@ impl Roles<'_> {
         .await?;
         guard.check(&txn).await?;
         let perms = permissions_of(&txn, id).await?;
-        txn.commit().await?;
-        if old.is_active != new.is_active {
-            fv.permissions_changed(Change::Role(id)).await;
-        }
+        let changes = if old.is_active == new.is_active {
+            Vec::new()
+        } else {
+            vec![Change::Role(id)]
+        };
+        fv.commit_changes(txn, &changes).await?;
         Ok(detail(new, perms))
     }
 
@@ -335,8 +337,7 @@ impl Roles<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.permissions_changed(Change::Role(id)).await;
+        fv.commit_changes(txn, &[Change::Role(id)]).await?;
         Ok(detail(role, perms))
     }
 
@@ -371,8 +372,7 @@ impl Roles<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.apply_invalidation(affected).await;
+        fv.commit(txn, affected).await?;
         Ok(())
     }
 }

@@ -197,17 +197,17 @@ impl Users<'_> {
             }
             None => None,
         };
-        txn.commit().await?;
+        let mut changes = Vec::new();
         if model.is_superuser {
-            fv.permissions_changed(Change::User(model.id)).await;
+            changes.push(Change::User(model.id));
         }
         if let Some(a) = &assigned {
-            fv.permissions_changed(Change::Key {
+            changes.push(Change::Key {
                 user_id: model.id,
                 company_id: a.company_id,
-            })
-            .await;
+            });
         }
+        fv.commit_changes(txn, &changes).await?;
         Ok((model, assigned))
     }
 
@@ -672,10 +672,9 @@ impl Users<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
         // Also for profile-only changes: the user's scope guards the cache of
         // authenticated users (`auth::active_users`) on every replica.
-        fv.permissions_changed(Change::User(id)).await;
+        fv.commit_changes(txn, &[Change::User(id)]).await?;
         if !new.is_active || patch.password.is_some() {
             fv.tokens().revoke_all(id).await?;
         }
@@ -716,8 +715,7 @@ impl Users<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        txn.commit().await?;
-        fv.permissions_changed(Change::User(id)).await;
+        fv.commit_changes(txn, &[Change::User(id)]).await?;
         fv.tokens().revoke_all(id).await?;
         Ok(new)
     }

@@ -997,9 +997,13 @@ async fn a_new_permission_is_held_by_superusers_at_once() {
 
 #[tokio::test]
 async fn explicit_invalidation_drops_another_handles_stale_sets() {
-    // Without Redis each handle has its own cache; the admin invalidation calls are how
-    // an operator makes a second handle over the same database catch up.
+    // On SQLite without Redis each handle has its own cache; the admin invalidation calls
+    // are how an operator makes a second handle over the same database catch up. (On
+    // PostgreSQL the invalidation feed does it by itself: core `feed.rs`.)
     let w = world().await;
+    if w.t.backend == Backend::Postgres {
+        return;
+    }
     let other = w.t.connect_again(&[]).await;
     assert!(has(&other, w.ann, w.acme.id, "user.update").await);
     assert!(has(&other, w.ann, w.acme.id, "group.read").await);

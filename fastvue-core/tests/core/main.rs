@@ -14,6 +14,7 @@ mod companies;
 mod concurrency;
 mod data;
 mod escalation;
+mod feed;
 mod groups;
 mod operations;
 mod permissions;

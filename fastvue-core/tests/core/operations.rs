@@ -210,6 +210,7 @@ async fn the_deployment_check_reports_database_migrations_and_budget() {
         Backend::Sqlite => Status::Skipped,
     };
     assert_eq!(status("connection budget"), budget);
+    assert_eq!(status("invalidation feed"), budget, "{report:?}");
     assert_eq!(status("redis"), Status::Skipped);
     assert!(!report.failed());
 }
@@ -233,4 +234,10 @@ async fn the_deployment_check_fails_on_an_unreachable_database_and_redis() {
         .map(|f| f.check)
         .collect();
     assert_eq!(failed, ["database", "redis"]);
+    let feed = report
+        .findings
+        .iter()
+        .find(|f| f.check == "invalidation feed")
+        .expect("a feed finding");
+    assert_eq!(feed.status, Status::Skipped, "{feed:?}");
 }

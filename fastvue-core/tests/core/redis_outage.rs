@@ -2,95 +2,18 @@
 //! REDIS_POOL_TIMEOUT -> answered from L1 and the database").
 //!
 //! The handle under test reaches the real Redis of `FASTVUE_TEST_REDIS_URL` through
-//! a TCP proxy owned by the test, which can cut every connection (Redis "down") or
+//! a [`TcpProxy`] owned by the test, which can cut every connection (Redis "down") or
 //! accept connections and never answer (Redis "slower than the pool timeout"). The
 //! shared Redis itself is never stopped, so other tests keep running. Without
 //! `FASTVUE_TEST_REDIS_URL` the test says so and returns.
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fastvue_core::permission::l1::Invalidation;
-use tokio::net::{TcpListener, TcpStream};
+use fastvue_core::testing::{ProxyMode, TcpProxy};
 use tokio::sync::broadcast::error::TryRecvError;
-use tokio::task::AbortHandle;
 
 use crate::helpers::*;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Pass bytes both ways.
-    Forward,
-    /// Close new connections at once.
-    Refuse,
-    /// Accept connections and never answer.
-    Stall,
-}
-
-/// A TCP proxy in front of Redis whose behaviour the test switches.
-struct Proxy {
-    addr: SocketAddr,
-    mode: Arc<Mutex<Mode>>,
-    conns: Arc<Mutex<Vec<AbortHandle>>>,
-    accept: AbortHandle,
-}
-
-impl Proxy {
-    async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let addr = listener.local_addr().expect("proxy address");
-        let mode = Arc::new(Mutex::new(Mode::Forward));
-        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let (m, c) = (mode.clone(), conns.clone());
-        let accept = tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    continue;
-                };
-                let mode = *m.lock().unwrap();
-                let task = match mode {
-                    Mode::Refuse => continue, // dropping `client` closes it
-                    Mode::Stall => tokio::spawn(async move {
-                        let _held = client;
-                        std::future::pending::<()>().await;
-                    }),
-                    Mode::Forward => tokio::spawn(async move {
-                        if let Ok(mut server) = TcpStream::connect(upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                        }
-                    }),
-                };
-                c.lock().unwrap().push(task.abort_handle());
-            }
-        })
-        .abort_handle();
-        Self {
-            addr,
-            mode,
-            conns,
-            accept,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://{}/", self.addr)
-    }
-
-    /// Switches mode and closes every open connection.
-    fn set(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
-        for conn in self.conns.lock().unwrap().drain(..) {
-            conn.abort();
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.set(Mode::Refuse);
-        self.accept.abort();
-    }
-}
 
 /// The Redis server of `FASTVUE_TEST_REDIS_URL` as a socket address.
 fn redis_addr() -> Option<SocketAddr> {
@@ -135,8 +58,8 @@ async fn checks_stay_correct_while_redis_is_down_or_stalled_and_replicas_heal_af
         eprintln!("FASTVUE_TEST_REDIS_URL is not set; the Redis outage test did not run");
         return;
     };
-    let proxy = Proxy::start(upstream).await;
-    let proxied = proxy.url();
+    let proxy = TcpProxy::start(upstream).await;
+    let proxied = format!("redis://{}/", proxy.addr());
     // A: the handle behind the proxy (1 s pool timeout). B: a replica on the real Redis.
     let t = TestDb::with(&[("REDIS_URL", &proxied), ("REDIS_POOL_TIMEOUT", "1")]).await;
     let real = fastvue_core::testing::server_url(fastvue_core::testing::REDIS_VAR).unwrap();
@@ -161,7 +84,7 @@ async fn checks_stay_correct_while_redis_is_down_or_stalled_and_replicas_heal_af
     let a_subscriptions = a_bus.subscriptions();
 
     // Redis "down" for A: every connection cut, new ones refused.
-    proxy.set(Mode::Refuse);
+    proxy.set(ProxyMode::Refuse);
     a.roles()
         .set_permissions(&sys(), role.id, &names(&["user.read"]))
         .await
@@ -173,7 +96,7 @@ async fn checks_stay_correct_while_redis_is_down_or_stalled_and_replicas_heal_af
     assert!(a.authorizer().cache().repair_pending());
 
     // Redis "slower than REDIS_POOL_TIMEOUT" for A: connections accepted, never answered.
-    proxy.set(Mode::Stall);
+    proxy.set(ProxyMode::Stall);
     a.roles()
         .set_permissions(&sys(), role.id, &names(&["user.read", "role.read"]))
         .await
@@ -187,7 +110,7 @@ async fn checks_stay_correct_while_redis_is_down_or_stalled_and_replicas_heal_af
     assert!(check(a, ann, acme.id, "role.read").await);
 
     // Redis back: A's repair clears L2 and tells B, whose stale set goes.
-    proxy.set(Mode::Forward);
+    proxy.set(ProxyMode::Forward);
     assert!(
         eventually(async || !a.authorizer().cache().repair_pending()).await,
         "the repair never completed after Redis came back"

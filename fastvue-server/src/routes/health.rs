@@ -1,4 +1,4 @@
-//! `/health` (database and Redis) and `/health/live` (process).
+//! `/health` (database, Redis, invalidation feed) and `/health/live` (process).
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Serialize;
@@ -14,13 +14,20 @@ pub struct Api;
 /// Body of `GET /health`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `healthy`, `degraded` (Redis down) or `unhealthy` (database down).
+    /// `healthy`, `degraded` (Redis down, or the invalidation feed silent) or
+    /// `unhealthy` (database down).
     #[schema(example = "healthy")]
     pub status: &'static str,
     /// `ok` or `unavailable`.
     pub database: &'static str,
     /// `ok`, `unavailable` or `disabled` (no REDIS_URL).
     pub redis: &'static str,
+    /// The PostgreSQL invalidation feed: `live`, `silent` (permission caching suspended,
+    /// checks read the database) or `disabled` (SQLite, or the cache disabled).
+    #[schema(example = "live")]
+    pub invalidation_feed: &'static str,
+    /// Why the status is not `healthy`, one sentence per cause; empty when it is.
+    pub reasons: Vec<String>,
     /// Server version.
     pub version: &'static str,
     /// ENVIRONMENT.
@@ -32,9 +39,9 @@ pub struct Health {
     get,
     path = "/health",
     tag = "operations",
-    description = "Readiness: the database and Redis. No authentication.",
+    description = "Readiness: the database, Redis and the invalidation feed. No authentication.",
     responses(
-        (status = 200, description = "The database answers (Redis may be down: `degraded`)", body = Health),
+        (status = 200, description = "The database answers (Redis may be down or the feed silent: `degraded`)", body = Health),
         (status = 503, description = "The database does not answer", body = Health),
     )
 )]
@@ -42,10 +49,13 @@ pub struct Health {
 pub async fn health(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let report = fv.health().await;
-    let status = match (report.database, report.redis) {
-        (false, _) => "unhealthy",
-        (true, Some(false)) => "degraded",
-        _ => "healthy",
+    let reasons = report.reasons();
+    let status = if !report.database {
+        "unhealthy"
+    } else if reasons.is_empty() {
+        "healthy"
+    } else {
+        "degraded"
     };
     res.status_code(if report.database {
         StatusCode::OK
@@ -60,6 +70,12 @@ pub async fn health(depot: &mut Depot, res: &mut Response) -> Result<(), ApiErro
             Some(true) => "ok",
             Some(false) => "unavailable",
         },
+        invalidation_feed: match report.feed {
+            None => "disabled",
+            Some(f) if f.live => "live",
+            Some(_) => "silent",
+        },
+        reasons,
         version: env!("CARGO_PKG_VERSION"),
         environment: fv.settings().environment.as_str(),
     }));

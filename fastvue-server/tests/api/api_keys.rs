@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, spawn_app};
 use crate::roles::{call, company, get, role_in};
 
 /// Creates a key through `POST /api-keys` as `token`; returns (id, full key, body).
-async fn create_key(app: &TestApp, token: &str, body: Value) -> (i64, String, Value) {
+pub(crate) async fn create_key(app: &TestApp, token: &str, body: Value) -> (i64, String, Value) {
     let (status, created) = call(app, Method::POST, "/api-keys", Some(token), Some(body)).await;
     assert_eq!(status, 201, "{created}");
     let key = created["key"]

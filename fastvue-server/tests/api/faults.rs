@@ -214,7 +214,12 @@ fn judge(kind: usize, status: u16, body: Option<&Value>, allow: Allow) -> Result
 }
 
 /// The codenames `POST /permissions/check` reports as held, of `codenames`.
-async fn held(app: &TestApp, token: &str, company_id: i64, codenames: &[&str]) -> Vec<String> {
+pub(crate) async fn held(
+    app: &TestApp,
+    token: &str,
+    company_id: i64,
+    codenames: &[&str],
+) -> Vec<String> {
     let (status, body) = call(
         app,
         Method::POST,
@@ -244,7 +249,7 @@ async fn set_role_permissions(app: &TestApp, root: &str, role_id: i64, codenames
     assert_eq!(status, 200, "{body}");
 }
 
-async fn health(app: &TestApp) -> (u16, Value) {
+pub(crate) async fn health(app: &TestApp) -> (u16, Value) {
     let res = app.get("/health").await;
     (
         res.status().as_u16(),
@@ -253,14 +258,14 @@ async fn health(app: &TestApp) -> (u16, Value) {
 }
 
 /// A private `redis-server` process on its own port, killed on drop.
-struct RedisProcess {
-    port: u16,
+pub(crate) struct RedisProcess {
+    pub(crate) port: u16,
     child: Option<Child>,
 }
 
 impl RedisProcess {
     /// Starts one on a free port; `None` when `redis-server` is not installed.
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         let mut redis = Self {
             port: free_port(),
             child: None,
@@ -289,7 +294,7 @@ impl RedisProcess {
         panic!("redis-server on port {port} did not answer PING");
     }
 
-    fn answers_ping(&self) -> bool {
+    pub(crate) fn answers_ping(&self) -> bool {
         use std::io::{Read, Write};
         let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
@@ -299,12 +304,12 @@ impl RedisProcess {
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
     /// SIGKILL: no goodbye to the clients.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -312,7 +317,7 @@ impl RedisProcess {
     }
 
     /// Starts it again on the same port.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.spawn().expect("restart redis-server");
     }
 }

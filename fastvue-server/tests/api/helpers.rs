@@ -27,7 +27,7 @@ pub struct TestApp {
     pub client: Client,
     /// The server's own core handle, for arranging fixtures directly.
     pub fastvue: Fastvue,
-    _db: TestDatabase,
+    _db: Option<TestDatabase>,
 }
 
 /// Settings for a test server: the core test settings, a known superuser, any free port.
@@ -78,11 +78,24 @@ pub async fn spawn_app_with_settings(
         address,
         client: Client::new(secrets, true),
         fastvue,
-        _db: db,
+        _db: Some(db),
     }
 }
 
 impl TestApp {
+    /// A client for a server already running at `address` (another process) whose
+    /// database `fastvue` opens; keeps `db` (when given) until dropped.
+    pub fn attach(address: String, fastvue: Fastvue, db: Option<TestDatabase>) -> Self {
+        LazyLock::force(&TRACING);
+        let secrets = Arc::new(Secrets::of(fastvue.settings()));
+        TestApp {
+            address,
+            client: Client::new(secrets, true),
+            fastvue,
+            _db: db,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(format!("{}{path}", self.address))

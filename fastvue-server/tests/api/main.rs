@@ -15,6 +15,7 @@ mod metrics;
 mod middleware;
 mod oauth;
 mod openapi;
+mod outage;
 mod pentest;
 mod permission_stream;
 mod permissions;

@@ -35,7 +35,7 @@ enum Item {
 }
 
 /// A client reading one stream.
-struct Sse {
+pub(crate) struct Sse {
     res: reqwest::Response,
     buf: String,
 }
@@ -43,7 +43,7 @@ struct Sse {
 impl Sse {
     /// Opens `STREAM{query}` with `token` as the bearer header (if any) and extra headers;
     /// panics unless the answer is 200.
-    async fn open(
+    pub(crate) async fn open(
         app: &TestApp,
         query: &str,
         token: Option<&str>,
@@ -88,7 +88,7 @@ impl Sse {
     }
 
     /// Reads events until a `permissions` event whose set satisfies `done`; returns it.
-    async fn until_set(&mut self, done: impl Fn(&[String]) -> bool) -> Value {
+    pub(crate) async fn until_set(&mut self, done: impl Fn(&[String]) -> bool) -> Value {
         loop {
             let (name, data) = self.event().await;
             assert_eq!(name, "permissions", "{data}");
@@ -123,7 +123,7 @@ fn parse(block: &str) -> Item {
     }
 }
 
-fn codenames(data: &Value) -> Vec<String> {
+pub(crate) fn codenames(data: &Value) -> Vec<String> {
     data["permissions"]
         .as_array()
         .expect("permissions")
