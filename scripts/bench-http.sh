@@ -79,23 +79,7 @@ USER_TOKEN="$(login loaduser1 "$BENCH_PASSWORD")" || die "bench user login faile
 ADMIN_TOKEN="$(login "$ADMIN_EMAIL" "$ADMIN_PASSWORD")" || die "superuser login failed"
 CHECK_BODY='{"permissions":["user.read","user.create","user.update","company.read","role.read","role.assign","permission.read","group.read","audit.read","cache.manage"],"mode":"all"}'
 
-# wrk script: method, body and token from the environment; prints one parseable line.
-cat >"$DIR/bench.lua" <<'LUA'
-wrk.method = os.getenv("BENCH_METHOD")
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
-local body = os.getenv("BENCH_BODY")
-if body ~= nil and body ~= "" then
-  wrk.body = body
-  wrk.headers["Content-Type"] = "application/json"
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n",
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.requests, e.connect + e.read + e.write + e.timeout + e.status))
-end
-LUA
+# Each load runs scripts/wrk-request.lua: method, body and token from the environment.
 
 RESULTS=()
 run() { # name method path token connections [body]
@@ -106,7 +90,7 @@ run() { # name method path token connections [body]
   say "$name: $method $path, $conns connections, $DURATION"
   local out
   out="$(BENCH_METHOD="$method" BENCH_TOKEN="$token" BENCH_BODY="$body" \
-    wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -s "$DIR/bench.lua" "$BASE$path")"
+    wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -s scripts/wrk-request.lua "$BASE$path")"
   local line; line="$(grep '^RESULT ' <<<"$out")" || die "$name: no result from wrk: $out"
   read -r _ rps p50 p99 total failed <<<"$line"
   [ "$failed" -eq 0 ] || say "$name: $failed of $total requests failed or were not 2xx"

@@ -86,23 +86,13 @@ export PROBE_A="$A" PROBE_B="$B"
 eval "$("$bin_dir/examples/outage_probe" setup)"
 export ROLE_ID USER_TOKEN
 
-cat >"$DIR/load.lua" <<'LUA'
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n",
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.requests, e.connect + e.read + e.write + e.timeout + e.status))
-end
-LUA
 
 ROWS=()
 load() { # label base
   local out line
   curl -fs -o /dev/null -H "Authorization: Bearer $USER_TOKEN" "$2/api/v1/auth/me/permissions" \
     || die "$1: warm-up request failed"
-  out="$(BENCH_TOKEN="$USER_TOKEN" wrk -t2 -c64 -d"$DURATION" --latency -s "$DIR/load.lua" \
+  out="$(BENCH_TOKEN="$USER_TOKEN" wrk -t2 -c64 -d"$DURATION" --latency -s scripts/wrk-request.lua \
     "$2/api/v1/auth/me/permissions")"
   line="$(grep '^RESULT ' <<<"$out")" || die "$1: no result from wrk: $out"
   read -r _ rps p50 p99 total failed <<<"$line"
@@ -128,8 +118,8 @@ say "killing Redis (SIGKILL)"
 kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""
 for _ in $(seq 1 100); do [ "$(health_of "$B")" = degraded ] && break; sleep 0.1; done
 [ "$(health_of "$B")" = degraded ] || die "B never reported degraded"
-load "B, Redis killed" "$B"
 load "A, Redis killed" "$A"
+load "B, Redis killed" "$B"
 revokes "Redis killed"
 
 say "restarting Redis"

@@ -664,10 +664,7 @@ impl GoogleSignIn<'_> {
             })
             .into_iter()
             .collect();
-        self.fv
-            .commit_changes(txn, &changes)
-            .await
-            .map_err(core)?;
+        self.fv.commit_changes(txn, &changes).await.map_err(core)?;
         let user = user::Model {
             last_login_at: Some(now),
             ..found

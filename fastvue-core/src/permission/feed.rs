@@ -498,23 +498,27 @@ async fn watchdog_loop(shared: Weak<FeedShared>, l1: Weak<L1Cache>) {
 }
 
 /// Whether `listen_url` can carry the feed: listens on a fresh channel, notifies it on
-/// the same session and waits for the notification, at most `timeout`. Returns the round
-/// trip (`fastvue check` reports it). A PgBouncer transaction pool, for one, never
+/// the same session and waits for the notification, at most `timeout` in all. Returns
+/// the time from the notify to its delivery (`fastvue check` reports it). A PgBouncer transaction pool, for one, never
 /// delivers it.
 pub async fn probe(listen_url: &str, timeout: Duration) -> std::result::Result<Duration, String> {
-    let started = Instant::now();
     let channel = format!("fastvue_probe_{}", new_origin().replace('-', ""));
     let round_trip = async {
+        // A plain connection first: a refused connection or a bad password fails at
+        // once with its own message (the listener's pool would retry until the timeout).
+        PgConnection::connect(listen_url).await?.close().await?;
         let mut listener = PgListener::connect(listen_url).await?;
         listener.listen(&channel).await?;
+        let sent = Instant::now();
         sea_orm::sqlx::query("SELECT pg_notify($1, 'probe')")
             .bind(&channel)
             .execute(&mut listener)
             .await?;
-        listener.recv().await.map(drop)
+        listener.recv().await?;
+        Ok::<_, sea_orm::sqlx::Error>(sent.elapsed())
     };
     match tokio::time::timeout(timeout, round_trip).await {
-        Ok(Ok(())) => Ok(started.elapsed()),
+        Ok(Ok(rtt)) => Ok(rtt),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!(
             "no notification within {} s (a connection pool in transaction mode cannot LISTEN)",

@@ -237,7 +237,12 @@ pub(crate) async fn held(
 }
 
 /// Replaces the permissions of `role_id` as the superuser.
-async fn set_role_permissions(app: &TestApp, root: &str, role_id: i64, codenames: &[&str]) {
+pub(crate) async fn set_role_permissions(
+    app: &TestApp,
+    root: &str,
+    role_id: i64,
+    codenames: &[&str],
+) {
     let (status, body) = call(
         app,
         Method::PUT,

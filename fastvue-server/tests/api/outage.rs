@@ -18,7 +18,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::api_keys::create_key;
-use crate::faults::{RedisProcess, SERVER_BIN, assert_starts, eventually, free_port, held};
+use crate::faults::{
+    RedisProcess, SERVER_BIN, assert_starts, eventually, free_port, held, set_role_permissions,
+};
 use crate::helpers::{ROOT_LOGIN, ROOT_PASSWORD, TestApp, test_settings};
 use crate::permission_stream::{Sse, codenames};
 use crate::roles::{call, company, role_in};
@@ -179,6 +181,16 @@ async fn holder(r: &Replicas) -> Holder {
     }
 }
 
+/// Replicas (`b_listen_port` as for [`replicas`]), a holder, a superuser token, and B
+/// holding the holder's set in memory; `None` on SQLite.
+async fn warmed(b_listen_port: Option<u16>) -> Option<(Replicas, Holder, String)> {
+    let r = replicas(b_listen_port).await?;
+    let h = holder(&r).await;
+    let root = r.a.root_token().await;
+    warm(&r.b, &h, &["audit.read", "user.read"]).await;
+    Some((r, h, root))
+}
+
 /// Asks B several times, so that B holds the set in memory (when its feed is live).
 async fn warm(b: &TestApp, h: &Holder, expected: &[&str]) {
     for _ in 0..5 {
@@ -187,19 +199,6 @@ async fn warm(b: &TestApp, h: &Holder, expected: &[&str]) {
             expected
         );
     }
-}
-
-/// Replaces the role's permissions through `app` as the superuser.
-async fn set_role(app: &TestApp, root: &str, role_id: i64, codenames: &[&str]) {
-    let (status, body) = call(
-        app,
-        Method::PUT,
-        &format!("/roles/{role_id}/permissions"),
-        Some(root),
-        Some(json!({ "permissions": codenames })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
 }
 
 /// The time from `since` until `cond` holds, polled every 20 ms; panics past `GIVE_UP`.
@@ -231,7 +230,7 @@ fn within_bound(what: &str, took: Duration) {
 async fn revoke_and_time(r: &Replicas, root: &str, h: &Holder, what: &str) -> Duration {
     let since = Instant::now();
     let ((), took) = tokio::join!(
-        set_role(&r.a, root, h.role_id, &["user.read"]),
+        set_role_permissions(&r.a, root, h.role_id, &["user.read"]),
         time_until(what, since, async || {
             held(&r.b, &h.token, h.company_id, &["audit.read", "user.read"]).await == ["user.read"]
         })
@@ -252,12 +251,9 @@ async fn wait_redis_down(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoke_through_a_holds_on_b_within_the_bound_while_redis_is_killed() {
-    let Some(mut r) = replicas(None).await else {
+    let Some((mut r, h, root)) = warmed(None).await else {
         return;
     };
-    let h = holder(&r).await;
-    let root = r.a.root_token().await;
-    warm(&r.b, &h, &["audit.read", "user.read"]).await;
 
     r.redis.kill();
     wait_redis_down(&r.b).await;
@@ -275,7 +271,7 @@ async fn a_revoke_through_a_holds_on_b_within_the_bound_while_redis_is_killed() 
     .await;
     // And a grant comes back the same way.
     let since = Instant::now();
-    set_role(&r.a, &root, h.role_id, &["audit.read", "user.read"]).await;
+    set_role_permissions(&r.a, &root, h.role_id, &["audit.read", "user.read"]).await;
     let took = time_until("grant on B", since, async || {
         held(&r.b, &h.token, h.company_id, &["audit.read"]).await == ["audit.read"]
     })
@@ -285,12 +281,9 @@ async fn a_revoke_through_a_holds_on_b_within_the_bound_while_redis_is_killed() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoke_through_a_holds_on_b_within_the_bound_while_redis_is_stalled() {
-    let Some(r) = replicas(None).await else {
+    let Some((r, h, root)) = warmed(None).await else {
         return;
     };
-    let h = holder(&r).await;
-    let root = r.a.root_token().await;
-    warm(&r.b, &h, &["audit.read", "user.read"]).await;
 
     // Redis accepts connections and never answers.
     r.proxy.set(ProxyMode::Stall);
@@ -310,11 +303,9 @@ async fn a_revoke_through_a_holds_on_b_within_the_bound_while_redis_is_stalled()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_user_deactivated_and_a_key_revoked_during_the_outage_are_refused_on_b_within_the_bound()
 {
-    let Some(mut r) = replicas(None).await else {
+    let Some((mut r, h, root)) = warmed(None).await else {
         return;
     };
-    let h = holder(&r).await;
-    let root = r.a.root_token().await;
     let acme = h.company_id;
     let (_, admin) = r.a.user_with_role(acme, "admin").await;
     let (key_id, key, _) = create_key(
@@ -379,12 +370,9 @@ async fn a_user_deactivated_and_a_key_revoked_during_the_outage_are_refused_on_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_redis_returns_b_caches_again_and_hears_later_changes() {
-    let Some(mut r) = replicas(None).await else {
+    let Some((mut r, h, root)) = warmed(None).await else {
         return;
     };
-    let h = holder(&r).await;
-    let root = r.a.root_token().await;
-    warm(&r.b, &h, &["audit.read", "user.read"]).await;
     r.redis.kill();
     wait_redis_down(&r.b).await;
     revoke_and_time(
@@ -426,7 +414,7 @@ async fn when_redis_returns_b_caches_again_and_hears_later_changes() {
     );
     // Later changes reach B (the feed and the bus both carry them now).
     let since = Instant::now();
-    set_role(&r.a, &root, h.role_id, &["audit.read", "user.read"]).await;
+    set_role_permissions(&r.a, &root, h.role_id, &["audit.read", "user.read"]).await;
     let took = time_until("grant after recovery", since, async || {
         held(&r.b, &h.token, h.company_id, &["audit.read"]).await == ["audit.read"]
     })
@@ -443,24 +431,24 @@ async fn when_redis_returns_b_caches_again_and_hears_later_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_open_permission_stream_on_b_receives_a_revoke_made_through_a_during_the_outage() {
-    let Some(mut r) = replicas(None).await else {
+    let Some((mut r, h, root)) = warmed(None).await else {
         return;
     };
-    let h = holder(&r).await;
-    let root = r.a.root_token().await;
     let mut sse = Sse::open(&r.b, "", Some(&h.token), &[]).await;
     let first = sse.until_set(|_| true).await;
     assert_eq!(codenames(&first), ["audit.read", "user.read"]);
     r.redis.kill();
     wait_redis_down(&r.b).await;
     let since = Instant::now();
-    let ((), (data, took)) =
-        tokio::join!(set_role(&r.a, &root, h.role_id, &["user.read"]), async {
+    let ((), (data, took)) = tokio::join!(
+        set_role_permissions(&r.a, &root, h.role_id, &["user.read"]),
+        async {
             let data = sse
                 .until_set(|set| !set.iter().any(|c| c == "audit.read"))
                 .await;
             (data, since.elapsed())
-        });
+        }
+    );
     assert_eq!(codenames(&data), ["user.read"]);
     within_bound(
         "a revoke through A pushed on B's open stream (Redis killed)",
@@ -479,12 +467,9 @@ async fn a_replica_whose_feed_goes_silent_reads_through_says_degraded_and_recove
         .and_then(|u| u.port())
         .unwrap_or(5432);
     let feed_proxy = TcpProxy::start(local(pg_port)).await;
-    let Some(r) = replicas(Some(feed_proxy.addr().port())).await else {
+    let Some((r, h, root)) = warmed(Some(feed_proxy.addr().port())).await else {
         return;
     };
-    let h = holder(&r).await;
-    let root = r.a.root_token().await;
-    warm(&r.b, &h, &["audit.read", "user.read"]).await;
 
     let stalled = Instant::now();
     feed_proxy.set(ProxyMode::Stall);
