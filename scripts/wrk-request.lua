@@ -1,9 +1,13 @@
 -- wrk script shared by the bench scripts: the request comes from the environment
--- (BENCH_METHOD, default GET; BENCH_TOKEN as the bearer token; BENCH_BODY, JSON, optional)
+-- (BENCH_METHOD, default GET; BENCH_TOKEN, the bearer token, optional; BENCH_BODY, JSON,
+-- optional)
 -- and the run ends with one parseable line:
 --   RESULT <requests/s> <p50 ms> <p99 ms> <requests> <failed or non-2xx>
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+local token = os.getenv("BENCH_TOKEN")
+if token ~= nil and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
 local body = os.getenv("BENCH_BODY")
 if body ~= nil and body ~= "" then
   wrk.body = body

@@ -15,6 +15,10 @@ mod output;
 use commands::{cache, data, keys, migrate, users};
 use output::Failure;
 
+/// The allocator `fastvue-server` uses, so `fastvue serve` performs the same.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// fastvue-rs operations: migrations, the server, users, the permission cache, a
 /// deployment check, bulk data and service API keys. Configured like the server (environment variables,
 /// or a .env file in the current directory).

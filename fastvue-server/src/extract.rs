@@ -12,7 +12,7 @@
 //! - [`path_id`]: 400 `bad_request` unless the parameter is a positive integer (an id
 //!   that is well-formed but unknown is the handler's 404).
 use fastvue_core::error::FieldError;
-use fastvue_core::pagination::PageRequest;
+use fastvue_core::pagination::{CursorRequest, PageRequest};
 use salvo::http::ParseError;
 use salvo::prelude::*;
 use serde::Deserialize;
@@ -120,6 +120,45 @@ impl PageQuery {
     /// The validated page request: 422 `validation_error` for page 0 or page_size over 100.
     pub fn page(&self) -> Result<PageRequest, ApiError> {
         PageRequest::new(self.page, self.page_size).map_err(ApiError::from)
+    }
+}
+
+/// `?cursor=` of the lists that scroll (users, a company's users, audit logs).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CursorQuery {
+    /// Keyset pagination instead of `page`: empty for the first page, then the previous
+    /// page's `next_cursor`. The answer is `{items, page_size, next_cursor}` (no total);
+    /// a page costs the same however deep, and rows written meanwhile never shift it.
+    pub cursor: Option<String>,
+}
+
+/// How a list that scrolls is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// `?page=&page_size=` (the default).
+    Numbered(PageRequest),
+    /// `?cursor=&page_size=`.
+    Scrolled(CursorRequest),
+}
+
+/// Reads `page`, `page_size` and `cursor`: 422 `validation_error` for a bad value or for
+/// `page` and `cursor` together.
+pub fn paging(req: &Request) -> Result<Paging, ApiError> {
+    let page = query::<PageQuery>(req)?;
+    match query::<CursorQuery>(req)?.cursor {
+        None => Ok(Paging::Numbered(page.page()?)),
+        Some(_) if page.page.is_some() => {
+            Err(fastvue_core::Error::Validation(vec![FieldError::new(
+                "page",
+                "cannot be combined with cursor",
+            )])
+            .into())
+        }
+        Some(cursor) => Ok(Paging::Scrolled(CursorRequest::new(
+            &cursor,
+            page.page_size,
+        )?)),
     }
 }
 

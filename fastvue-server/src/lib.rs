@@ -5,6 +5,7 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

@@ -20,6 +20,9 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
+/// Headers a response usually carries.
+const RESPONSE_HEADERS: usize = 12;
+
 /// Middleware setting the request id in the depot and on the response.
 #[handler]
 pub async fn request_id(
@@ -32,6 +35,9 @@ pub async fn request_id(
         .header::<String>(RequestId::HEADER)
         .filter(|id| acceptable(id))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // Room for every header the chain sets (request id, security headers, CORS, ETag,
+    // caching, content type...) at once, instead of growing the map three times.
+    res.headers_mut().reserve(RESPONSE_HEADERS);
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(RequestId::HEADER, value);
     }

@@ -106,7 +106,13 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
             "SECRET_KEY/JWT_SECRET_KEY use the shipped development defaults; set real secrets before exposing this server"
         );
     }
-    let app = Application::build(settings).await?;
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            crate::telemetry::flush();
+            return Err(e);
+        }
+    };
     if let Some((username, password)) = &app.bootstrap_report().generated_admin {
         // Printed once on the console, deliberately not through the logger.
         println!(
@@ -115,6 +121,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
     }
     tracing::info!(port = app.port(), "fastvue-server listening");
     app.run_until_stopped().await;
+    crate::telemetry::flush();
     Ok(())
 }
 

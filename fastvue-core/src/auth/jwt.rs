@@ -5,6 +5,10 @@
 //! algorithm (including `none`), a bad signature, an expired token (no leeway), missing
 //! claims, or a token of the other kind (a refresh token presented as an access token
 //! and vice versa) are all rejected.
+//!
+//! Verified access tokens are remembered (see [`JwtCodec::verify_access`]): a token's
+//! bytes never change, so its signature needs checking once; its expiry is checked on
+//! every use, and whether its user may still act is checked by the caller every time.
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
@@ -65,7 +69,14 @@ pub struct JwtCodec {
     validation_ignoring_expiry: Validation,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    /// Access tokens whose signature and claims were verified: token -> (user id, exp).
+    verified: moka::sync::Cache<std::sync::Arc<str>, (i64, i64), foldhash::fast::RandomState>,
 }
+
+/// Memory the verified-token cache may hold (tokens are about 250 bytes: some 60,000).
+const VERIFIED_BYTES: u64 = 16 * 1024 * 1024;
+/// Bytes an entry costs besides its token.
+const VERIFIED_ENTRY_OVERHEAD: usize = 64;
 
 impl fmt::Debug for JwtCodec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,6 +111,15 @@ impl JwtCodec {
             validation_ignoring_expiry,
             access_ttl: Duration::minutes(i64::from(settings.access_token_expire_minutes)),
             refresh_ttl: Duration::days(i64::from(settings.refresh_token_expire_days)),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_BYTES)
+                .weigher(|token: &std::sync::Arc<str>, _| {
+                    u32::try_from(token.len() + VERIFIED_ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+                })
+                .time_to_live(std::time::Duration::from_secs(
+                    60 * u64::from(settings.access_token_expire_minutes),
+                ))
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 
@@ -139,6 +159,26 @@ impl JwtCodec {
     /// Verifies `token` and returns its claims if it is a valid, unexpired token of `kind`.
     pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims, TokenError> {
         self.decode(token, kind, &self.validation)
+    }
+
+    /// The user id of a valid, unexpired access token: [`JwtCodec::verify`] the first
+    /// time, then from memory (bounded to 16 MiB of tokens, each kept at most its
+    /// lifetime) with only `exp` checked again. Only verified tokens are remembered, so
+    /// made-up tokens cost a verification each and take no memory.
+    pub fn verify_access(&self, token: &str) -> Result<i64, TokenError> {
+        let now = Utc::now().timestamp();
+        if let Some((user_id, exp)) = self.verified.get(token) {
+            // As jsonwebtoken without leeway: valid while `exp` has not passed.
+            return if exp < now {
+                Err(TokenError::Expired)
+            } else {
+                Ok(user_id)
+            };
+        }
+        let claims = self.verify(token, TokenKind::Access)?;
+        let user_id = claims.user_id().ok_or(TokenError::Invalid)?;
+        self.verified.insert(token.into(), (user_id, claims.exp));
+        Ok(user_id)
     }
 
     /// Like [`JwtCodec::verify`] but accepts an expired token (signature, algorithm and

@@ -59,8 +59,7 @@ impl Tokens<'_> {
     /// The active user an access token belongs to. Fails with [`TokenError::Invalid`]
     /// for a bad token or an inactive or deleted user, [`TokenError::Expired`] after `exp`.
     pub async fn verify_access(&self, token: &str) -> Result<user::Model, TokenError> {
-        let claims = self.fv.jwt().verify(token, TokenKind::Access)?;
-        let id = claims.user_id().ok_or(TokenError::Invalid)?;
+        let id = self.fv.jwt().verify_access(token)?;
         self.fv.active_user(id).await?.ok_or(TokenError::Invalid)
     }
 

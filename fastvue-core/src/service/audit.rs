@@ -2,14 +2,14 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, Select, Set,
 };
 use serde::Serialize;
 
 use crate::Fastvue;
 use crate::entity::audit_log;
 use crate::error::Result;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{CursorPage, CursorRequest, Page, PageRequest};
 use crate::policy::Actor;
 
 /// Who is making a change, and from where, as an audit row records it (built from the
@@ -102,6 +102,44 @@ impl AuditLogs<'_> {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<audit_log::Model>> {
+        let q = self.selected(actor, filter).await?;
+        let db = self.fv.db();
+        let total = q.clone().count(db).await?;
+        let items = q
+            .order_by_desc(audit_log::Column::Id)
+            .offset(page.offset())
+            .limit(page.page_size())
+            .all(db)
+            .await?;
+        Ok(Page::new(items, total, page))
+    }
+
+    /// [`AuditLogs::list`] read after a cursor (keyset pagination, newest first): rows
+    /// written meanwhile never shift a page, and a deep page costs what the first does.
+    pub async fn list_after(
+        &self,
+        actor: &Actor,
+        filter: &AuditFilter,
+        cursor: CursorRequest,
+    ) -> Result<CursorPage<audit_log::Model>> {
+        let mut q = self.selected(actor, filter).await?;
+        if let Some(after) = cursor.after() {
+            q = q.filter(audit_log::Column::Id.lt(after));
+        }
+        let rows = q
+            .order_by_desc(audit_log::Column::Id)
+            .limit(cursor.limit())
+            .all(self.fv.db())
+            .await?;
+        Ok(CursorPage::new(rows, cursor, |a| a.id))
+    }
+
+    /// The rows a filter selects among those the actor may read.
+    async fn selected(
+        &self,
+        actor: &Actor,
+        filter: &AuditFilter,
+    ) -> Result<Select<audit_log::Entity>> {
         actor.require(self.fv, "audit.read").await?;
         let scope = actor
             .list_scope(self.fv, "audit.read", filter.company_id)
@@ -124,14 +162,6 @@ impl AuditLogs<'_> {
         if let Some(ids) = &filter.company_ids {
             q = q.filter(audit_log::Column::CompanyId.is_in(ids.iter().copied()));
         }
-        let db = self.fv.db();
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_desc(audit_log::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        Ok(q)
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
 };
 use serde::Deserialize;
 
@@ -12,7 +12,7 @@ use crate::Fastvue;
 use crate::domain::{Checker, Email, Name, Password, Username};
 use crate::entity::{company, social_account, user, user_company_role};
 use crate::error::{Error, Result, map_unique};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{CursorPage, CursorRequest, Page, PageRequest};
 use crate::permission::Change;
 use crate::permission::query::statement;
 use crate::policy::escalation::{Guard, Watch};
@@ -421,11 +421,20 @@ impl Users<'_> {
         filter: &UserFilter,
         page: PageRequest,
     ) -> Result<Page<user::Model>> {
-        actor.require(self.fv, "user.read").await?;
-        let scope = actor.scope(self.fv, "user.read").await?;
-        let mut filter = filter.clone();
-        filter.company_ids = scope.narrow(filter.company_ids.take());
-        self.list_unchecked(&filter, page).await
+        let filter = self.visible(actor, filter).await?;
+        self.numbered(&filter, page).await
+    }
+
+    /// [`Users::list`] read after a cursor (keyset pagination): the same rows and
+    /// rules, a page costing the same however deep.
+    pub async fn list_after(
+        &self,
+        actor: &Actor,
+        filter: &UserFilter,
+        cursor: CursorRequest,
+    ) -> Result<CursorPage<user::Model>> {
+        let filter = self.visible(actor, filter).await?;
+        self.after(&filter, cursor).await
     }
 
     /// The users of company `company_id` (holding an active role there), by id: the actor
@@ -437,25 +446,53 @@ impl Users<'_> {
         filter: &UserFilter,
         page: PageRequest,
     ) -> Result<Page<user::Model>> {
+        let filter = self.in_company(actor, company_id, filter).await?;
+        self.numbered(&filter, page).await
+    }
+
+    /// [`Users::of_company`] read after a cursor (keyset pagination).
+    pub async fn of_company_after(
+        &self,
+        actor: &Actor,
+        company_id: i64,
+        filter: &UserFilter,
+        cursor: CursorRequest,
+    ) -> Result<CursorPage<user::Model>> {
+        let filter = self.in_company(actor, company_id, filter).await?;
+        self.after(&filter, cursor).await
+    }
+
+    /// `filter` narrowed to the companies where the actor may read users.
+    async fn visible(&self, actor: &Actor, filter: &UserFilter) -> Result<UserFilter> {
+        actor.require(self.fv, "user.read").await?;
+        let scope = actor.scope(self.fv, "user.read").await?;
+        let mut filter = filter.clone();
+        filter.company_ids = scope.narrow(filter.company_ids.take());
+        Ok(filter)
+    }
+
+    /// `filter` narrowed to one company the actor may read users of.
+    async fn in_company(
+        &self,
+        actor: &Actor,
+        company_id: i64,
+        filter: &UserFilter,
+    ) -> Result<UserFilter> {
         actor.require(self.fv, "user.read").await?;
         let scope = actor.scope(self.fv, "user.read").await?;
         if !scope.contains(company_id) {
             return Err(Error::NotFound { entity: "company" });
         }
         crate::service::companies::find(self.fv.db(), company_id).await?;
-        let filter = UserFilter {
+        Ok(UserFilter {
             company_id: Some(company_id),
             company_ids: None,
             ..filter.clone()
-        };
-        self.list_unchecked(&filter, page).await
+        })
     }
 
-    async fn list_unchecked(
-        &self,
-        filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<Page<user::Model>> {
+    /// The users a filter selects (unordered, every column).
+    fn selected(filter: &UserFilter) -> Select<user::Entity> {
         let mut q = user::Entity::find();
         if let Some(term) = filter.search.as_deref().filter(|t| !t.trim().is_empty()) {
             q = q.filter(contains_any(
@@ -489,6 +526,11 @@ impl Users<'_> {
         if let Some(ids) = &filter.company_ids {
             q = q.filter(member_of(ids.clone()));
         }
+        q
+    }
+
+    async fn numbered(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<user::Model>> {
+        let q = Self::selected(filter);
         let db = self.fv.db();
         // A plain COUNT(*) over the filtered rows: sea-orm's `count()` wraps the query
         // in a subquery of every column, several times slower on SQLite.
@@ -518,6 +560,23 @@ impl Users<'_> {
             .all(db)
             .await?;
         Ok(Page::new(items, total, page))
+    }
+
+    async fn after(
+        &self,
+        filter: &UserFilter,
+        cursor: CursorRequest,
+    ) -> Result<CursorPage<user::Model>> {
+        let mut q = Self::selected(filter);
+        if let Some(after) = cursor.after() {
+            q = q.filter(user::Column::Id.gt(after));
+        }
+        let rows = q
+            .order_by_asc(user::Column::Id)
+            .limit(cursor.limit())
+            .all(self.fv.db())
+            .await?;
+        Ok(CursorPage::new(rows, cursor, |u| u.id))
     }
 
     /// Applies a patch.

@@ -147,6 +147,49 @@ async fn tokens_signed_otherwise_are_refused() {
 }
 
 #[tokio::test]
+async fn a_remembered_access_token_still_expires_at_its_exp_and_stops_with_its_user() {
+    // A verified token is remembered (its signature is not checked again), but `exp` and
+    // the user are checked on every use.
+    let db = TestDb::new().await;
+    let u = create_user(&db.fv, "alice").await;
+    let token = sign(
+        Algorithm::HS256,
+        DEV_JWT_SECRET_KEY,
+        &claims_json(u.id, "access", 2),
+    );
+    assert!(db.fv.tokens().verify_access(&token).await.is_ok());
+    assert!(db.fv.tokens().verify_access(&token).await.is_ok());
+    let other = create_user(&db.fv, "bob").await;
+    let bobs = sign(
+        Algorithm::HS256,
+        DEV_JWT_SECRET_KEY,
+        &claims_json(other.id, "access", 600),
+    );
+    assert!(db.fv.tokens().verify_access(&bobs).await.is_ok());
+    db.fv
+        .users()
+        .update(
+            &sys(),
+            other.id,
+            fastvue_core::service::users::UserPatch {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.fv.tokens().verify_access(&bobs).await,
+        Err(TokenError::Invalid)
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    assert!(matches!(
+        db.fv.tokens().verify_access(&token).await,
+        Err(TokenError::Expired)
+    ));
+}
+
+#[tokio::test]
 async fn expired_tokens_are_refused_as_expired() {
     let db = TestDb::new().await;
     let u = create_user(&db.fv, "alice").await;

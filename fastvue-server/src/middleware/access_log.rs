@@ -1,7 +1,12 @@
-//! One tracing span and one access-log line per request, plus the HTTP metrics.
+//! One access-log line per request, a `request` span around the handling, and the HTTP
+//! metrics.
 //!
 //! Logged: method, matched route pattern, status, latency, request id and the caller's
-//! user id when authenticated. Never headers, tokens, query strings or bodies.
+//! user id when authenticated. Never headers, tokens, query strings or bodies. The span
+//! carries only the request id (so every line logged while handling the request names
+//! it); the access line carries everything itself and is logged outside the span, so no
+//! field is formatted twice.
+use std::borrow::Cow;
 use std::time::Instant;
 
 use fastvue_core::Actor;
@@ -12,15 +17,15 @@ use crate::metrics::{UNMATCHED_ROUTE, record_request};
 use crate::request_id::RequestId;
 
 /// The route pattern the request matched (`/api/v1/users/{id}`), or `unmatched`.
-pub fn route_label(req: &Request) -> String {
+pub fn route_label(req: &Request) -> Cow<'_, str> {
     match req.matched_path() {
-        "" => UNMATCHED_ROUTE.to_string(),
-        path if path.starts_with('/') => path.to_string(),
-        path => format!("/{path}"),
+        "" => Cow::Borrowed(UNMATCHED_ROUTE),
+        path if path.starts_with('/') => Cow::Borrowed(path),
+        path => Cow::Owned(format!("/{path}")),
     }
 }
 
-/// Wraps the rest of the chain in a `request` span, then logs the outcome and records
+/// Runs the rest of the chain in a `request` span, then logs the outcome and records
 /// `http_requests_total` and `http_request_duration_seconds`.
 #[handler]
 pub async fn access_log(
@@ -30,36 +35,45 @@ pub async fn access_log(
     ctrl: &mut FlowCtrl,
 ) {
     let started = Instant::now();
-    let method = req.method().as_str().to_string();
-    let route = route_label(req);
-    let request_id = depot
-        .get::<RequestId>(RequestId::KEY)
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let span = tracing::info_span!(
-        "request",
-        method = %method,
-        route = %route,
-        request_id = %request_id,
-        user_id = tracing::field::Empty,
-    );
-    ctrl.call_next(req, depot, res)
-        .instrument(span.clone())
-        .await;
+    let span = {
+        let request_id = depot
+            .get::<RequestId>(RequestId::KEY)
+            .map(|r| r.0.as_str())
+            .unwrap_or_default();
+        tracing::info_span!("request", request_id)
+    };
+    ctrl.call_next(req, depot, res).instrument(span).await;
 
     let elapsed = started.elapsed();
     let status = res.status_code.unwrap_or(StatusCode::OK).as_u16();
+    let method = req.method().as_str();
+    let route = route_label(req);
+    record_request(method, &route, status, elapsed);
+    let request_id = depot
+        .get::<RequestId>(RequestId::KEY)
+        .map(|r| r.0.as_str())
+        .unwrap_or_default();
     let user_id = depot.get_typed::<Actor>().ok().and_then(Actor::user_id);
-    if let Some(id) = user_id {
-        span.record("user_id", id);
-    }
-    record_request(&method, &route, status, elapsed);
     let latency_ms = elapsed.as_micros() as f64 / 1000.0;
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::error!(status, latency_ms, "request failed");
-        } else {
-            tracing::info!(status, latency_ms, "request");
-        }
-    });
+    if status >= 500 {
+        tracing::error!(
+            method,
+            route = &*route,
+            request_id,
+            user_id,
+            status,
+            latency_ms,
+            "request failed"
+        );
+    } else {
+        tracing::info!(
+            method,
+            route = &*route,
+            request_id,
+            user_id,
+            status,
+            latency_ms,
+            "request"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
-use crate::routes::roles::PageOf;
+use crate::pages::PageOf;
 use crate::state::app;
 
 /// An API key, without its secret.

@@ -11,9 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{self, actor};
 use crate::error::ApiError;
-use crate::extract::{PageQuery, query};
+use crate::extract::{CursorQuery, PageQuery, Paging, paging, query};
 use crate::openapi::ErrorBody;
-use crate::routes::roles::PageOf;
+use crate::pages::{CursorOf, ListOf, PageOf};
 use crate::state::app;
 
 /// One audit row.
@@ -85,14 +85,14 @@ pub struct AuditQuery {
     get,
     path = "/api/v1/audit-logs",
     tag = "audit",
-    params(PageQuery, AuditQuery),
+    params(PageQuery, CursorQuery, AuditQuery),
     responses(
-        (status = 200, description = "A page of audit rows", body = PageOf<AuditLogOut>),
+        (status = 200, description = "A page of audit rows (a keyset page with `cursor`)", body = ListOf<AuditLogOut>),
         (status = 400, description = "Malformed parameter", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks `audit.read`", body = ErrorBody),
         (status = 404, description = "company_id outside the caller's scope", body = ErrorBody),
-        (status = 422, description = "Bad page or page_size", body = ErrorBody),
+        (status = 422, description = "Bad page, page_size or cursor", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -104,7 +104,7 @@ pub async fn list(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let a = actor(depot)?;
-    let page = query::<PageQuery>(req)?.page()?;
+    let paging = paging(req)?;
     let q = query::<AuditQuery>(req)?;
     let filter = AuditFilter {
         entity_type: q.entity_type,
@@ -113,8 +113,18 @@ pub async fn list(
         company_id: q.company_id,
         company_ids: None,
     };
-    let found = fv.audit_logs().list(a, &filter, page).await?;
-    res.render(Json(PageOf::from(found.map(AuditLogOut::from))));
+    let logs = fv.audit_logs();
+    let body = match paging {
+        Paging::Numbered(page) => ListOf::Numbered(PageOf::from(
+            logs.list(a, &filter, page).await?.map(AuditLogOut::from),
+        )),
+        Paging::Scrolled(cursor) => ListOf::Scrolled(CursorOf::from(
+            logs.list_after(a, &filter, cursor)
+                .await?
+                .map(AuditLogOut::from),
+        )),
+    };
+    res.render(Json(body));
     Ok(())
 }
 

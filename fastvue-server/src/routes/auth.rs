@@ -151,17 +151,28 @@ pub struct MyPermissions {
     /// Superusers hold every active permission.
     pub is_superuser: bool,
     /// Effective permission codenames, sorted.
-    pub permissions: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    #[serde(serialize_with = "shared_strs")]
+    pub permissions: Vec<std::sync::Arc<str>>,
+}
+
+/// Serializes shared strings as plain strings.
+fn shared_strs<S: serde::Serializer>(
+    items: &[std::sync::Arc<str>],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(items.iter().map(|s| &**s))
 }
 
 impl MyPermissions {
-    /// The body for `user`'s effective `codenames` in `company_id`.
-    pub fn new(user: &user::Model, company_id: i64, codenames: &[std::sync::Arc<str>]) -> Self {
+    /// The body for `user`'s effective `codenames` in `company_id` (sharing the
+    /// catalogue's strings rather than copying each).
+    pub fn new(user: &user::Model, company_id: i64, codenames: Vec<std::sync::Arc<str>>) -> Self {
         Self {
             user_id: user.id,
             company_id,
             is_superuser: user.is_superuser,
-            permissions: codenames.iter().map(|c| c.to_string()).collect(),
+            permissions: codenames,
         }
     }
 }
@@ -361,7 +372,7 @@ pub async fn my_permissions(
     let caller = actor(depot)?;
     let q: MyPermissionsQuery = query(req)?;
     let (company_id, codenames) = fv.users().own_permissions(caller, q.company_id).await?;
-    let body = MyPermissions::new(caller.session_user()?, company_id, &codenames);
+    let body = MyPermissions::new(caller.session_user()?, company_id, codenames);
     let etag = permissions_etag(&body);
     if let Ok(value) = HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, value);

@@ -27,9 +27,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{self, actor};
 use crate::error::ApiError;
-use crate::extract::{PageQuery, json_body, path_id, query};
+use crate::extract::{CursorQuery, PageQuery, Paging, json_body, paging, path_id, query};
 use crate::openapi::ErrorBody;
-use crate::routes::roles::PageOf;
+use crate::pages::{CursorOf, ListOf, PageOf};
 use crate::routes::users::UserOut;
 use crate::state::app;
 
@@ -376,14 +376,14 @@ pub async fn delete(
     get,
     path = "/api/v1/companies/{id}/users",
     tag = "companies",
-    params(("id" = i64, Path, description = "Company id"), PageQuery, MemberQuery),
+    params(("id" = i64, Path, description = "Company id"), PageQuery, CursorQuery, MemberQuery),
     responses(
-        (status = 200, description = "A page of the company's users", body = PageOf<UserOut>),
+        (status = 200, description = "A page of the company's users (a keyset page with `cursor`)", body = ListOf<UserOut>),
         (status = 400, description = "Malformed id or parameter", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks `user.read`", body = ErrorBody),
         (status = 404, description = "Unknown company or outside the caller's scope", body = ErrorBody),
-        (status = 422, description = "Bad page or page_size", body = ErrorBody),
+        (status = 422, description = "Bad page, page_size or cursor", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -396,15 +396,29 @@ pub async fn users(
     let fv = app(depot)?;
     let a = actor(depot)?;
     let id = path_id(req, "id")?;
-    let page = query::<PageQuery>(req)?.page()?;
+    let paging = paging(req)?;
     let q = query::<MemberQuery>(req)?;
     let filter = UserFilter {
         search: q.search,
         is_active: q.is_active,
         ..UserFilter::default()
     };
-    let found = fv.users().of_company(a, id, &filter, page).await?;
-    res.render(Json(PageOf::from(found.map(UserOut::from))));
+    let found = fv.users();
+    let body = match paging {
+        Paging::Numbered(page) => ListOf::Numbered(PageOf::from(
+            found
+                .of_company(a, id, &filter, page)
+                .await?
+                .map(UserOut::from),
+        )),
+        Paging::Scrolled(cursor) => ListOf::Scrolled(CursorOf::from(
+            found
+                .of_company_after(a, id, &filter, cursor)
+                .await?
+                .map(UserOut::from),
+        )),
+    };
+    res.render(Json(body));
     Ok(())
 }
 

@@ -17,7 +17,8 @@ use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
-use crate::routes::roles::{PageOf, PermissionSetIn};
+use crate::pages::PageOf;
+use crate::routes::roles::PermissionSetIn;
 use crate::state::app;
 
 /// A group.

@@ -153,7 +153,7 @@ pub async fn permission_stream(
     // Registered before the first read: a change committed after this point wakes it.
     let sub = streams.open(user.id, company_id);
     let (_, codenames) = fv.users().own_permissions(&me, Some(company_id)).await?;
-    let set = MyPermissions::new(user, company_id, &codenames);
+    let set = MyPermissions::new(user, company_id, codenames);
     let etag = permissions_etag(&set);
     let mut first = format!("retry: {RETRY_MS}\n\n");
     if last_event_id(req) != Some(etag.as_str()) {
@@ -312,7 +312,7 @@ impl StreamState {
             .codenames(user.id, self.company_id)
             .await
         {
-            Ok(codenames) => MyPermissions::new(&user, self.company_id, &codenames),
+            Ok(codenames) => MyPermissions::new(&user, self.company_id, codenames),
             Err(e) => {
                 tracing::warn!(
                     error = %e,

@@ -8,7 +8,6 @@
 //! the permissions of someone holding more than itself there (403).
 use chrono::{DateTime, Utc};
 use fastvue_core::entity::role;
-use fastvue_core::pagination::Page;
 use fastvue_core::service::roles::{self, NewRole, RoleFilter, RolePatch};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
@@ -19,34 +18,8 @@ use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::openapi::ErrorBody;
+use crate::pages::PageOf;
 use crate::state::app;
-
-/// One page of a list: `{items, total, page, page_size, pages}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PageOf<T> {
-    /// The rows of this page.
-    pub items: Vec<T>,
-    /// Rows matching the filters, over all pages.
-    pub total: u64,
-    /// This page's number, from 1.
-    pub page: u64,
-    /// Requested page size.
-    pub page_size: u64,
-    /// Number of pages.
-    pub pages: u64,
-}
-
-impl<T> From<Page<T>> for PageOf<T> {
-    fn from(p: Page<T>) -> Self {
-        Self {
-            items: p.items,
-            total: p.total,
-            page: p.page,
-            page_size: p.page_size,
-            pages: p.pages,
-        }
-    }
-}
 
 /// A role.
 #[derive(Debug, Serialize, ToSchema)]

@@ -40,9 +40,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{self, actor};
 use crate::error::ApiError;
-use crate::extract::{PageQuery, json_body, path_id, query};
+use crate::extract::{CursorQuery, PageQuery, Paging, json_body, paging, path_id, query};
 use crate::openapi::ErrorBody;
-use crate::routes::roles::PageOf;
+use crate::pages::{CursorOf, ListOf, PageOf};
 use crate::state::app;
 
 /// A user account (never its password hash).
@@ -316,13 +316,13 @@ impl From<Explanation> for ExplainOut {
     get,
     path = "/api/v1/users",
     tag = "users",
-    params(PageQuery, UserQuery),
+    params(PageQuery, CursorQuery, UserQuery),
     responses(
-        (status = 200, description = "A page of users", body = PageOf<UserOut>),
+        (status = 200, description = "A page of users (a keyset page with `cursor`)", body = ListOf<UserOut>),
         (status = 400, description = "Malformed parameter", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks `user.read`", body = ErrorBody),
-        (status = 422, description = "Bad page or page_size", body = ErrorBody),
+        (status = 422, description = "Bad page, page_size or cursor", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -334,7 +334,7 @@ pub async fn list(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let a = actor(depot)?;
-    let page = query::<PageQuery>(req)?.page()?;
+    let paging = paging(req)?;
     let q = query::<UserQuery>(req)?;
     let filter = UserFilter {
         search: q.search,
@@ -343,8 +343,19 @@ pub async fn list(
         company_id: q.company_id,
         company_ids: None,
     };
-    let found = fv.users().list(a, &filter, page).await?;
-    res.render(Json(PageOf::from(found.map(UserOut::from))));
+    let users = fv.users();
+    let body = match paging {
+        Paging::Numbered(page) => ListOf::Numbered(PageOf::from(
+            users.list(a, &filter, page).await?.map(UserOut::from),
+        )),
+        Paging::Scrolled(cursor) => ListOf::Scrolled(CursorOf::from(
+            users
+                .list_after(a, &filter, cursor)
+                .await?
+                .map(UserOut::from),
+        )),
+    };
+    res.render(Json(body));
     Ok(())
 }
 

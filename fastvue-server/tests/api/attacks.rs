@@ -1016,14 +1016,24 @@ async fn the_server_log_never_holds_passwords_tokens_or_keys() {
             sensitive.push(token.as_str().unwrap().to_owned());
         }
     }
-    child.kill().expect("the server stops");
-    child.wait().unwrap();
+    // A graceful stop: the lines still waiting in the log's batch are written out.
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(term.success());
+    let stopped = child.wait().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(up, "the server did not start: {text}");
+    assert!(stopped.success(), "the server did not stop cleanly: {text}");
     assert!(
         text.contains("/api/v1/auth/login"),
         "no access log written: {text}"
+    );
+    assert!(
+        text.contains("/api/v1/auth/change-password") && text.contains("server stopped"),
+        "the last lines were not written out at the stop: {text}"
     );
     assert!(!text.contains("$argon2"), "a password hash was logged");
     for (i, value) in sensitive.iter().enumerate() {

@@ -96,6 +96,45 @@ async fn audit_logs_filter_and_page_newest_first() {
 }
 
 #[tokio::test]
+async fn audit_logs_scroll_newest_first_with_a_cursor_unshifted_by_new_rows() {
+    let app = spawn_app().await;
+    let a = company(&app, "AUD-C").await;
+    let (admin, token) = app.user_with_role(a, "admin").await;
+    let create = |codename: &'static str| {
+        let body = json!({"name": codename, "codename": codename, "company_id": a});
+        call(&app, Method::POST, "/roles", Some(&token), Some(body))
+    };
+    for codename in ["c1", "c2", "c3"] {
+        assert_eq!(create(codename).await.0, 201);
+    }
+    let path = format!("/audit-logs?actor_id={}&page_size=2", admin.id);
+    let (status, first) = get(&app, &format!("{path}&cursor="), &token).await;
+    assert_eq!(status, 200, "{first}");
+    let codenames = |page: &Value| -> Vec<String> {
+        rows(page)
+            .iter()
+            .map(|r| {
+                r["new_values"]["codename"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(codenames(&first), ["c3", "c2"]);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("one more row")
+        .to_owned();
+    // A row written meanwhile lands before the first page, not in the next one.
+    assert_eq!(create("c4").await.0, 201);
+    let (_, second) = get(&app, &format!("{path}&cursor={cursor}"), &token).await;
+    assert_eq!(codenames(&second), ["c1"]);
+    assert_eq!(second["next_cursor"], Value::Null);
+    assert_eq!(get(&app, &format!("{path}&cursor=x"), &token).await.0, 422);
+}
+
+#[tokio::test]
 async fn audit_logs_are_scoped_to_the_callers_companies() {
     let app = spawn_app().await;
     let a = company(&app, "AUD-A").await;

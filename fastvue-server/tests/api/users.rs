@@ -314,6 +314,148 @@ async fn list_users_searches_filters_and_paginates() {
     assert_eq!(get(&app, "/users?is_active=maybe", &t.root).await.0, 400);
 }
 
+/// Follows `next_cursor` from an empty cursor; returns every id seen, page by page.
+async fn scroll(app: &TestApp, path: &str, token: &str, page_size: u64) -> Vec<Vec<i64>> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut cursor = String::new();
+    let mut pages = Vec::new();
+    loop {
+        let (status, page) = get(
+            app,
+            &format!("{path}{sep}page_size={page_size}&cursor={cursor}"),
+            token,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.get("total").is_none(),
+            "a keyset page counts nothing: {page}"
+        );
+        assert_eq!(page["page_size"], page_size);
+        let seen = ids(&page);
+        assert!(seen.len() as u64 <= page_size, "{page}");
+        pages.push(seen);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return pages,
+        }
+        assert!(pages.len() < 100, "the cursor never ends");
+    }
+}
+
+#[tokio::test]
+async fn scrolling_users_with_a_cursor_visits_each_visible_user_once_in_id_order() {
+    let app = spawn_app().await;
+    let t = tenants(&app).await;
+    for _ in 0..4 {
+        app.user_with_role(t.a, "viewer").await;
+    }
+    let (_, numbered) = get(&app, "/users?page_size=100", &t.admin_a_token).await;
+    let everyone = ids(&numbered);
+    assert_eq!(everyone.len(), 5, "{numbered}");
+    let pages = scroll(&app, "/users", &t.admin_a_token, 2).await;
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![2, 2, 1],
+        "the last page says so with a null next_cursor"
+    );
+    assert_eq!(
+        pages.concat(),
+        everyone,
+        "same rows, same order, none of B's"
+    );
+    let members = scroll(
+        &app,
+        &format!("/companies/{}/users", t.a),
+        &t.admin_a_token,
+        3,
+    )
+    .await;
+    assert_eq!(members.concat(), everyone, "a company's users scroll too");
+    // Filters apply as with page numbers.
+    let pages = scroll(&app, "/users?search=ADMIN-", &t.admin_a_token, 2).await;
+    assert_eq!(pages.concat(), vec![t.admin_a.id]);
+    // An exact fit ends on a full page with no cursor after it.
+    let pages = scroll(&app, "/users", &t.admin_a_token, 5).await;
+    assert_eq!(pages.len(), 1);
+}
+
+#[tokio::test]
+async fn a_cursor_page_is_not_shifted_by_users_deleted_or_created_meanwhile() {
+    let app = spawn_app().await;
+    let t = tenants(&app).await;
+    for _ in 0..4 {
+        app.user_with_role(t.a, "viewer").await;
+    }
+    let (_, first) = get(
+        &app,
+        &format!("/users?company_id={}&page_size=2&cursor=", t.a),
+        &t.root,
+    )
+    .await;
+    let seen = ids(&first);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("more follow")
+        .to_string();
+    // The first page's rows go away and a newcomer arrives: the next page still starts
+    // right after the cursor (a page number would now skip a row).
+    assert_eq!(
+        delete(&app, &format!("/users/{}", seen[1]), &t.root)
+            .await
+            .0,
+        204
+    );
+    app.user_with_role(t.a, "viewer").await;
+    let (_, numbered) = get(
+        &app,
+        &format!("/users?company_id={}&page_size=100", t.a),
+        &t.root,
+    )
+    .await;
+    let after: Vec<i64> = ids(&numbered)
+        .into_iter()
+        .filter(|id| *id > seen[1])
+        .collect();
+    let (status, second) = get(
+        &app,
+        &format!("/users?company_id={}&page_size=2&cursor={cursor}", t.a),
+        &t.root,
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(ids(&second), after[..2].to_vec());
+}
+
+#[tokio::test]
+async fn malformed_cursors_and_a_cursor_with_a_page_number_are_refused_with_the_field() {
+    let app = spawn_app().await;
+    let t = tenants(&app).await;
+    for (query, field) in [
+        ("cursor=abc", "cursor"),
+        ("cursor=-1", "cursor"),
+        ("cursor=%2B5", "cursor"),
+        ("cursor=1e3", "cursor"),
+        ("cursor=99999999999999999999", "cursor"),
+        ("cursor=%00", "cursor"),
+        ("cursor=1&page_size=0", "page_size"),
+        ("cursor=1&page_size=101", "page_size"),
+        ("cursor=&page=2", "page"),
+    ] {
+        let (status, body) = get(&app, &format!("/users?{query}"), &t.root).await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert_eq!(body["error"]["code"], "validation_error", "{query}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], field,
+            "{query}: {body}"
+        );
+    }
+    // A cursor past every row is simply the end.
+    let (status, body) = get(&app, "/users?cursor=9223372036854775807", &t.root).await;
+    assert_eq!((status, ids(&body).len()), (200, 0), "{body}");
+    assert_eq!(body["next_cursor"], Value::Null);
+}
+
 #[tokio::test]
 async fn admin_creates_a_user_holding_a_role_in_the_active_company() {
     let app = spawn_app().await;
