@@ -128,7 +128,7 @@ pub fn connections_needed(settings: &Settings) -> u64 {
 
 /// Sessions each process keeps for the invalidation feed (PostgreSQL, cache enabled).
 fn feed_connections(settings: &Settings) -> u64 {
-    if settings.cache.enabled && !settings.is_sqlite() {
+    if settings.feed_url().is_some() {
         FEED_CONNECTIONS
     } else {
         0
@@ -138,14 +138,14 @@ fn feed_connections(settings: &Settings) -> u64 {
 /// Whether the invalidation feed can listen (PostgreSQL with the cache enabled).
 async fn feed(settings: &Settings, report: &mut Report) {
     const CHECK: &str = "invalidation feed";
-    if settings.is_sqlite() || !settings.cache.enabled {
+    let Some((url, var)) = settings.feed_url() else {
         report.push(
             CHECK,
             Status::Skipped,
             "SQLite or CACHE_ENABLED=false: no invalidation feed",
         );
         return;
-    }
+    };
     let database_down = report
         .findings
         .iter()
@@ -154,16 +154,6 @@ async fn feed(settings: &Settings, report: &mut Report) {
         report.push(CHECK, Status::Skipped, "database unreachable");
         return;
     }
-    let url = settings
-        .cache
-        .listen_url
-        .as_deref()
-        .unwrap_or(&settings.database_url);
-    let var = if settings.cache.listen_url.is_some() {
-        "DATABASE_LISTEN_URL"
-    } else {
-        "DATABASE_URL"
-    };
     match crate::permission::feed::probe(url, std::time::Duration::from_secs(5)).await {
         Ok(rtt) => report.push(
             CHECK,

@@ -521,6 +521,19 @@ impl Settings {
         self.database_url.starts_with("sqlite:")
     }
 
+    /// Where the invalidation feed listens, and the variable that named it
+    /// (`DATABASE_LISTEN_URL`, else `DATABASE_URL`); `None` without a feed (SQLite, or
+    /// `CACHE_ENABLED=false`). See `fastvue_core::permission::feed`.
+    pub fn feed_url(&self) -> Option<(&str, &'static str)> {
+        if self.is_sqlite() || !self.cache.enabled {
+            return None;
+        }
+        Some(match &self.cache.listen_url {
+            Some(url) => (url.as_str(), "DATABASE_LISTEN_URL"),
+            None => (self.database_url.as_str(), "DATABASE_URL"),
+        })
+    }
+
     /// Whether `SECRET_KEY` or `JWT_SECRET_KEY` holds a shipped, insecure
     /// development default. The server should log a warning when it does.
     pub fn uses_default_secrets(&self) -> bool {
@@ -1436,6 +1449,19 @@ mod tests {
 
     const STRONG: &str = "0123456789abcdef0123456789abcdef-strong";
     const STRONG_JWT: &str = "fedcba9876543210fedcba9876543210-strong";
+
+    #[test]
+    fn the_feed_listens_on_postgresql_with_the_cache_on_preferring_the_listen_url() {
+        let pg = "postgres://u@db/fastvue";
+        let direct = "postgres://u@db-direct/fastvue";
+        assert_eq!(settings(&[]).unwrap().feed_url(), None, "SQLite");
+        let s = settings(&[("DATABASE_URL", pg)]).unwrap();
+        assert_eq!(s.feed_url(), Some((pg, "DATABASE_URL")));
+        let s = settings(&[("DATABASE_URL", pg), ("DATABASE_LISTEN_URL", direct)]).unwrap();
+        assert_eq!(s.feed_url(), Some((direct, "DATABASE_LISTEN_URL")));
+        let s = settings(&[("DATABASE_URL", pg), ("CACHE_ENABLED", "false")]).unwrap();
+        assert_eq!(s.feed_url(), None, "no cache, nothing to keep coherent");
+    }
 
     #[test]
     fn defaults_when_nothing_is_set() {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
 use crate::auth::active_users::ActiveUsers;
@@ -131,11 +131,7 @@ impl Fastvue {
         };
         // On PostgreSQL every process may share the database with others: it hears their
         // changes through the invalidation feed, and caches only while it can prove it does.
-        if cache.enabled && db.get_database_backend() == DbBackend::Postgres {
-            let listen_url = cache
-                .listen_url
-                .as_deref()
-                .unwrap_or(&settings.database_url);
+        if let Some((listen_url, _)) = settings.feed_url() {
             tiers.start_feed(listen_url, cache.max_staleness);
         }
         let authorizer = Authorizer::new(db.clone(), cache.enabled, tiers);
@@ -347,7 +343,7 @@ impl Fastvue {
         if !affected.is_empty()
             && let Some(feed) = self.inner.authorizer.cache().feed()
         {
-            feed.announce_in(&txn, &affected).await?;
+            feed.announce(&txn, &affected).await?;
         }
         txn.commit().await?;
         self.apply_invalidation(affected).await;

@@ -8,8 +8,7 @@
 //! | `fastvue_sse_streams` | gauge | open permission streams of the process |
 //! | `fastvue_permission_cache_*` | see `fastvue_core::permission::metrics` | |
 use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use fastvue_core::Fastvue;
@@ -106,70 +105,60 @@ pub fn method_label(method: &str) -> &'static str {
     KNOWN.into_iter().find(|m| *m == method).unwrap_or("OTHER")
 }
 
-/// The handles of one (method, route, status) series, made once: formatting labels and
-/// looking the series up in the recorder is not repeated per request.
+/// The handles of one (method, status) series of a route, made once: formatting labels
+/// and looking the series up in the recorder is not repeated per request.
 struct Series {
     method: &'static str,
-    route: Box<str>,
     status: u16,
     requests: metrics::Counter,
     duration: metrics::Histogram,
 }
 
-/// Series handles by a hash of their labels. Bounded: routes are the router's patterns
-/// (and `unmatched`), methods ten names, statuses three digits.
-static SERIES: OnceLock<RwLock<HashMap<u64, Vec<Arc<Series>>>>> = OnceLock::new();
-static SERIES_HASHER: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
-
-fn series(method: &'static str, route: &str, status: u16) -> Arc<Series> {
-    let hash = SERIES_HASHER
-        .get_or_init(foldhash::fast::RandomState::default)
-        .hash_one((method, route, status));
-    let map = SERIES.get_or_init(RwLock::default);
-    let found = |list: &Vec<Arc<Series>>| {
-        list.iter()
-            .find(|s| s.method == method && &*s.route == route && s.status == status)
-            .cloned()
-    };
-    if let Some(s) = map
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&hash)
-        .and_then(found)
-    {
-        return s;
-    }
-    let mut map = map.write().unwrap_or_else(|e| e.into_inner());
-    let list = map.entry(hash).or_default();
-    if let Some(s) = found(list) {
-        return s;
-    }
-    let route_label = route.to_owned();
-    let made = Arc::new(Series {
-        method,
-        route: route.into(),
-        status,
-        requests: metrics::counter!(
-            HTTP_REQUESTS_TOTAL,
-            "method" => method,
-            "route" => route_label.clone(),
-            "status" => status.to_string()
-        ),
-        duration: metrics::histogram!(
-            HTTP_REQUEST_DURATION_SECONDS,
-            "method" => method,
-            "route" => route_label
-        ),
-    });
-    list.push(Arc::clone(&made));
-    made
-}
+/// Series handles by route. Bounded: routes are the router's patterns (and
+/// `unmatched`), methods ten names, statuses three digits.
+static SERIES: OnceLock<RwLock<HashMap<Box<str>, Vec<Series>>>> = OnceLock::new();
 
 /// Records one answered request. `route` is the matched pattern (never the raw path).
 pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    let s = series(method_label(method), route, status);
-    s.requests.increment(1);
-    s.duration.record(elapsed.as_secs_f64());
+    let method = method_label(method);
+    let record = |s: &Series| {
+        s.requests.increment(1);
+        s.duration.record(elapsed.as_secs_f64());
+    };
+    let map = SERIES.get_or_init(RwLock::default);
+    let find = |list: &[Series]| {
+        list.iter()
+            .position(|s| s.method == method && s.status == status)
+    };
+    {
+        let map = map.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = map.get(route)
+            && let Some(i) = find(list)
+        {
+            return record(&list[i]);
+        }
+    }
+    let mut map = map.write().unwrap_or_else(|e| e.into_inner());
+    let list = map.entry(route.into()).or_default();
+    let i = find(list).unwrap_or_else(|| {
+        list.push(Series {
+            method,
+            status,
+            requests: metrics::counter!(
+                HTTP_REQUESTS_TOTAL,
+                "method" => method,
+                "route" => route.to_owned(),
+                "status" => status.to_string()
+            ),
+            duration: metrics::histogram!(
+                HTTP_REQUEST_DURATION_SECONDS,
+                "method" => method,
+                "route" => route.to_owned()
+            ),
+        });
+        list.len() - 1
+    });
+    record(&list[i]);
 }
 
 /// Reads the database pool's connection counts into the pool gauges.

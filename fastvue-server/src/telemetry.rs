@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use fastvue_core::config::{LogFormat, Settings};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use self::batch::Batches;
 
@@ -22,30 +23,25 @@ static BATCHES: Mutex<Option<Batches<Stdout>>> = Mutex::new(None);
 /// Installs the global tracing subscriber (a second call is a no-op).
 pub fn init(settings: &Settings) {
     let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Without a thread to spare, each line is written as it comes.
+    let (batches, writer) = match Batches::start(std::io::stdout()) {
+        Ok((batches, writer)) => (Some(batches), BoxMakeWriter::new(writer)),
+        Err(_) => (None, BoxMakeWriter::new(std::io::stdout)),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal());
-    let Ok((batches, writer)) = Batches::start(std::io::stdout()) else {
-        // No thread to spare: write each line as it comes.
-        let _ = match settings.log_format {
-            LogFormat::Json => builder.json().flatten_event(true).try_init(),
-            LogFormat::Pretty => builder.try_init(),
-        };
-        return;
-    };
-    let builder = builder.with_writer(writer);
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(writer);
     let installed = match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
-    let mut slot = BATCHES.lock().unwrap_or_else(|e| e.into_inner());
-    match installed {
-        Ok(()) => *slot = Some(batches),
-        Err(_) => {
-            let mut unused = batches;
-            unused.finish();
-        }
+    let Some(mut batches) = batches else { return };
+    if installed.is_ok() {
+        *BATCHES.lock().unwrap_or_else(|e| e.into_inner()) = Some(batches);
+    } else {
+        batches.finish();
     }
 }
 

@@ -210,3 +210,44 @@ impl JwtCodec {
         Ok(claims)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec() -> JwtCodec {
+        JwtCodec::from_settings(&Settings::from_source(|_| None).expect("defaults"))
+    }
+
+    #[test]
+    fn only_verified_access_tokens_are_remembered_and_only_theirs_is_served_from_memory() {
+        let jwt = codec();
+        let (access, _) = jwt.issue(7, TokenKind::Access, Utc::now()).unwrap();
+        let (refresh, _) = jwt.issue(7, TokenKind::Refresh, Utc::now()).unwrap();
+        assert!(matches!(jwt.verify_access(&access), Ok(7)));
+        assert!(jwt.verified.contains_key(access.as_str()));
+        // A bit flipped in the signature is another key: verified in full and refused.
+        let mut forged = access.clone().into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(matches!(
+            jwt.verify_access(&forged),
+            Err(TokenError::Invalid)
+        ));
+        assert!(matches!(
+            jwt.verify_access(&refresh),
+            Err(TokenError::Invalid)
+        ));
+        assert!(matches!(
+            jwt.verify_access("not a token"),
+            Err(TokenError::Invalid)
+        ));
+        jwt.verified.run_pending_tasks();
+        assert_eq!(
+            jwt.verified.entry_count(),
+            1,
+            "refused tokens take no memory"
+        );
+    }
+}

@@ -4,11 +4,11 @@
 //! # Delivery
 //!
 //! A write announces what it changed with `pg_notify` **inside its transaction**
-//! ([`PgFeed::announce_in`]): PostgreSQL delivers the notification to every listening
+//! ([`PgFeed::announce`]): PostgreSQL delivers the notification to every listening
 //! session when (and only if) the transaction commits, in commit order, whether or not
 //! Redis works, and even if the writer dies right after the commit. Operator
 //! invalidations (`fastvue cache invalidate`, the admin endpoint) are announced the same
-//! way outside a transaction ([`PgFeed::announce`]).
+//! way, outside a transaction.
 //!
 //! Each replica keeps one listening connection (`DATABASE_LISTEN_URL`, else
 //! `DATABASE_URL`: it must be a direct session, not a PgBouncer transaction pool). For a
@@ -41,7 +41,7 @@ use tokio::sync::{Notify, watch};
 
 use super::bus::{InvalidationMessage, new_origin};
 use super::change::Affected;
-use super::l1::{CacheKey, Invalidation, L1Cache};
+use super::l1::{Invalidation, L1Cache};
 use super::metrics::{self as m, LogLimiter};
 use super::tiered::RemoteShared;
 use crate::error::Result;
@@ -193,21 +193,14 @@ impl PgFeed {
         self.shared.suspensions.load(Ordering::SeqCst)
     }
 
-    /// Announces `affected` inside `txn`: delivered to every replica when it commits.
-    pub async fn announce_in<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        affected: &Affected,
-    ) -> Result<()> {
+    /// Announces `affected` on `db`: inside a transaction it is delivered to every
+    /// replica when (and if) the transaction commits; on a plain connection (operator
+    /// invalidations) at once.
+    pub async fn announce<C: ConnectionTrait>(&self, db: &C, affected: &Affected) -> Result<()> {
         for payload in payloads(&self.shared.origin, affected) {
-            notify(txn, CHANNEL, &payload).await?;
+            notify(db, CHANNEL, &payload).await?;
         }
         Ok(())
-    }
-
-    /// Announces `affected` now, outside any transaction (operator invalidations).
-    pub async fn announce<C: ConnectionTrait>(&self, db: &C, affected: &Affected) -> Result<()> {
-        self.announce_in(db, affected).await
     }
 }
 
@@ -531,19 +524,10 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Whether `key` falls into `scope`.
-pub(crate) fn covers(scope: &Invalidation, key: CacheKey) -> bool {
-    match scope {
-        Invalidation::Keys(keys) => keys.contains(&key),
-        Invalidation::User(u) => key.user_id == *u,
-        Invalidation::Company(c) => key.company_id == *c,
-        Invalidation::All => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::permission::l1::CacheKey;
 
     #[test]
     fn large_key_sets_are_split_into_notifications_that_fit_pg_notify() {
@@ -576,11 +560,11 @@ mod tests {
     #[test]
     fn a_scope_covers_exactly_its_keys() {
         let k = CacheKey::new(1, 2);
-        assert!(covers(&Invalidation::All, k));
-        assert!(covers(&Invalidation::User(1), k));
-        assert!(!covers(&Invalidation::User(2), k));
-        assert!(covers(&Invalidation::Company(2), k));
-        assert!(covers(&Invalidation::Keys(vec![k]), k));
-        assert!(!covers(&Invalidation::Keys(vec![CacheKey::new(1, 3)]), k));
+        assert!(Invalidation::All.covers(k));
+        assert!(Invalidation::User(1).covers(k));
+        assert!(!Invalidation::User(2).covers(k));
+        assert!(Invalidation::Company(2).covers(k));
+        assert!(Invalidation::Keys(vec![k]).covers(k));
+        assert!(!Invalidation::Keys(vec![CacheKey::new(1, 3)]).covers(k));
     }
 }

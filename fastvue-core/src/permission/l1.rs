@@ -97,6 +97,16 @@ impl Invalidation {
             Self::All => "all",
         }
     }
+
+    /// Whether `key` falls into this scope.
+    pub fn covers(&self, key: CacheKey) -> bool {
+        match self {
+            Self::Keys(keys) => keys.contains(&key),
+            Self::User(u) => key.user_id == *u,
+            Self::Company(c) => key.company_id == *c,
+            Self::All => true,
+        }
+    }
 }
 
 /// Proof that a fill began: the invalidation generations that could affect

@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::bus::{self, InvalidationBus, SubscriberHandle};
-use super::feed::{self, PgFeed};
+use super::feed::PgFeed;
 use super::l1::{CacheKey, Invalidation, L1Cache};
 use super::l2::{KeySpace, L2Error, L2Lookup, RedisTier, RemoteTicket};
 
@@ -118,7 +118,7 @@ impl RemoteShared {
             return false;
         }
         let q = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
-        q.iter().any(|(_, scope)| feed::covers(scope, key))
+        q.iter().any(|(_, scope)| scope.covers(key))
     }
 
     /// Deletes `scope` from Redis; a failure (or Redis known down) owes a full repair.

@@ -45,6 +45,31 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
 }
 
 #[tokio::test]
+async fn invented_methods_are_counted_as_other_and_never_become_labels() {
+    let app = spawn_app().await;
+    for method in ["BREW", "PROPFIND", "XYZZY-4711"] {
+        let res = app
+            .client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}/health/live", app.address),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{method}: {}", res.status());
+    }
+    let text = scrape(&app).await;
+    assert!(
+        text.contains(r#"http_requests_total{method="OTHER""#),
+        "{text}"
+    );
+    for method in ["BREW", "PROPFIND", "XYZZY-4711"] {
+        assert!(!text.contains(method), "{method} became a label:\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn metrics_label_routes_by_pattern_never_by_raw_path() {
     let app = spawn_app().await;
     assert_eq!(app.get("/docs/swagger-ui.css").await.status(), 200);
