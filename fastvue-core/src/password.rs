@@ -359,10 +359,12 @@ mod tests {
         assert!(!h.verify_async("whatever".into(), None).await.unwrap());
     }
 
-    #[tokio::test]
-    async fn past_the_running_and_queued_slots_a_hash_is_refused_at_once_as_busy() {
-        // One slot, no queue: while a verification runs, the next is refused at once.
-        let h = PasswordHasher::with_limits(64, 1, 1, 1, 0).unwrap();
+    /// Runs a job on `h` that holds its hashing slot until the returned barrier is
+    /// passed a second time; returns once the job holds it.
+    async fn hold_a_slot(
+        h: &PasswordHasher,
+    ) -> (Arc<std::sync::Barrier>, tokio::task::JoinHandle<Result<()>>) {
+        let free = h.slots.admitted.available_permits();
         let gate = Arc::new(std::sync::Barrier::new(2));
         let inside = gate.clone();
         let running = {
@@ -374,10 +376,17 @@ mod tests {
                 .await
             })
         };
-        // Wait until the first task holds the slot.
-        while h.slots.admitted.available_permits() != 0 {
+        while h.slots.admitted.available_permits() == free {
             tokio::task::yield_now().await;
         }
+        (gate, running)
+    }
+
+    #[tokio::test]
+    async fn past_the_running_and_queued_slots_a_hash_is_refused_at_once_as_busy() {
+        // One slot, no queue: while a verification runs, the next is refused at once.
+        let h = PasswordHasher::with_limits(64, 1, 1, 1, 0).unwrap();
+        let (gate, running) = hold_a_slot(&h).await;
         let refused = h.verify_async("x".into(), None).await;
         assert!(
             matches!(refused, Err(Error::Busy { retry_after, .. }) if retry_after == BUSY_RETRY_AFTER),
@@ -394,20 +403,7 @@ mod tests {
         // One slot, one queue place: while a job holds the slot, one more hash waits and
         // the next is refused; once the slot frees, the waiting one runs.
         let h = PasswordHasher::with_limits(64, 1, 1, 1, 1).unwrap();
-        let gate = Arc::new(std::sync::Barrier::new(2));
-        let inside = gate.clone();
-        let running = {
-            let h = h.clone();
-            tokio::spawn(async move {
-                h.limited(move |_| {
-                    inside.wait();
-                })
-                .await
-            })
-        };
-        while h.slots.admitted.available_permits() != 1 {
-            tokio::task::yield_now().await;
-        }
+        let (gate, running) = hold_a_slot(&h).await;
         let queued = {
             let h = h.clone();
             tokio::spawn(async move { h.hash_async("pw".into()).await })

@@ -522,9 +522,13 @@ type Outcome = Result<(u16, Value), reqwest::Error>;
 pub(crate) const SERVER_BIN: &str = env!("CARGO_BIN_EXE_fastvue-server");
 
 /// The real `fastvue-server` binary on `port`, in a clean environment and the temp
-/// directory (no .env). Argon2 is costly enough that logins are still running when a
-/// signal arrives (the requests of the tests below stay within the hashing queue).
-fn start_server_process(database_url: &str, port: u16) -> std::process::Child {
+/// directory (no .env), signed-in as the tests' root, logging warnings to nowhere;
+/// `vars` come last and win.
+pub(crate) fn server_process(
+    database_url: &str,
+    port: u16,
+    vars: &[(&str, &str)],
+) -> std::process::Child {
     Command::new(SERVER_BIN)
         .env_clear()
         .envs([
@@ -534,19 +538,30 @@ fn start_server_process(database_url: &str, port: u16) -> std::process::Child {
             ("LOG_LEVEL", "warn"),
             ("FASTVUE_ADMIN_EMAIL", ROOT_LOGIN),
             ("FASTVUE_ADMIN_PASSWORD", ROOT_PASSWORD),
-            // Costly enough (about 0.1 s a hash with argon2 built optimised even in debug
-            // builds) that sign-ins queue on the hashing threads when the signal arrives.
-            ("ARGON2_MEMORY_KIB", "65536"),
-            ("ARGON2_ITERATIONS", "6"),
-            ("ARGON2_PARALLELISM", "1"),
             ("RATE_LIMIT_LOGIN_PER_MINUTE", "100000"),
         ])
+        .envs(vars.iter().copied())
         .current_dir(std::env::temp_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn fastvue-server")
+}
+
+/// [`server_process`] with argon2 costly enough (about 0.1 s a hash, argon2 being built
+/// optimised even in debug builds) that sign-ins queue on the hashing threads when a
+/// signal arrives (the requests of the tests below stay within the hashing queue).
+fn start_server_process(database_url: &str, port: u16) -> std::process::Child {
+    server_process(
+        database_url,
+        port,
+        &[
+            ("ARGON2_MEMORY_KIB", "65536"),
+            ("ARGON2_ITERATIONS", "6"),
+            ("ARGON2_PARALLELISM", "1"),
+        ],
+    )
 }
 
 /// Waits until the server process at `base` answers `/health/live`; fails the test when

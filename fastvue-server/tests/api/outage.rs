@@ -9,7 +9,7 @@
 //! bound plus slack for the requests themselves on a loaded machine. PostgreSQL only: on
 //! SQLite there is one process, and `faults.rs` covers its Redis outage.
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use fastvue_core::Fastvue;
@@ -19,9 +19,9 @@ use serde_json::{Value, json};
 
 use crate::api_keys::create_key;
 use crate::faults::{
-    RedisProcess, SERVER_BIN, assert_starts, eventually, free_port, held, set_role_permissions,
+    RedisProcess, assert_starts, eventually, free_port, held, server_process, set_role_permissions,
 };
-use crate::helpers::{ROOT_LOGIN, ROOT_PASSWORD, TestApp, test_settings};
+use crate::helpers::{TestApp, test_settings};
 use crate::permission_stream::{Sse, codenames};
 use crate::roles::{call, company, role_in};
 
@@ -53,32 +53,19 @@ impl Drop for Replicas {
     }
 }
 
-/// A `fastvue-server` process on `port` with cheap hashing, in a clean environment.
+/// A `fastvue-server` process on `port` with cheap hashing and the bound under test.
 fn start_replica(database_url: &str, port: u16, vars: &[(&str, &str)]) -> Child {
-    Command::new(SERVER_BIN)
-        .env_clear()
-        .envs([
-            ("DATABASE_URL", database_url),
-            ("HOST", "127.0.0.1"),
-            ("PORT", &port.to_string()),
-            ("LOG_LEVEL", "warn"),
-            ("FASTVUE_ADMIN_EMAIL", ROOT_LOGIN),
-            ("FASTVUE_ADMIN_PASSWORD", ROOT_PASSWORD),
-            ("ARGON2_MEMORY_KIB", "8"),
-            ("ARGON2_ITERATIONS", "1"),
-            ("ARGON2_PARALLELISM", "1"),
-            ("RATE_LIMIT_LOGIN_PER_MINUTE", "100000"),
-            ("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "100000"),
-            ("REDIS_POOL_TIMEOUT", "1"),
-            ("MAX_STALENESS_MS", &BOUND.as_millis().to_string()),
-        ])
-        .envs(vars.iter().copied())
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn fastvue-server")
+    let bound = BOUND.as_millis().to_string();
+    let mut all = vec![
+        ("ARGON2_MEMORY_KIB", "8"),
+        ("ARGON2_ITERATIONS", "1"),
+        ("ARGON2_PARALLELISM", "1"),
+        ("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", "100000"),
+        ("REDIS_POOL_TIMEOUT", "1"),
+        ("MAX_STALENESS_MS", bound.as_str()),
+    ];
+    all.extend_from_slice(vars);
+    server_process(database_url, port, &all)
 }
 
 /// Starts A and B on a fresh PostgreSQL database with a private Redis; with
@@ -385,22 +372,7 @@ async fn when_redis_returns_b_caches_again_and_hears_later_changes() {
 
     let restarted = Instant::now();
     r.redis.restart();
-    let took = time_until("Redis back on B", restarted, async || {
-        health(&r.b).await["status"] == "healthy"
-    })
-    .await;
-    println!(
-        "outage: B healthy {} ms after Redis restarted",
-        took.as_millis()
-    );
-    // B serves from its caches again: repeated checks are cache hits.
-    let before = l1_hits(&r.b).await;
-    warm(&r.b, &h, &["user.read"]).await;
-    let after = l1_hits(&r.b).await;
-    assert!(
-        after >= before + 3.0,
-        "B does not serve from its memory again: l1 hits {before} -> {after}"
-    );
+    recovers(&r.b, &h, "after Redis restarted", restarted).await;
     // Redis holds nothing older than the revoke.
     let inspection =
         r.a.fastvue
@@ -508,19 +480,23 @@ async fn a_replica_whose_feed_goes_silent_reads_through_says_degraded_and_recove
 
     let resumed = Instant::now();
     feed_proxy.set(ProxyMode::Forward);
-    let took = time_until("B live again", resumed, async || {
-        health(&r.b).await["status"] == "healthy"
+    recovers(&r.b, &h, "after its feed's proxy resumed", resumed).await;
+}
+
+/// `b` reports healthy again (the time since `since` is printed) and serves from its
+/// memory again: repeated checks are cache hits.
+async fn recovers(b: &TestApp, h: &Holder, after: &str, since: Instant) {
+    let took = time_until(&format!("B healthy {after}"), since, async || {
+        health(b).await["status"] == "healthy"
     })
     .await;
-    println!(
-        "outage: B's feed live again {} ms after the proxy resumed",
-        took.as_millis()
-    );
-    let before = l1_hits(&r.b).await;
-    warm(&r.b, &h, &["user.read"]).await;
+    println!("outage: B healthy {} ms {after}", took.as_millis());
+    let before = l1_hits(b).await;
+    warm(b, h, &["user.read"]).await;
+    let now = l1_hits(b).await;
     assert!(
-        l1_hits(&r.b).await >= before + 3.0,
-        "B does not cache again"
+        now >= before + 3.0,
+        "B does not serve from its memory again {after}: l1 hits {before} -> {now}"
     );
 }
 
