@@ -372,6 +372,13 @@ async fn scrolling_users_with_a_cursor_visits_each_visible_user_once_in_id_order
     )
     .await;
     assert_eq!(members.concat(), everyone, "a company's users scroll too");
+    let (status, body) = get(
+        &app,
+        &format!("/companies/{}/users?cursor=", t.b),
+        &t.admin_a_token,
+    )
+    .await;
+    assert_eq!(status, 404, "another tenant's users by cursor: {body}");
     // Filters apply as with page numbers.
     let pages = scroll(&app, "/users?search=ADMIN-", &t.admin_a_token, 2).await;
     assert_eq!(pages.concat(), vec![t.admin_a.id]);
