@@ -434,6 +434,9 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// `FRONTEND_URL`: the http(s) URL of the web frontend, if known.
     pub frontend_url: Option<String>,
+    /// `TOTP_ISSUER`: the name authenticator apps show beside a two-factor entry
+    /// (default `fastvue-rs`; no `:`).
+    pub totp_issuer: String,
     /// `TRUSTED_PROXIES`: comma-separated addresses or networks (`127.0.0.1`,
     /// `10.0.0.0/8`) of reverse proxies whose `X-Forwarded-For` names the client.
     /// Empty (the default): the client is the connection's peer.
@@ -606,6 +609,7 @@ impl fmt::Debug for Settings {
             .field("backend_cors_origins", &self.backend_cors_origins)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("frontend_url", &self.frontend_url)
+            .field("totp_issuer", &self.totp_issuer)
             .field("google", &self.google)
             .field(
                 "rate_limit_login_per_minute",
@@ -1027,6 +1031,14 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         );
     }
 
+    let totp_issuer = l.text_or("TOTP_ISSUER", "fastvue-rs");
+    if totp_issuer.is_empty() || totp_issuer.contains(':') || totp_issuer.chars().count() > 100 {
+        l.problem(
+            "TOTP_ISSUER",
+            "expected 1 to 100 characters without ':' (authenticator apps split on it)",
+        );
+    }
+
     let google = load_google(&mut l, environment, frontend_url.is_some());
 
     let rate_limit_login_per_minute = l.integer("RATE_LIMIT_LOGIN_PER_MINUTE", 5, 1, u32::MAX);
@@ -1100,6 +1112,7 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         backend_cors_origins,
         allowed_hosts,
         frontend_url,
+        totp_issuer,
         trusted_proxies,
         google,
         rate_limit_login_per_minute,

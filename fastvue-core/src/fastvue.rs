@@ -232,9 +232,14 @@ impl Fastvue {
         &self.inner.request_limiter
     }
 
-    /// Sign-in: limits, credential check and tokens.
+    /// Sign-in: limits, credential check, second factor and tokens.
     pub fn sign_in(&self) -> crate::auth::SignIn<'_> {
         crate::auth::SignIn { fv: self }
+    }
+
+    /// Two-factor sign-in: enrolment, recovery codes, reset.
+    pub fn two_factor(&self) -> crate::auth::TwoFactor<'_> {
+        crate::auth::TwoFactor { fv: self }
     }
 
     /// When this process last wrote each API key's `last_used_at`.

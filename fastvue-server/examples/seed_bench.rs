@@ -71,6 +71,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     code: format!("BENCH{n:04}"),
                     parent_id: None,
                     is_active: None,
+                    require_2fa: None,
                 },
             )
             .await?;

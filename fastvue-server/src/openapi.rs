@@ -130,6 +130,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     for part in [
         routes::health::Api::openapi(),
         routes::auth::Api::openapi(),
+        routes::two_factor::Api::openapi(),
         routes::permission_stream::Api::openapi(),
         routes::oauth::Api::openapi(),
         routes::users::Api::openapi(),

@@ -15,6 +15,7 @@ mod m20261122_000006_oauth_states;
 mod m20261122_000007_api_keys;
 mod m20261122_000008_users_id_index;
 mod m20261204_000009_users_email_unconfirmed;
+mod m20261205_000010_two_factor;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_api_keys::Migration),
             Box::new(m20261122_000008_users_id_index::Migration),
             Box::new(m20261204_000009_users_email_unconfirmed::Migration),
+            Box::new(m20261205_000010_two_factor::Migration),
         ]
     }
 }

@@ -66,6 +66,14 @@ pub enum Users {
         /// Id, username or email.
         user: String,
     },
+    /// Turn off a user's two-factor sign-in (a lost device): the secret and recovery
+    /// codes are deleted, audited. The user signs in with the password alone (or
+    /// enrols again, when a company requires it).
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        /// Id, username or email.
+        user: String,
+    },
 }
 
 /// Runs `cmd`.
@@ -176,6 +184,12 @@ pub async fn run(json: bool, settings: Settings, cmd: Users) -> Result<(), Failu
                 &updated,
                 "deactivated; sessions revoked and cached permissions dropped",
             );
+        }
+        Users::Reset2fa { user } => {
+            let fv = super::connect(settings).await?;
+            let target = resolve(&fv, &user).await?;
+            fv.two_factor().reset(&ctx, target.id).await?;
+            done(json, &target, "two-factor sign-in turned off");
         }
     }
     Ok(())

@@ -194,6 +194,39 @@ fn deactivate_by_email_blocks_sign_in() {
 }
 
 #[test]
+fn reset_2fa_turns_a_users_two_factor_sign_in_off() {
+    let env = Env::new();
+    let user = env.user("grace");
+    let actor = env
+        .block_on(env.fv.actors().for_user(user.id, None))
+        .expect("session actor");
+    let enrolment = env
+        .block_on(env.fv.two_factor().setup(&actor))
+        .expect("setup");
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&enrolment.secret).expect("base32"))
+        .build_noncompliant();
+    let now = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970");
+    let code = totp.generate(now).to_string();
+    env.block_on(env.fv.two_factor().confirm(&actor, &code))
+        .expect("confirm");
+    assert!(
+        env.block_on(env.fv.two_factor().is_enabled(user.id))
+            .unwrap()
+    );
+
+    let out = stdout(env.fastvue().args(["users", "reset-2fa", "grace"]));
+    assert!(out.contains("two-factor sign-in turned off"), "{out}");
+    let status = env
+        .block_on(env.fv.two_factor().status_of(user.id))
+        .unwrap();
+    assert!(!status.enabled && !status.pending, "{status:?}");
+    assert_eq!(status.recovery_codes_left, 0);
+    let err = fails(env.fastvue().args(["users", "reset-2fa", "nobody"]), 1);
+    assert!(err.contains("no user \"nobody\""), "{err}");
+}
+
+#[test]
 fn an_unknown_user_fails_with_exit_1_naming_it() {
     let env = Env::new();
     for args in [

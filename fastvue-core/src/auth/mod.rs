@@ -1,21 +1,25 @@
 //! Authentication: signed tokens ([`jwt`]), refresh-token rotation and revocation
 //! ([`tokens`]), the cache of recently authenticated users ([`active_users`]), the failed-login limiter ([`rate_limit`]) and Google sign-in
-//! ([`oauth`], with its pending sign-ins in [`oauth_state`]).
+//! ([`oauth`], with its pending sign-ins in [`oauth_state`]), the sign-in pipeline
+//! ([`signin`]) and two-factor sign-in ([`two_factor`]).
 //!
 //! Reach them through the handle: [`crate::Fastvue::tokens`],
 //! [`crate::Fastvue::login_limiter`] and [`crate::Fastvue::google`].
 pub mod active_users;
 pub mod jwt;
+pub(crate) mod keyed;
 pub mod oauth;
 pub mod oauth_state;
 pub mod rate_limit;
 pub mod signin;
 pub mod tokens;
+pub mod two_factor;
 
 pub use jwt::{Claims, JwtCodec, TokenKind};
 pub use rate_limit::{LoginLimiter, RequestLimiter};
-pub use signin::SignIn;
+pub use signin::{Method, Pending, SignIn, Step};
 pub use tokens::{TokenPair, Tokens};
+pub use two_factor::{Enrolment, Proof, TwoFactor};
 
 use crate::error::Error;
 

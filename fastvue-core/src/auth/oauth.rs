@@ -418,12 +418,23 @@ pub enum Outcome {
 pub struct SignedIn {
     /// The user (with `last_login_at` updated).
     pub user: user::Model,
-    /// A new session.
-    pub tokens: TokenPair,
+    /// A new session, or the pending second step when the account has two-factor
+    /// sign-in on or a company of the user requires it.
+    pub step: SignedInStep,
     /// Where to send the browser.
     pub redirect_to: String,
     /// How the user was found.
     pub outcome: Outcome,
+}
+
+/// What a completed provider sign-in gives the browser.
+#[derive(Debug, Clone)]
+pub enum SignedInStep {
+    /// Signed in.
+    Tokens(TokenPair),
+    /// The second step of [`crate::auth::SignIn`] is needed (`POST /auth/login/2fa`, or
+    /// the enrolment routes when `enrol`).
+    SecondFactor(crate::auth::Pending),
 }
 
 /// A started sign-in (see [`GoogleSignIn::begin`]).
@@ -556,15 +567,19 @@ impl GoogleSignIn<'_> {
             .await
             .map_err(|reason| Failure::new(SignInError::UserinfoFailed, target, reason))?;
         let (user, outcome) = self.resolve(ctx, &profile, target).await?;
-        let tokens = self
+        let step = match self
             .fv
-            .tokens()
-            .issue(&user)
+            .sign_in()
+            .after_credential(&user, crate::auth::Method::Google)
             .await
-            .map_err(|e| Failure::from_core(&e, target))?;
+            .map_err(|e| Failure::from_core(&e, target))?
+        {
+            crate::auth::Step::Done(pair) => SignedInStep::Tokens(pair),
+            crate::auth::Step::SecondFactor(pending) => SignedInStep::SecondFactor(pending),
+        };
         Ok(SignedIn {
             user,
-            tokens,
+            step,
             redirect_to,
             outcome,
         })

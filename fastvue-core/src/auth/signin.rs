@@ -1,17 +1,80 @@
-//! [`SignIn`]: password sign-in with its limits, as one core call.
+//! [`SignIn`]: every way in as one core pipeline: limits → credential (password, or a
+//! provider such as Google) → second factor when the account has one or a company of
+//! the user requires one → tokens.
 //!
-//! Order of the checks, each refusing before the next costs anything:
+//! Order of the password checks, each refusing before the next costs anything:
 //!
 //! 1. every attempt from the client IP counts against `RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE`
 //!    (any username, any outcome: rotating usernames does not escape it);
 //! 2. the failures of that IP and login name against `RATE_LIMIT_LOGIN_PER_MINUTE`;
 //! 3. the password, under the hashing limit (`PASSWORD_HASH_*`: [`Error::Busy`] when
 //!    full), with the same work for unknown users as for wrong passwords;
-//! 4. a token pair for the user.
+//! 4. [`SignIn::after_credential`]: a token pair, or a pending second step.
+//!
+//! A pending second step is an `mfa_token`: 32 random bytes, stored as a keyed hash in
+//! `mfa_challenges`, valid for [`MFA_TOKEN_TTL`], bound to the user and the credential
+//! that passed, spent by the step that completes it, and dropped after
+//! [`MAX_TOKEN_FAILURES`] wrong codes. Its purpose is `verify` (enter a code,
+//! [`SignIn::second_factor`]) or `enrol` (a company requires two-factor sign-in and the
+//! user has none yet: [`SignIn::enrol_setup`], then [`SignIn::enrol_confirm`]).
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
 use crate::Fastvue;
 use crate::auth::TokenPair;
-use crate::entity::user;
+use crate::auth::keyed;
+use crate::auth::two_factor::{Enrolment, Proof};
+use crate::entity::{mfa_challenge, user};
 use crate::error::{Error, Result};
+use crate::service::audit::AuditContext;
+
+/// How long an `mfa_token` stays valid.
+pub const MFA_TOKEN_TTL: Duration = Duration::from_secs(300);
+/// Wrong codes one `mfa_token` survives.
+pub const MAX_TOKEN_FAILURES: i32 = 5;
+
+/// Which credential passed the first step (recorded with the pending step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Username or email and password.
+    Password,
+    /// Google sign-in.
+    Google,
+}
+
+impl Method {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Google => "google",
+        }
+    }
+}
+
+/// A sign-in that passed its first step and waits for the second.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The token that names this sign-in in the next step (shown once).
+    pub mfa_token: String,
+    /// `true`: the user must first enrol (a company requires two-factor sign-in);
+    /// `false`: the user must enter a code.
+    pub enrol: bool,
+    /// Seconds until `mfa_token` expires.
+    pub expires_in: i64,
+}
+
+/// Where a sign-in stands after its credential.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Signed in.
+    Done(TokenPair),
+    /// A second step is needed.
+    SecondFactor(Pending),
+}
 
 /// Sign-in; reach it through [`Fastvue::sign_in`].
 #[derive(Debug, Clone, Copy)]
@@ -25,20 +88,15 @@ impl SignIn<'_> {
     /// Errors: [`Error::RateLimited`] past either limit (with the seconds to wait),
     /// [`Error::Busy`] when the hashing slots are full, [`Error::InvalidCredentials`] for
     /// an unknown user, a wrong password or an inactive account (indistinguishable).
+    /// On success, the user and where the sign-in stands.
     pub async fn password(
         &self,
         ip: &str,
         login: &str,
         password: &str,
-    ) -> Result<(user::Model, TokenPair)> {
+    ) -> Result<(user::Model, Step)> {
         let fv = self.fv;
-        let per_ip = fv.settings().limits.login_per_ip_per_minute;
-        if let Some(retry_after) = fv.request_limiter().login_attempt(ip, per_ip).await {
-            return Err(Error::RateLimited {
-                message: "too many sign-in attempts from this address; try again later".into(),
-                retry_after,
-            });
-        }
+        self.limit_ip(ip).await?;
         let limiter = fv.login_limiter();
         if let Some(retry_after) = limiter.check(ip, login).await {
             return Err(failures_limited(retry_after));
@@ -46,8 +104,8 @@ impl SignIn<'_> {
         match fv.users().authenticate(login, password).await {
             Ok(user) => {
                 limiter.clear(ip, login).await;
-                let pair = fv.tokens().issue(&user).await?;
-                Ok((user, pair))
+                let step = self.after_credential(&user, Method::Password).await?;
+                Ok((user, step))
             }
             Err(Error::InvalidCredentials) => {
                 limiter.record_failure(ip, login).await;
@@ -55,6 +113,181 @@ impl SignIn<'_> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The step after a passed credential: tokens when `user` needs no second factor,
+    /// else a pending step (`verify` when the user has two-factor sign-in on, `enrol`
+    /// when a company of the user requires it and the user has none).
+    pub async fn after_credential(&self, user: &user::Model, method: Method) -> Result<Step> {
+        let two_factor = self.fv.two_factor();
+        let enrol = if two_factor.is_enabled(user.id).await? {
+            false
+        } else if two_factor.is_required(user.id).await? {
+            true
+        } else {
+            return Ok(Step::Done(self.fv.tokens().issue(user).await?));
+        };
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(MFA_TOKEN_TTL).unwrap_or_default();
+        // Expired pending steps of anyone go first: the table holds only live ones.
+        mfa_challenge::Entity::delete_many()
+            .filter(mfa_challenge::Column::ExpiresAt.lt(now))
+            .exec(self.fv.db())
+            .await?;
+        let token = keyed::random_token(32);
+        mfa_challenge::ActiveModel {
+            token_hash: Set(self.token_hash(&token)),
+            user_id: Set(user.id),
+            purpose: Set(if enrol { "enrol" } else { "verify" }.to_owned()),
+            method: Set(method.as_str().to_owned()),
+            failures: Set(0),
+            expires_at: Set(now + ttl),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(self.fv.db())
+        .await?;
+        Ok(Step::SecondFactor(Pending {
+            mfa_token: token,
+            enrol,
+            expires_in: ttl.num_seconds(),
+        }))
+    }
+
+    /// Completes a `verify` step with a code or a recovery code, from client `ip`.
+    ///
+    /// Errors: [`Error::RateLimited`] past the IP's sign-in limit or the account's code
+    /// limit; [`Error::InvalidCredentials`] for an unknown, expired or spent token or an
+    /// inactive user; [`Error::Validation`] (`code` or `recovery_code`) for a wrong,
+    /// replayed or spent code (the token survives [`MAX_TOKEN_FAILURES`] of them).
+    pub async fn second_factor(
+        &self,
+        ip: &str,
+        mfa_token: &str,
+        proof: Proof<'_>,
+    ) -> Result<(user::Model, TokenPair)> {
+        self.limit_ip(ip).await?;
+        let pending = self.pending(mfa_token, "verify").await?;
+        if !self.fv.two_factor().verify(pending.user_id, proof).await? {
+            self.count_failure(&pending).await?;
+            return Err(Error::invalid(
+                match proof {
+                    Proof::Code(_) => "code",
+                    Proof::RecoveryCode(_) => "recovery_code",
+                },
+                "wrong, expired or already used code",
+            ));
+        }
+        self.complete(&pending).await
+    }
+
+    /// A secret to enrol with, for an `enrol` step (the token stays valid).
+    pub async fn enrol_setup(&self, ip: &str, mfa_token: &str) -> Result<Enrolment> {
+        self.limit_ip(ip).await?;
+        let pending = self.pending(mfa_token, "enrol").await?;
+        let user = self.active_user(pending.user_id).await?;
+        self.fv.two_factor().begin(&user).await
+    }
+
+    /// Completes an `enrol` step with the first code of the new secret: two-factor
+    /// sign-in is on, and the answer carries tokens and the recovery codes (shown once).
+    pub async fn enrol_confirm(
+        &self,
+        ip: &str,
+        mfa_token: &str,
+        code: &str,
+    ) -> Result<(user::Model, TokenPair, Vec<String>)> {
+        self.limit_ip(ip).await?;
+        let pending = self.pending(mfa_token, "enrol").await?;
+        let user = self.active_user(pending.user_id).await?;
+        let ctx = AuditContext {
+            actor_id: Some(user.id),
+            ip_address: Some(ip.to_owned()),
+            request_id: None,
+        };
+        let codes = match self.fv.two_factor().finish(&ctx, &user, code).await {
+            Ok(codes) => codes,
+            Err(e @ Error::Validation(_)) => {
+                self.count_failure(&pending).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let (user, pair) = self.complete(&pending).await?;
+        Ok((user, pair, codes))
+    }
+
+    async fn limit_ip(&self, ip: &str) -> Result<()> {
+        let per_ip = self.fv.settings().limits.login_per_ip_per_minute;
+        match self.fv.request_limiter().login_attempt(ip, per_ip).await {
+            Some(retry_after) => Err(Error::RateLimited {
+                message: "too many sign-in attempts from this address; try again later".into(),
+                retry_after,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The live pending step `mfa_token` names, of `purpose`.
+    async fn pending(&self, mfa_token: &str, purpose: &str) -> Result<mfa_challenge::Model> {
+        if mfa_token.is_empty() || mfa_token.len() > 128 {
+            return Err(Error::InvalidCredentials);
+        }
+        mfa_challenge::Entity::find()
+            .filter(mfa_challenge::Column::TokenHash.eq(self.token_hash(mfa_token)))
+            .one(self.fv.db())
+            .await?
+            .filter(|c| c.purpose == purpose && c.expires_at > Utc::now())
+            .ok_or(Error::InvalidCredentials)
+    }
+
+    /// Spends the pending step and signs its user in.
+    async fn complete(&self, pending: &mfa_challenge::Model) -> Result<(user::Model, TokenPair)> {
+        let spent = mfa_challenge::Entity::delete_by_id(pending.id)
+            .exec(self.fv.db())
+            .await?
+            .rows_affected;
+        if spent != 1 {
+            // Another request completed it first.
+            return Err(Error::InvalidCredentials);
+        }
+        let user = self.active_user(pending.user_id).await?;
+        let pair = self.fv.tokens().issue(&user).await?;
+        Ok((user, pair))
+    }
+
+    async fn count_failure(&self, pending: &mfa_challenge::Model) -> Result<()> {
+        let db = self.fv.db();
+        if pending.failures + 1 >= MAX_TOKEN_FAILURES {
+            mfa_challenge::Entity::delete_by_id(pending.id)
+                .exec(db)
+                .await?;
+        } else {
+            mfa_challenge::Entity::update_many()
+                .col_expr(
+                    mfa_challenge::Column::Failures,
+                    sea_orm::sea_query::Expr::col(mfa_challenge::Column::Failures).add(1),
+                )
+                .filter(mfa_challenge::Column::Id.eq(pending.id))
+                .exec(db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn active_user(&self, user_id: i64) -> Result<user::Model> {
+        crate::service::users::find(self.fv.db(), user_id)
+            .await
+            .ok()
+            .filter(|u| u.is_active)
+            .ok_or(Error::InvalidCredentials)
+    }
+
+    fn token_hash(&self, token: &str) -> String {
+        keyed::mac_hex(
+            self.fv.settings().secret_key.expose(),
+            &format!("mfa:{token}"),
+        )
     }
 }
 

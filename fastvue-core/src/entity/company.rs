@@ -17,6 +17,9 @@ pub struct Model {
     pub parent_id: Option<i64>,
     /// Inactive companies grant no permissions.
     pub is_active: bool,
+    /// Members must sign in with a second factor (they enrol before getting tokens).
+    #[sea_orm(column_name = "require_2fa")]
+    pub require_2fa: bool,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last update time.

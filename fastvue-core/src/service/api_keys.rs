@@ -20,17 +20,17 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use rand::Rng;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
-use sha2::Sha256;
 
 use crate::Fastvue;
 use crate::auth::TokenError;
+use crate::auth::keyed::{self, HmacSha256};
 use crate::domain::{Codename, Name};
 use crate::entity::{api_key, company, permission, user};
 use crate::error::{Error, FieldError, Result, map_unique};
@@ -55,8 +55,6 @@ const SECRET_LEN: usize = 43;
 /// `last_used_at` is written at most this often per key and process.
 const USAGE_WRITE_INTERVAL: Duration = Duration::from_secs(60);
 const UNIQUE: &[(&str, &[&str])] = &[("prefix", &["uq_api_keys_prefix", "api_keys.prefix"])];
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Input for creating a key.
 #[derive(Debug, Clone, Default)]
@@ -496,20 +494,11 @@ impl ApiKeys<'_> {
     }
 
     fn mac(&self, key: &str) -> HmacSha256 {
-        let secret = self.fv.settings().secret_key.expose().as_bytes();
-        // HMAC accepts keys of any length.
-        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-        mac.update(key.as_bytes());
-        mac
+        keyed::mac(self.fv.settings().secret_key.expose(), key)
     }
 
     fn mac_hex(&self, key: &str) -> String {
-        self.mac(key)
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        keyed::mac_hex(self.fv.settings().secret_key.expose(), key)
     }
 
     /// Constant-time comparison of the MAC of `presented` with the stored hex MAC.

@@ -45,6 +45,8 @@ pub struct NewCompany {
     pub parent_id: Option<i64>,
     /// Active from the start (default true).
     pub is_active: Option<bool>,
+    /// Members must sign in with a second factor (default false).
+    pub require_2fa: Option<bool>,
 }
 
 /// Changes to a company; absent fields are left as they are.
@@ -59,6 +61,8 @@ pub struct CompanyPatch {
     pub parent_id: Option<i64>,
     /// Activate or deactivate.
     pub is_active: Option<bool>,
+    /// Require (or stop requiring) two-factor sign-in of the members.
+    pub require_2fa: Option<bool>,
 }
 
 /// Filters for listing companies.
@@ -140,6 +144,7 @@ impl Companies<'_> {
             code: Set(code.into_inner()),
             parent_id: Set(input.parent_id),
             is_active: Set(input.is_active.unwrap_or(true)),
+            require_2fa: Set(input.require_2fa.unwrap_or(false)),
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),
@@ -341,6 +346,9 @@ impl Companies<'_> {
                 am.parent_id = Set(Some(parent));
             }
             None => {}
+        }
+        if let Some(v) = patch.require_2fa {
+            am.require_2fa = Set(v);
         }
         if let Some(v) = patch.is_active {
             am.is_active = Set(v);

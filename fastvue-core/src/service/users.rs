@@ -779,16 +779,25 @@ impl Users<'_> {
         Ok(new)
     }
 
+    /// `id` when the actor may change that account: `user.update` over one of its
+    /// companies ([`Error::NotFound`] otherwise) and the account rules of
+    /// [`Users::update`] (superusers only by superusers; dominance).
+    pub(crate) async fn get_for_change(&self, actor: &Actor, id: i64) -> Result<user::Model> {
+        let fv = self.fv;
+        actor.require(fv, "user.update").await?;
+        let scope = actor.scope(fv, "user.update").await?;
+        let target = self.get_in(id, &scope).await?;
+        self.ensure_may_change(actor, &target, None).await?;
+        Ok(target)
+    }
+
     /// Sets another user's password (validated and hashed) and revokes the user's
     /// refresh tokens: the rules of [`Users::update`] with a `password`. The audit row
     /// records the event, not the hash.
     pub async fn set_password(&self, actor: &Actor, id: i64, password: &str) -> Result<()> {
         let fv = self.fv;
         if !actor.is_system() {
-            actor.require(fv, "user.update").await?;
-            let scope = actor.scope(fv, "user.update").await?;
-            let target = self.get_in(id, &scope).await?;
-            self.ensure_may_change(actor, &target, None).await?;
+            self.get_for_change(actor, id).await?;
             if actor.key().is_none() && actor.user_id() == Some(id) {
                 return Err(Error::Forbidden(
                     "change your own password with POST /auth/change-password, which asks for the current one"

@@ -1,4 +1,4 @@
-//! `/auth`: sign-in, token refresh and logout, the caller's profile and permissions,
+//! `/auth`: sign-in (its second step in [`crate::routes::two_factor`]), token refresh and logout, the caller's profile and permissions,
 //! company switching and password changes.
 //!
 //! `login`, `refresh` and `logout` take no bearer token (the body carries what they
@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use fastvue_core::auth::TokenPair;
+use fastvue_core::auth::{Step, TokenPair};
 use fastvue_core::entity::user;
 use salvo::http::header::{self, HeaderValue};
 use salvo::http::{HeaderMap, StatusCode};
@@ -90,7 +90,8 @@ pub struct TokensOut {
 }
 
 impl TokensOut {
-    fn new(pair: TokenPair, user: user::Model) -> Self {
+    /// The body for a new session of `user`.
+    pub fn new(pair: TokenPair, user: user::Model) -> Self {
         Self {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
@@ -100,6 +101,42 @@ impl TokensOut {
             user: user.into(),
         }
     }
+}
+
+/// The answer of a first step that needs a second one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequiredOut {
+    /// Always `true`: no tokens yet.
+    pub mfa_required: bool,
+    /// Names this sign-in in `POST /auth/login/2fa` (or, when `enrol_required`, in
+    /// `POST /auth/login/2fa/setup` and `/confirm`). Single use.
+    pub mfa_token: String,
+    /// A company of the user requires two-factor sign-in and the user has none yet:
+    /// enrol first.
+    pub enrol_required: bool,
+    /// Seconds until `mfa_token` expires.
+    pub expires_in: i64,
+}
+
+impl From<fastvue_core::auth::Pending> for MfaRequiredOut {
+    fn from(p: fastvue_core::auth::Pending) -> Self {
+        Self {
+            mfa_required: true,
+            mfa_token: p.mfa_token,
+            enrol_required: p.enrol,
+            expires_in: p.expires_in,
+        }
+    }
+}
+
+/// The answer of `POST /auth/login`: tokens, or the second step to take.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginOut {
+    /// Signed in.
+    Tokens(TokensOut),
+    /// Two-factor sign-in is on for the user, or required by a company of the user.
+    MfaRequired(MfaRequiredOut),
 }
 
 /// Body of `POST /auth/refresh` and `POST /auth/logout`.
@@ -203,7 +240,7 @@ pub struct ChangePasswordIn {
     description = "Public (no token).",
     request_body = LoginIn,
     responses(
-        (status = 200, description = "Signed in", body = TokensOut),
+        (status = 200, description = "Signed in, or `mfa_required` with the token of the second step", body = LoginOut),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Unknown user, wrong password or inactive user (one message for all)", body = ErrorBody),
         (status = 422, description = "Missing or unknown field", body = ErrorBody),
@@ -220,7 +257,7 @@ pub async fn login(
     let fv = app(depot)?;
     let input: LoginIn = json_body(req).await?;
     let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
-    let (user, pair) = match fv
+    let (user, step) = match fv
         .sign_in()
         .password(&ip, &input.username, &input.password)
         .await
@@ -234,7 +271,10 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
-    res.render(Json(TokensOut::new(pair, user)));
+    res.render(Json(match step {
+        Step::Done(pair) => LoginOut::Tokens(TokensOut::new(pair, user)),
+        Step::SecondFactor(pending) => LoginOut::MfaRequired(pending.into()),
+    }));
     Ok(())
 }
 
@@ -490,7 +530,11 @@ pub async fn change_password(
 /// The `/auth` routes, relative to `/api/v1`.
 pub fn router() -> Router {
     Router::with_path("auth")
-        .push(Router::with_path("login").post(login))
+        .push(
+            Router::with_path("login")
+                .post(login)
+                .push(crate::routes::two_factor::login_router()),
+        )
         .push(Router::with_path("refresh").post(refresh))
         .push(Router::with_path("logout").post(logout))
         .push(
@@ -507,7 +551,8 @@ pub fn router() -> Router {
                         .push(Router::with_path("permissions").get(my_permissions)),
                 )
                 .push(Router::with_path("switch-company").post(switch_company))
-                .push(Router::with_path("change-password").post(change_password)),
+                .push(Router::with_path("change-password").post(change_password))
+                .push(crate::routes::two_factor::own_router()),
         )
 }
 
@@ -527,6 +572,8 @@ pub fn router() -> Router {
         AuthUser,
         LoginIn,
         TokensOut,
+        MfaRequiredOut,
+        LoginOut,
         RefreshIn,
         MyCompany,
         MeOut,

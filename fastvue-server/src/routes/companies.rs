@@ -46,6 +46,8 @@ pub struct CompanyOut {
     pub parent_id: Option<i64>,
     /// Inactive companies grant no permissions.
     pub is_active: bool,
+    /// Members must sign in with a second factor.
+    pub require_2fa: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last update time.
@@ -62,6 +64,7 @@ impl From<company::Model> for CompanyOut {
             code: c.code,
             parent_id: c.parent_id,
             is_active: c.is_active,
+            require_2fa: c.require_2fa,
             created_at: c.created_at,
             updated_at: c.updated_at,
             deleted_at: c.deleted_at,
@@ -134,6 +137,8 @@ pub struct CreateCompany {
     pub parent_id: Option<i64>,
     /// Active from the start (default true).
     pub is_active: Option<bool>,
+    /// Members must sign in with a second factor (they enrol before getting tokens).
+    pub require_2fa: Option<bool>,
 }
 
 /// Body of `PATCH /companies/{id}`; absent fields are left as they are.
@@ -149,6 +154,8 @@ pub struct UpdateCompany {
     pub parent_id: Option<i64>,
     /// Activate or deactivate (deactivation drops every permission held in it).
     pub is_active: Option<bool>,
+    /// Members must sign in with a second factor (they enrol before getting tokens).
+    pub require_2fa: Option<bool>,
 }
 
 /// List companies
@@ -229,6 +236,7 @@ pub async fn create(
                 code: body.code,
                 parent_id: body.parent_id,
                 is_active: body.is_active,
+                require_2fa: body.require_2fa,
             },
         )
         .await?;
@@ -330,6 +338,7 @@ pub async fn update(
                 code: body.code,
                 parent_id: body.parent_id,
                 is_active: body.is_active,
+                require_2fa: body.require_2fa,
             },
         )
         .await?;

@@ -10,4 +10,5 @@ pub mod oauth;
 pub mod permission_stream;
 pub mod permissions;
 pub mod roles;
+pub mod two_factor;
 pub mod users;

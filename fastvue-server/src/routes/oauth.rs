@@ -9,7 +9,9 @@
 //! secrets). Both answer 404 when `GOOGLE_CLIENT_ID` is unset. The logic lives in
 //! [`fastvue_core::auth::oauth`].
 use chrono::{DateTime, Utc};
-use fastvue_core::auth::oauth::{Callback, Failure, GoogleSignIn, Outcome, SignInError, SignedIn};
+use fastvue_core::auth::oauth::{
+    Callback, Failure, GoogleSignIn, Outcome, SignInError, SignedIn, SignedInStep,
+};
 use fastvue_core::entity::social_account;
 use fastvue_core::error::FieldError;
 use salvo::http::StatusCode;
@@ -283,15 +285,26 @@ fn outcome_name(o: Outcome) -> &'static str {
     }
 }
 
-/// `target#access_token=...&refresh_token=...&token_type=bearer&expires_in=...`.
+/// `target#access_token=...&refresh_token=...&token_type=bearer&expires_in=...`, or,
+/// when a second step is needed, `target#mfa_required=true&mfa_token=...&enrol_required=...&expires_in=...`.
 fn success_location(s: &SignedIn) -> String {
-    let fragment = form_urlencoded::Serializer::new(String::new())
-        .append_pair("access_token", &s.tokens.access_token)
-        .append_pair("refresh_token", &s.tokens.refresh_token)
-        .append_pair("token_type", s.tokens.token_type)
-        .append_pair("expires_in", &s.tokens.expires_in.to_string())
-        .finish();
-    format!("{}#{fragment}", s.redirect_to)
+    let mut fragment = form_urlencoded::Serializer::new(String::new());
+    match &s.step {
+        SignedInStep::Tokens(tokens) => fragment
+            .append_pair("access_token", &tokens.access_token)
+            .append_pair("refresh_token", &tokens.refresh_token)
+            .append_pair("token_type", tokens.token_type)
+            .append_pair("expires_in", &tokens.expires_in.to_string()),
+        SignedInStep::SecondFactor(pending) => fragment
+            .append_pair("mfa_required", "true")
+            .append_pair("mfa_token", &pending.mfa_token)
+            .append_pair(
+                "enrol_required",
+                if pending.enrol { "true" } else { "false" },
+            )
+            .append_pair("expires_in", &pending.expires_in.to_string()),
+    };
+    format!("{}#{}", s.redirect_to, fragment.finish())
 }
 
 /// `target#error=<code>`.

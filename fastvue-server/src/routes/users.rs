@@ -753,7 +753,8 @@ pub fn router() -> Router {
                     Router::with_path("permissions")
                         .get(permissions)
                         .push(Router::with_path("explain").get(explain)),
-                ),
+                )
+                .push(crate::routes::two_factor::user_router()),
         )
 }
 

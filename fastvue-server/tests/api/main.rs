@@ -20,4 +20,5 @@ mod pentest;
 mod permission_stream;
 mod permissions;
 mod roles;
+mod two_factor;
 mod users;

@@ -632,6 +632,37 @@ async fn a_linked_google_account_signs_in_its_user_even_after_its_email_changed(
 }
 
 #[tokio::test]
+async fn google_sign_in_of_an_account_with_two_factor_redirects_with_the_pending_step_not_tokens() {
+    let (app, idp) = setup(&[]).await;
+    let google = Identity::new();
+    let user_id = user_with_email(&app, &google.email, Some("local-pass-123")).await;
+    let token = app.login(&google.email, "local-pass-123").await;
+    let (secret, _) = crate::two_factor::enrol(&app, &token).await;
+    idp.sign_in_as(&google);
+    let url = sign_in(&app, None).await;
+    assert_target(&url, FRONTEND);
+    let f = fragment_of(&url);
+    assert!(!f.contains_key("access_token"), "{url}");
+    assert!(!f.contains_key("refresh_token"), "{url}");
+    assert_eq!(f["mfa_required"], "true");
+    assert_eq!(f["enrol_required"], "false");
+    let res = app
+        .client
+        .post(format!("{}/api/v1/auth/login/2fa", app.address))
+        .json(&json!({ "mfa_token": f["mfa_token"], "code": crate::two_factor::code(&secret, 1) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["id"], user_id);
+    assert_eq!(
+        me(&app, body["access_token"].as_str().unwrap()).await["id"],
+        user_id
+    );
+}
+
+#[tokio::test]
 async fn with_auto_link_off_an_unlinked_account_with_a_known_email_is_refused() {
     let (app, idp) = setup(&[("GOOGLE_AUTO_LINK", "false")]).await;
     let google = Identity::new();
