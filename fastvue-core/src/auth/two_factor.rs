@@ -29,12 +29,14 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 use crate::Fastvue;
 use crate::auth::keyed;
-use crate::entity::{company, recovery_code, two_factor, user, user_company_role};
+use crate::entity::{company, recovery_code, two_factor, user};
 use crate::error::{Error, Result};
 use crate::permission::query::statement;
 use crate::policy::Actor;
@@ -112,9 +114,8 @@ impl TwoFactor<'_> {
         let left = recovery_code::Entity::find()
             .filter(recovery_code::Column::UserId.eq(user_id))
             .filter(recovery_code::Column::UsedAt.is_null())
-            .all(db)
-            .await?
-            .len() as u64;
+            .count(db)
+            .await?;
         Ok(Status {
             enabled: row.as_ref().is_some_and(|r| r.confirmed_at.is_some()),
             pending: row.as_ref().is_some_and(|r| r.confirmed_at.is_none()),
@@ -134,14 +135,7 @@ impl TwoFactor<'_> {
 
     /// Whether a company where `user_id` holds a role requires two-factor sign-in.
     pub async fn is_required(&self, user_id: i64) -> Result<bool> {
-        let companies: Vec<i64> = user_company_role::Entity::find()
-            .filter(user_company_role::Column::UserId.eq(user_id))
-            .filter(user_company_role::Column::IsActive.eq(true))
-            .all(self.fv.db())
-            .await?
-            .into_iter()
-            .map(|a| a.company_id)
-            .collect();
+        let companies = self.fv.assignments().companies_of(user_id).await?;
         if companies.is_empty() {
             return Ok(false);
         }
