@@ -374,6 +374,12 @@ pub struct LimitSettings {
     /// `RATE_LIMIT_OAUTH_PER_IP_PER_MINUTE`: Google sign-ins started per client IP per
     /// minute (default 30).
     pub oauth_per_ip_per_minute: u32,
+    /// `RATE_LIMIT_MAIL_PER_IP_PER_MINUTE`: password-reset and verification mails asked
+    /// for per client IP per minute (default 10).
+    pub mail_per_ip_per_minute: u32,
+    /// `RATE_LIMIT_MAIL_PER_ADDRESS_PER_MINUTE`: such mails asked for per email address
+    /// per minute (default 3), whether or not an account has that address.
+    pub mail_per_address_per_minute: u32,
     /// `REQUEST_TIMEOUT_SECONDS`: longest time a request may take before it is answered
     /// 503 (default 30; the permission stream is exempt).
     pub request_timeout: Duration,
@@ -434,6 +440,11 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// `FRONTEND_URL`: the http(s) URL of the web frontend, if known.
     pub frontend_url: Option<String>,
+    /// Outgoing mail (`SMTP_*`, `MAIL_*`, `PUBLIC_URL`).
+    pub mail: MailSettings,
+    /// `SIGN_IN_HISTORY_DAYS`: how long sign-in successes and failures are kept (1 to
+    /// 3650, default 90).
+    pub sign_in_history_days: u32,
     /// `TOTP_ISSUER`: the name authenticator apps show beside a two-factor entry
     /// (default `fastvue-rs`; no `:`).
     pub totp_issuer: String,
@@ -609,6 +620,8 @@ impl fmt::Debug for Settings {
             .field("backend_cors_origins", &self.backend_cors_origins)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("frontend_url", &self.frontend_url)
+            .field("mail", &self.mail)
+            .field("sign_in_history_days", &self.sign_in_history_days)
             .field("totp_issuer", &self.totp_issuer)
             .field("google", &self.google)
             .field(
@@ -1031,6 +1044,11 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         );
     }
 
+    let mut mail = load_mail(&mut l, environment, frontend_url.as_deref());
+    if mail.public_url.is_empty() {
+        mail.public_url = format!("http://{host}:{port}");
+    }
+    let sign_in_history_days = l.integer("SIGN_IN_HISTORY_DAYS", 90, 1, 3650);
     let totp_issuer = l.text_or("TOTP_ISSUER", "fastvue-rs");
     if totp_issuer.is_empty() || totp_issuer.contains(':') || totp_issuer.chars().count() > 100 {
         l.problem(
@@ -1084,6 +1102,13 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         hash_queue: l.integer("PASSWORD_HASH_QUEUE", 16, 0, 100_000),
         login_per_ip_per_minute: l.integer("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", 60, 1, u32::MAX),
         oauth_per_ip_per_minute: l.integer("RATE_LIMIT_OAUTH_PER_IP_PER_MINUTE", 30, 1, u32::MAX),
+        mail_per_ip_per_minute: l.integer("RATE_LIMIT_MAIL_PER_IP_PER_MINUTE", 10, 1, u32::MAX),
+        mail_per_address_per_minute: l.integer(
+            "RATE_LIMIT_MAIL_PER_ADDRESS_PER_MINUTE",
+            3,
+            1,
+            u32::MAX,
+        ),
         request_timeout: l.seconds("REQUEST_TIMEOUT_SECONDS", 30, 1),
     };
 
@@ -1112,6 +1137,8 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         backend_cors_origins,
         allowed_hosts,
         frontend_url,
+        mail,
+        sign_in_history_days,
         totp_issuer,
         trusted_proxies,
         google,
@@ -1123,6 +1150,140 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         limits,
         default_secrets,
     })
+}
+
+/// How `SMTP_HOST` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS on a plain connection (port 587; the default).
+    StartTls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Implicit,
+    /// No TLS: only for a relay on this machine (refused in production for other hosts).
+    None,
+}
+
+/// An SMTP relay.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    /// `SMTP_HOST`.
+    pub host: String,
+    /// `SMTP_PORT` (default 587, or 465 with `SMTP_TLS=tls`).
+    pub port: u16,
+    /// `SMTP_USER` (no authentication when unset).
+    pub user: Option<String>,
+    /// `SMTP_PASSWORD`.
+    pub password: Option<Secret>,
+    /// `SMTP_TLS`: `starttls` (default), `tls` or `none`.
+    pub tls: SmtpTls,
+}
+
+impl fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// The relay; `None` (no `SMTP_HOST`, the embedded default): mail is written to
+    /// [`MailSettings::outbox_dir`] and announced in the log, like Django's console backend.
+    pub smtp: Option<SmtpSettings>,
+    /// `SMTP_FROM`: the sender (default `fastvue-rs <no-reply@localhost>`).
+    pub from: String,
+    /// `MAIL_OUTBOX_DIR`: where mail goes without `SMTP_HOST` (default `outbox`).
+    pub outbox_dir: std::path::PathBuf,
+    /// `PUBLIC_URL`: the base of the links in mails (the frontend's pages
+    /// `/reset-password`, `/verify-email` and `/accept-invitation`); default
+    /// `FRONTEND_URL`, else `http://HOST:PORT`.
+    pub public_url: String,
+    /// `MAIL_RETRY_SECONDS`: first wait before a failed send is retried (doubling, 4
+    /// retries; default 5).
+    pub retry: Duration,
+}
+
+/// The `SMTP_*`, `MAIL_*` and `PUBLIC_URL` variables.
+fn load_mail<F: Fn(&'static str) -> Raw>(
+    l: &mut Loader<F>,
+    environment: Environment,
+    frontend_url: Option<&str>,
+) -> MailSettings {
+    let tls = match l.text("SMTP_TLS").as_deref() {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Implicit,
+        Some("none") => SmtpTls::None,
+        Some(other) => {
+            l.problem(
+                "SMTP_TLS",
+                format!("expected starttls, tls or none, got {other:?}"),
+            );
+            SmtpTls::StartTls
+        }
+    };
+    let default_port = if tls == SmtpTls::Implicit { 465 } else { 587 };
+    let port = l.integer("SMTP_PORT", default_port, 1, u16::MAX);
+    let user = l.text("SMTP_USER");
+    let password = l.secret("SMTP_PASSWORD");
+    let smtp = l.text("SMTP_HOST").map(|host| {
+        let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1");
+        if tls == SmtpTls::None && environment.is_production() && !local {
+            l.problem(
+                "SMTP_TLS",
+                "none is refused in production for a relay on another host: use starttls or tls",
+            );
+        }
+        SmtpSettings {
+            host,
+            port,
+            user: user.clone(),
+            password: password.clone(),
+            tls,
+        }
+    });
+    if smtp.is_none() && (user.is_some() || password.is_some()) {
+        l.problem(
+            "SMTP_HOST",
+            "must be set when SMTP_USER or SMTP_PASSWORD is",
+        );
+    }
+    let from = l.text_or("SMTP_FROM", "fastvue-rs <no-reply@localhost>");
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        l.problem(
+            "SMTP_FROM",
+            format!("expected an address such as \"Name <x@example.com>\", got {from:?}"),
+        );
+    }
+    let outbox_dir = std::path::PathBuf::from(l.text_or("MAIL_OUTBOX_DIR", "outbox"));
+    let public_url = match l
+        .text("PUBLIC_URL")
+        .or_else(|| frontend_url.map(str::to_owned))
+    {
+        Some(url) => {
+            if let Err(reason) = check_http_url(&url, false) {
+                l.problem(
+                    "PUBLIC_URL",
+                    format!("expected an http(s) URL, got {url:?} ({reason})"),
+                );
+            }
+            url.trim_end_matches('/').to_owned()
+        }
+        None => String::new(),
+    };
+    let retry = l.seconds("MAIL_RETRY_SECONDS", 5, 1);
+    MailSettings {
+        smtp,
+        from,
+        outbox_dir,
+        public_url,
+        retry,
+    }
 }
 
 /// The `GOOGLE_*` and `DEFAULT_SIGNUP_*` variables.
@@ -1564,6 +1725,8 @@ mod tests {
                 hash_queue: 16,
                 login_per_ip_per_minute: 60,
                 oauth_per_ip_per_minute: 30,
+                mail_per_ip_per_minute: 10,
+                mail_per_address_per_minute: 3,
                 request_timeout: Duration::from_secs(30),
             }
         );

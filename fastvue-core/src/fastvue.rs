@@ -91,6 +91,7 @@ struct Inner {
     active_users: ActiveUsers,
     google: Option<GoogleProvider>,
     oauth_states: StateStore,
+    mailer: crate::mail::Mailer,
 }
 
 impl Fastvue {
@@ -154,6 +155,7 @@ impl Fastvue {
         // a flow), else in the database.
         let oauth_states = StateStore::new(authorizer.cache().l2());
         let active_users = ActiveUsers::new(cache.enabled, ACTIVE_USERS_CAPACITY);
+        let mailer = crate::mail::Mailer::start(&settings.mail)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -167,6 +169,7 @@ impl Fastvue {
                 active_users,
                 google,
                 oauth_states,
+                mailer,
             }),
         })
     }
@@ -235,6 +238,26 @@ impl Fastvue {
     /// Sign-in: limits, credential check, second factor and tokens.
     pub fn sign_in(&self) -> crate::auth::SignIn<'_> {
         crate::auth::SignIn { fv: self }
+    }
+
+    /// Outgoing mail (see [`crate::mail`]).
+    pub fn mailer(&self) -> &crate::mail::Mailer {
+        &self.inner.mailer
+    }
+
+    /// Live sessions and ending them.
+    pub fn sessions(&self) -> crate::auth::Sessions<'_> {
+        crate::auth::Sessions { fv: self }
+    }
+
+    /// Sign-in history.
+    pub fn sign_in_history(&self) -> crate::auth::SignInHistory<'_> {
+        crate::auth::SignInHistory { fv: self }
+    }
+
+    /// Password reset by email.
+    pub fn password_reset(&self) -> crate::auth::PasswordReset<'_> {
+        crate::auth::PasswordReset { fv: self }
     }
 
     /// Two-factor sign-in: enrolment, recovery codes, reset.

@@ -2,7 +2,8 @@
 //!
 //! Build one [`Fastvue`] handle from [`config::Settings`] and use its services
 //! (`users()`, `companies()`, `roles()`, `permissions()`, `groups()`, `assignments()`,
-//! `audit_logs()`, `social_accounts()`, `google()` for Google sign-in) and its
+//! `audit_logs()`, `social_accounts()`, `google()` for Google sign-in, `sign_in()`,
+//! `two_factor()`, `password_reset()`) and its
 //! [`permission::Authorizer`]. Every service operation takes an [`Actor`] (built by
 //! [`Fastvue::actors`], or [`Actor::system`] for operator work) and decides itself
 //! whether that actor may act ([`policy`]). The server and the CLI use exactly this
@@ -17,6 +18,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 mod fastvue;
+pub mod mail;
 pub mod pagination;
 pub mod password;
 pub mod permission;

@@ -197,7 +197,8 @@ pub fn client_ip(req: &Request, depot: &Depot) -> Option<String> {
     Some(proxies.client_ip(peer, forwarded).to_string())
 }
 
-/// Where this request came from (client IP, request id), for the audit trail.
+/// Where this request came from (client IP, request id, user agent), for the audit
+/// trail, sessions and sign-in history.
 pub fn origin(req: &Request, depot: &Depot) -> Origin {
     Origin {
         ip_address: client_ip(req, depot),
@@ -205,5 +206,10 @@ pub fn origin(req: &Request, depot: &Depot) -> Origin {
             .get::<RequestId>(RequestId::KEY)
             .ok()
             .map(|r| r.0.clone()),
+        user_agent: req
+            .headers()
+            .get(salvo::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(255).collect()),
     }
 }

@@ -131,6 +131,8 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::health::Api::openapi(),
         routes::auth::Api::openapi(),
         routes::two_factor::Api::openapi(),
+        routes::password::Api::openapi(),
+        routes::sessions::Api::openapi(),
         routes::permission_stream::Api::openapi(),
         routes::oauth::Api::openapi(),
         routes::users::Api::openapi(),

@@ -16,6 +16,8 @@ mod m20261122_000007_api_keys;
 mod m20261122_000008_users_id_index;
 mod m20261204_000009_users_email_unconfirmed;
 mod m20261205_000010_two_factor;
+mod m20261205_000011_email_tokens;
+mod m20261205_000012_sessions_sign_ins;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_users_id_index::Migration),
             Box::new(m20261204_000009_users_email_unconfirmed::Migration),
             Box::new(m20261205_000010_two_factor::Migration),
+            Box::new(m20261205_000011_email_tokens::Migration),
+            Box::new(m20261205_000012_sessions_sign_ins::Migration),
         ]
     }
 }

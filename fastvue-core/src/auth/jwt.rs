@@ -45,6 +45,10 @@ pub struct Claims {
     /// Access or refresh.
     #[serde(rename = "type")]
     pub kind: TokenKind,
+    /// The session (refresh-token family) an access token belongs to, so `/auth/sessions`
+    /// can tell the caller's own session; absent on refresh tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl Claims {
@@ -140,6 +144,17 @@ impl JwtCodec {
         kind: TokenKind,
         now: DateTime<Utc>,
     ) -> Result<(String, Claims)> {
+        self.issue_in_session(user_id, kind, now, None)
+    }
+
+    /// [`JwtCodec::issue`] with the session id `sid` in the claims.
+    pub fn issue_in_session(
+        &self,
+        user_id: i64,
+        kind: TokenKind,
+        now: DateTime<Utc>,
+        sid: Option<&str>,
+    ) -> Result<(String, Claims)> {
         let ttl = match kind {
             TokenKind::Access => self.access_ttl,
             TokenKind::Refresh => self.refresh_ttl,
@@ -150,6 +165,7 @@ impl JwtCodec {
             exp: (now + ttl).timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
             kind,
+            sid: sid.map(str::to_owned),
         };
         let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
             .map_err(|e| Error::Internal(format!("cannot sign a token: {e}")))?;

@@ -6,17 +6,23 @@
 //! Reach them through the handle: [`crate::Fastvue::tokens`],
 //! [`crate::Fastvue::login_limiter`] and [`crate::Fastvue::google`].
 pub mod active_users;
+pub mod history;
 pub mod jwt;
 pub(crate) mod keyed;
 pub mod oauth;
 pub mod oauth_state;
+pub mod password_reset;
 pub mod rate_limit;
+pub mod sessions;
 pub mod signin;
 pub mod tokens;
 pub mod two_factor;
 
+pub use history::SignInHistory;
 pub use jwt::{Claims, JwtCodec, TokenKind};
+pub use password_reset::PasswordReset;
 pub use rate_limit::{LoginLimiter, RequestLimiter};
+pub use sessions::{Session, Sessions};
 pub use signin::{Method, Pending, SignIn, Step};
 pub use tokens::{TokenPair, Tokens};
 pub use two_factor::{Enrolment, Proof, TwoFactor};

@@ -570,7 +570,7 @@ impl GoogleSignIn<'_> {
         let step = match self
             .fv
             .sign_in()
-            .after_credential(&user, crate::auth::Method::Google)
+            .after_credential(&user, crate::auth::Method::Google, origin)
             .await
             .map_err(|e| Failure::from_core(&e, target))?
         {

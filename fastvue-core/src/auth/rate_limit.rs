@@ -16,8 +16,9 @@
 //!
 //! The request limiter counts the same way (fixed windows of 60 seconds from the first
 //! event), in `{REDIS_KEY_PREFIX}fastvue:apikey:rate:{key_id}`,
-//! `{REDIS_KEY_PREFIX}fastvue:login:ip:{ip}` and `{REDIS_KEY_PREFIX}fastvue:oauth:ip:{ip}`,
-//! with the same fallback.
+//! `{REDIS_KEY_PREFIX}fastvue:login:ip:{ip}`, `{REDIS_KEY_PREFIX}fastvue:oauth:ip:{ip}`,
+//! `{REDIS_KEY_PREFIX}fastvue:mail:ip:{ip}` and `{REDIS_KEY_PREFIX}fastvue:mail:to:{address}`
+//! (mails asked for), with the same fallback.
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -207,6 +208,18 @@ impl RequestLimiter {
     /// in the current window.
     pub async fn oauth_start(&self, ip: &str, limit: u32) -> Option<u64> {
         self.count(self.keys.oauth_starts(ip), limit).await
+    }
+
+    /// Counts one mail asked for from `ip` (password reset, verification):
+    /// `Some(seconds to wait)` past `limit` in the current window.
+    pub async fn mail_from(&self, ip: &str, limit: u32) -> Option<u64> {
+        self.count(self.keys.mail_from(ip), limit).await
+    }
+
+    /// Counts one mail asked for to `address` (lower-cased by the caller), whether or not
+    /// an account has it: `Some(seconds to wait)` past `limit` in the current window.
+    pub async fn mail_to(&self, address: &str, limit: u32) -> Option<u64> {
+        self.count(self.keys.mail_to(address), limit).await
     }
 
     async fn count(&self, k: String, limit: u32) -> Option<u64> {

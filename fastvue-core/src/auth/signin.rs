@@ -25,10 +25,12 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::Fastvue;
 use crate::auth::TokenPair;
+use crate::auth::history::Attempt;
 use crate::auth::keyed;
 use crate::auth::two_factor::{Enrolment, Proof};
 use crate::entity::{mfa_challenge, user};
 use crate::error::{Error, Result};
+use crate::policy::Origin;
 use crate::service::audit::AuditContext;
 
 /// How long an `mfa_token` stays valid.
@@ -83,7 +85,8 @@ pub struct SignIn<'a> {
 }
 
 impl SignIn<'_> {
-    /// Signs `login` (a username or an email) in with `password`, from client `ip`.
+    /// Signs `login` (a username or an email) in with `password`, from `origin`. Every
+    /// outcome is recorded in the sign-in history.
     ///
     /// Errors: [`Error::RateLimited`] past either limit (with the seconds to wait),
     /// [`Error::Busy`] when the hashing slots are full, [`Error::InvalidCredentials`] for
@@ -91,24 +94,37 @@ impl SignIn<'_> {
     /// On success, the user and where the sign-in stands.
     pub async fn password(
         &self,
-        ip: &str,
+        origin: &Origin,
         login: &str,
         password: &str,
     ) -> Result<(user::Model, Step)> {
         let fv = self.fv;
-        self.limit_ip(ip).await?;
-        let limiter = fv.login_limiter();
-        if let Some(retry_after) = limiter.check(ip, login).await {
-            return Err(failures_limited(retry_after));
+        let ip = origin.ip();
+        let limited = match self.limit_ip(ip).await {
+            Ok(()) => fv
+                .login_limiter()
+                .check(ip, login)
+                .await
+                .map(failures_limited),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = limited {
+            self.record_failure(origin, login, "password", "rate_limited")
+                .await;
+            return Err(e);
         }
         match fv.users().authenticate(login, password).await {
             Ok(user) => {
-                limiter.clear(ip, login).await;
-                let step = self.after_credential(&user, Method::Password).await?;
+                fv.login_limiter().clear(ip, login).await;
+                let step = self
+                    .after_credential(&user, Method::Password, origin)
+                    .await?;
                 Ok((user, step))
             }
             Err(Error::InvalidCredentials) => {
-                limiter.record_failure(ip, login).await;
+                fv.login_limiter().record_failure(ip, login).await;
+                self.record_failure(origin, login, "password", "invalid_credentials")
+                    .await;
                 Err(Error::InvalidCredentials)
             }
             Err(e) => Err(e),
@@ -118,15 +134,30 @@ impl SignIn<'_> {
     /// The step after a passed credential: tokens when `user` needs no second factor,
     /// else a pending step (`verify` when the user has two-factor sign-in on, `enrol`
     /// when a company of the user requires it and the user has none).
-    pub async fn after_credential(&self, user: &user::Model, method: Method) -> Result<Step> {
+    pub async fn after_credential(
+        &self,
+        user: &user::Model,
+        method: Method,
+        origin: &Origin,
+    ) -> Result<Step> {
         let two_factor = self.fv.two_factor();
         let enrol = if two_factor.is_enabled(user.id).await? {
             false
         } else if two_factor.is_required(user.id).await? {
             true
         } else {
-            return Ok(Step::Done(self.fv.tokens().issue(user).await?));
+            let pair = self.fv.tokens().issue_from(user, origin).await?;
+            self.record(origin, user, method.as_str(), true, "signed_in")
+                .await;
+            return Ok(Step::Done(pair));
         };
+        let outcome = if enrol {
+            "enrol_required"
+        } else {
+            "mfa_required"
+        };
+        self.record(origin, user, method.as_str(), true, outcome)
+            .await;
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(MFA_TOKEN_TTL).unwrap_or_default();
         // Expired pending steps of anyone go first: the table holds only live ones.
@@ -162,28 +193,42 @@ impl SignIn<'_> {
     /// replayed or spent code (the token survives [`MAX_TOKEN_FAILURES`] of them).
     pub async fn second_factor(
         &self,
-        ip: &str,
+        origin: &Origin,
         mfa_token: &str,
         proof: Proof<'_>,
     ) -> Result<(user::Model, TokenPair)> {
-        self.limit_ip(ip).await?;
+        self.limit_ip(origin.ip()).await?;
         let pending = self.pending(mfa_token, "verify").await?;
-        if !self.fv.two_factor().verify(pending.user_id, proof).await? {
-            self.count_failure(&pending).await?;
-            return Err(Error::invalid(
-                match proof {
-                    Proof::Code(_) => "code",
-                    Proof::RecoveryCode(_) => "recovery_code",
-                },
-                "wrong, expired or already used code",
-            ));
+        let (field, method) = match proof {
+            Proof::Code(_) => ("code", "totp"),
+            Proof::RecoveryCode(_) => ("recovery_code", "recovery_code"),
+        };
+        let user = self.active_user(pending.user_id).await?;
+        match self.fv.two_factor().verify(pending.user_id, proof).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.count_failure(&pending).await?;
+                self.record(origin, &user, method, false, "wrong_code")
+                    .await;
+                return Err(Error::invalid(field, "wrong, expired or already used code"));
+            }
+            Err(e) => {
+                if matches!(e, Error::RateLimited { .. }) {
+                    self.record(origin, &user, method, false, "rate_limited")
+                        .await;
+                }
+                return Err(e);
+            }
         }
-        self.complete(&pending).await
+        let done = self.complete(&pending, origin).await?;
+        self.record(origin, &done.0, method, true, "signed_in")
+            .await;
+        Ok(done)
     }
 
     /// A secret to enrol with, for an `enrol` step (the token stays valid).
-    pub async fn enrol_setup(&self, ip: &str, mfa_token: &str) -> Result<Enrolment> {
-        self.limit_ip(ip).await?;
+    pub async fn enrol_setup(&self, origin: &Origin, mfa_token: &str) -> Result<Enrolment> {
+        self.limit_ip(origin.ip()).await?;
         let pending = self.pending(mfa_token, "enrol").await?;
         let user = self.active_user(pending.user_id).await?;
         self.fv.two_factor().begin(&user).await
@@ -193,28 +238,80 @@ impl SignIn<'_> {
     /// sign-in is on, and the answer carries tokens and the recovery codes (shown once).
     pub async fn enrol_confirm(
         &self,
-        ip: &str,
+        origin: &Origin,
         mfa_token: &str,
         code: &str,
     ) -> Result<(user::Model, TokenPair, Vec<String>)> {
-        self.limit_ip(ip).await?;
+        self.limit_ip(origin.ip()).await?;
         let pending = self.pending(mfa_token, "enrol").await?;
         let user = self.active_user(pending.user_id).await?;
         let ctx = AuditContext {
             actor_id: Some(user.id),
-            ip_address: Some(ip.to_owned()),
-            request_id: None,
+            ip_address: origin.ip_address.clone(),
+            request_id: origin.request_id.clone(),
         };
         let codes = match self.fv.two_factor().finish(&ctx, &user, code).await {
             Ok(codes) => codes,
             Err(e @ Error::Validation(_)) => {
                 self.count_failure(&pending).await?;
+                self.record(origin, &user, "totp", false, "wrong_code")
+                    .await;
                 return Err(e);
             }
             Err(e) => return Err(e),
         };
-        let (user, pair) = self.complete(&pending).await?;
+        let (user, pair) = self.complete(&pending, origin).await?;
+        self.record(origin, &user, "totp", true, "signed_in").await;
         Ok((user, pair, codes))
+    }
+
+    /// Records a step of `user` in the sign-in history.
+    async fn record(
+        &self,
+        origin: &Origin,
+        user: &user::Model,
+        method: &str,
+        success: bool,
+        outcome: &str,
+    ) {
+        self.fv
+            .sign_in_history()
+            .record(
+                origin,
+                Attempt {
+                    user_id: Some(user.id),
+                    login: &user.email,
+                    method,
+                    success,
+                    outcome,
+                },
+            )
+            .await;
+    }
+
+    /// Records a failed first step for `login` (the account's, when it names one).
+    async fn record_failure(&self, origin: &Origin, login: &str, method: &str, outcome: &str) {
+        let user_id = self
+            .fv
+            .users()
+            .find_by_login(login)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.id);
+        self.fv
+            .sign_in_history()
+            .record(
+                origin,
+                Attempt {
+                    user_id,
+                    login,
+                    method,
+                    success: false,
+                    outcome,
+                },
+            )
+            .await;
     }
 
     async fn limit_ip(&self, ip: &str) -> Result<()> {
@@ -242,7 +339,11 @@ impl SignIn<'_> {
     }
 
     /// Spends the pending step and signs its user in.
-    async fn complete(&self, pending: &mfa_challenge::Model) -> Result<(user::Model, TokenPair)> {
+    async fn complete(
+        &self,
+        pending: &mfa_challenge::Model,
+        origin: &Origin,
+    ) -> Result<(user::Model, TokenPair)> {
         let spent = mfa_challenge::Entity::delete_by_id(pending.id)
             .exec(self.fv.db())
             .await?
@@ -252,7 +353,7 @@ impl SignIn<'_> {
             return Err(Error::InvalidCredentials);
         }
         let user = self.active_user(pending.user_id).await?;
-        let pair = self.fv.tokens().issue(&user).await?;
+        let pair = self.fv.tokens().issue_from(&user, origin).await?;
         Ok((user, pair))
     }
 

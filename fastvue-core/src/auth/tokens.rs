@@ -22,7 +22,7 @@ use crate::Fastvue;
 use crate::domain::Password;
 use crate::entity::{refresh_token, user};
 use crate::error::{Error, Result};
-use crate::policy::Actor;
+use crate::policy::{Actor, Origin};
 use crate::service::audit::{self, Entry};
 
 /// A freshly issued access + refresh token pair.
@@ -49,10 +49,15 @@ pub struct Tokens<'a> {
 impl Tokens<'_> {
     /// Starts a session for `user`: a new refresh-token family and a token pair.
     pub async fn issue(&self, user: &user::Model) -> Result<TokenPair> {
+        self.issue_from(user, &Origin::default()).await
+    }
+
+    /// [`Tokens::issue`] for a client: the session records its IP and user agent.
+    pub async fn issue_from(&self, user: &user::Model, origin: &Origin) -> Result<TokenPair> {
         let now = Utc::now();
         let family = uuid::Uuid::new_v4().simple().to_string();
-        let (pair, refresh) = self.pair(user.id, now)?;
-        insert_row(self.fv.db(), &refresh, family, now).await?;
+        let (pair, refresh) = self.pair(user.id, now, &family)?;
+        insert_row(self.fv.db(), &refresh, family, now, now, origin).await?;
         Ok(pair)
     }
 
@@ -66,6 +71,16 @@ impl Tokens<'_> {
     /// Exchanges a refresh token for a new pair (rotation; see the [module docs](self)).
     /// Returns the pair and the user it was issued to.
     pub async fn refresh(&self, token: &str) -> Result<(TokenPair, user::Model), TokenError> {
+        self.refresh_from(token, &Origin::default()).await
+    }
+
+    /// [`Tokens::refresh`] for a client: the session records its IP and user agent as
+    /// the last ones used.
+    pub async fn refresh_from(
+        &self,
+        token: &str,
+        origin: &Origin,
+    ) -> Result<(TokenPair, user::Model), TokenError> {
         let claims = self.fv.jwt().verify(token, TokenKind::Refresh)?;
         let now = Utc::now();
         let txn = self.fv.begin_write().await?;
@@ -90,7 +105,7 @@ impl Tokens<'_> {
                 return Err(e);
             }
         };
-        let (pair, next) = self.pair(user.id, now)?;
+        let (pair, next) = self.pair(user.id, now, &row.family_id)?;
         let rotated = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
             .col_expr(
@@ -107,7 +122,8 @@ impl Tokens<'_> {
             txn.commit().await?;
             return Err(TokenError::Reused);
         }
-        insert_row(&txn, &next, row.family_id, now).await?;
+        let started = row.started_at.unwrap_or(row.created_at);
+        insert_row(&txn, &next, row.family_id, started, now, origin).await?;
         txn.commit().await?;
         Ok((pair, user))
     }
@@ -215,9 +231,10 @@ impl Tokens<'_> {
         Ok(())
     }
 
-    fn pair(&self, user_id: i64, now: DateTime<Utc>) -> Result<(TokenPair, Claims)> {
+    fn pair(&self, user_id: i64, now: DateTime<Utc>, family: &str) -> Result<(TokenPair, Claims)> {
         let jwt = self.fv.jwt();
-        let (access_token, _) = jwt.issue(user_id, TokenKind::Access, now)?;
+        let (access_token, _) =
+            jwt.issue_in_session(user_id, TokenKind::Access, now, Some(family))?;
         let (refresh_token, refresh) = jwt.issue(user_id, TokenKind::Refresh, now)?;
         Ok((
             TokenPair {
@@ -248,7 +265,9 @@ async fn insert_row<C: ConnectionTrait>(
     db: &C,
     refresh: &Claims,
     family_id: String,
+    started: DateTime<Utc>,
     now: DateTime<Utc>,
+    origin: &Origin,
 ) -> Result<()> {
     let user_id = refresh
         .user_id()
@@ -261,13 +280,16 @@ async fn insert_row<C: ConnectionTrait>(
         created_at: Set(now),
         revoked_at: Set(None),
         replaced_by: Set(None),
+        started_at: Set(Some(started)),
+        ip_address: Set(origin.ip_address.clone()),
+        user_agent: Set(origin.user_agent.clone()),
     }
     .insert(db)
     .await?;
     Ok(())
 }
 
-async fn revoke_family<C: ConnectionTrait>(
+pub(crate) async fn revoke_family<C: ConnectionTrait>(
     db: &C,
     family_id: &str,
     now: DateTime<Utc>,

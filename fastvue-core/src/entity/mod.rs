@@ -2,6 +2,7 @@
 pub mod api_key;
 pub mod audit_log;
 pub mod company;
+pub mod email_token;
 pub mod group;
 pub mod group_permission;
 pub mod mfa_challenge;
@@ -11,6 +12,7 @@ pub mod recovery_code;
 pub mod refresh_token;
 pub mod role;
 pub mod role_permission;
+pub mod sign_in_event;
 pub mod social_account;
 pub mod two_factor;
 pub mod user;

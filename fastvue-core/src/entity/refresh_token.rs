@@ -21,6 +21,12 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     /// The jti that replaced this one on rotation.
     pub replaced_by: Option<String>,
+    /// When the session (the family) began; copied on rotation.
+    pub started_at: Option<DateTimeUtc>,
+    /// Client IP of the sign-in or refresh that made this token.
+    pub ip_address: Option<String>,
+    /// User agent of that request (cut to 255 characters).
+    pub user_agent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

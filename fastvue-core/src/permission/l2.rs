@@ -149,6 +149,18 @@ impl KeySpace {
         format!("{}fastvue:oauth:ip:{ip}", self.prefix)
     }
 
+    /// Mails (password reset, verification) asked for from one client IP in the current
+    /// minute: `{prefix}fastvue:mail:ip:{ip}`.
+    pub fn mail_from(&self, ip: &str) -> String {
+        format!("{}fastvue:mail:ip:{ip}", self.prefix)
+    }
+
+    /// Mails asked for to one address in the current minute:
+    /// `{prefix}fastvue:mail:to:{address}`.
+    pub fn mail_to(&self, address: &str) -> String {
+        format!("{}fastvue:mail:to:{address}", self.prefix)
+    }
+
     /// The request counter of an API key's current minute:
     /// `{prefix}fastvue:apikey:rate:{key_id}`.
     pub fn api_key_requests(&self, key_id: i64) -> String {

@@ -54,6 +54,15 @@ pub struct Origin {
     pub ip_address: Option<String>,
     /// Request id (`X-Request-ID`).
     pub request_id: Option<String>,
+    /// `User-Agent` (cut to 255 characters), for sessions and sign-in history.
+    pub user_agent: Option<String>,
+}
+
+impl Origin {
+    /// The client IP, or `unknown` (the key rate limits count under).
+    pub fn ip(&self) -> &str {
+        self.ip_address.as_deref().unwrap_or("unknown")
+    }
 }
 
 impl Actor {

@@ -20,6 +20,7 @@ async fn actor(t: &TestDb) -> (i64, Actor) {
     let ctx = acting(&t.fv, boss.id, None).await.with_origin(Origin {
         ip_address: Some("203.0.113.7".into()),
         request_id: Some("req-42".into()),
+        user_agent: None,
     });
     (boss.id, ctx)
 }

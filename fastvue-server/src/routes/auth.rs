@@ -14,7 +14,7 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, actor, client_ip, token_error};
+use crate::auth::{self, actor, origin, token_error};
 use crate::error::ApiError;
 use crate::extract::{json_body, query};
 use crate::openapi::ErrorBody;
@@ -256,10 +256,9 @@ pub async fn login(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let input: LoginIn = json_body(req).await?;
-    let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
     let (user, step) = match fv
         .sign_in()
-        .password(&ip, &input.username, &input.password)
+        .password(&origin(req, depot), &input.username, &input.password)
         .await
     {
         Ok(signed_in) => signed_in,
@@ -303,7 +302,7 @@ pub async fn refresh(
     let input: RefreshIn = json_body(req).await?;
     let (pair, user) = fv
         .tokens()
-        .refresh(&input.refresh_token)
+        .refresh_from(&input.refresh_token, &origin(req, depot))
         .await
         .map_err(token_error)?;
     res.render(Json(TokensOut::new(pair, user)));
@@ -535,6 +534,7 @@ pub fn router() -> Router {
                 .post(login)
                 .push(crate::routes::two_factor::login_router()),
         )
+        .push(crate::routes::password::router())
         .push(Router::with_path("refresh").post(refresh))
         .push(Router::with_path("logout").post(logout))
         .push(
@@ -552,7 +552,8 @@ pub fn router() -> Router {
                 )
                 .push(Router::with_path("switch-company").post(switch_company))
                 .push(Router::with_path("change-password").post(change_password))
-                .push(crate::routes::two_factor::own_router()),
+                .push(crate::routes::two_factor::own_router())
+                .push(crate::routes::sessions::own_router()),
         )
 }
 

@@ -443,7 +443,8 @@ pub fn router() -> Router {
                 .get(get)
                 .patch(update)
                 .delete(delete)
-                .push(Router::with_path("users").get(users)),
+                .push(Router::with_path("users").get(users))
+                .push(crate::routes::sessions::company_router()),
         )
 }
 

@@ -9,7 +9,7 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{actor, client_ip};
+use crate::auth::{actor, origin};
 use crate::error::ApiError;
 use crate::extract::{json_body, path_id};
 use crate::openapi::ErrorBody;
@@ -159,10 +159,6 @@ fn pending_error(e: fastvue_core::Error) -> ApiError {
     }
 }
 
-fn ip(req: &Request, depot: &Depot) -> String {
-    client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned())
-}
-
 /// Complete a sign-in with a code or a recovery code.
 #[utoipa::path(
     post,
@@ -189,7 +185,7 @@ pub async fn login_second_factor(
     let proof = proof(input.code.as_deref(), input.recovery_code.as_deref())?;
     let (user, pair) = fv
         .sign_in()
-        .second_factor(&ip(req, depot), &input.mfa_token, proof)
+        .second_factor(&origin(req, depot), &input.mfa_token, proof)
         .await
         .map_err(pending_error)?;
     res.render(Json(TokensOut::new(pair, user)));
@@ -221,7 +217,7 @@ pub async fn login_setup(
     let input: PendingIn = json_body(req).await?;
     let enrolment = fv
         .sign_in()
-        .enrol_setup(&ip(req, depot), &input.mfa_token)
+        .enrol_setup(&origin(req, depot), &input.mfa_token)
         .await
         .map_err(pending_error)?;
     res.render(Json(EnrolmentOut::from(enrolment)));
@@ -254,7 +250,7 @@ pub async fn login_confirm(
     let input: PendingConfirmIn = json_body(req).await?;
     let (user, pair, codes) = fv
         .sign_in()
-        .enrol_confirm(&ip(req, depot), &input.mfa_token, &input.code)
+        .enrol_confirm(&origin(req, depot), &input.mfa_token, &input.code)
         .await
         .map_err(pending_error)?;
     res.render(Json(EnrolledOut {

@@ -754,7 +754,8 @@ pub fn router() -> Router {
                         .get(permissions)
                         .push(Router::with_path("explain").get(explain)),
                 )
-                .push(crate::routes::two_factor::user_router()),
+                .push(crate::routes::two_factor::user_router())
+                .push(crate::routes::sessions::user_router()),
         )
 }
 

@@ -12,6 +12,8 @@ const PUBLIC_PATHS: &[&str] = &[
     "/api/v1/auth/login/2fa",
     "/api/v1/auth/login/2fa/setup",
     "/api/v1/auth/login/2fa/confirm",
+    "/api/v1/auth/password/forgot",
+    "/api/v1/auth/password/reset",
     "/api/v1/auth/refresh",
     "/api/v1/auth/logout",
     "/api/v1/auth/oauth/google/authorize",

@@ -1,0 +1,178 @@
+//! [`PasswordReset`]: "forgot password" by email.
+//!
+//! 1. [`PasswordReset::request`] checks the address's form and two limits
+//!    (`RATE_LIMIT_MAIL_PER_IP_PER_MINUTE`, `RATE_LIMIT_MAIL_PER_ADDRESS_PER_MINUTE`,
+//!    applied to every address whether or not an account has it), hands the rest to a
+//!    background job ([`crate::mail::Mailer`]) and returns. The answer is therefore the
+//!    same, in the same time, for a known and an unknown address.
+//! 2. The job looks the address up. Only an active account whose address is proven (not
+//!    `email_unconfirmed`: an address an administrator set is not trusted with a reset
+//!    link) gets a mail: a link to `{PUBLIC_URL}/reset-password?token=...` with a
+//!    single-use token (32 random bytes, stored as a keyed hash, valid [`TOKEN_TTL`]).
+//! 3. [`PasswordReset::reset`] takes the token and a new password: the password is set,
+//!    the token and every other reset token of the user are spent, every session of the
+//!    user ends, and the audit trail records `reset_password`.
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+
+use crate::Fastvue;
+use crate::auth::keyed;
+use crate::domain::{Email, Password};
+use crate::entity::{email_token, user};
+use crate::error::{Error, Result};
+use crate::mail::Mail;
+use crate::service::audit::{self, AuditContext, Entry};
+
+/// How long a reset link works.
+pub const TOKEN_TTL: Duration = Duration::from_secs(30 * 60);
+const PURPOSE: &str = "reset";
+
+/// Password reset by email; reach it through [`Fastvue::password_reset`].
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordReset<'a> {
+    pub(crate) fv: &'a Fastvue,
+}
+
+impl PasswordReset<'_> {
+    /// Asks for a reset link for `email`, from client `ip`. `Ok(())` whether or not an
+    /// account has the address (see the [module docs](self)).
+    ///
+    /// Errors: [`Error::Validation`] on `email` for something that is not an address;
+    /// [`Error::RateLimited`] past either limit; [`Error::Busy`] when the mail jobs are
+    /// full.
+    pub async fn request(&self, ip: &str, email: &str) -> Result<()> {
+        let fv = self.fv;
+        let email = Email::parse(email).map_err(|m| Error::invalid("email", m))?;
+        let address = email.into_inner();
+        let limits = &fv.settings().limits;
+        let limiter = fv.request_limiter();
+        let waits = [
+            limiter.mail_from(ip, limits.mail_per_ip_per_minute).await,
+            limiter
+                .mail_to(&address, limits.mail_per_address_per_minute)
+                .await,
+        ];
+        if let Some(retry_after) = waits.into_iter().flatten().max() {
+            return Err(Error::RateLimited {
+                message: "too many reset requests; try again later".into(),
+                retry_after,
+            });
+        }
+        let owned = fv.clone();
+        fv.mailer()
+            .background(async move { owned.password_reset().prepare(&address).await })
+    }
+
+    /// The background half of [`PasswordReset::request`].
+    async fn prepare(&self, address: &str) -> Result<()> {
+        let fv = self.fv;
+        let Some(user) = user::Entity::find()
+            .filter(user::Column::Email.eq(address))
+            .one(fv.db())
+            .await?
+            .filter(|u| u.is_active && !u.email_unconfirmed)
+        else {
+            return Ok(());
+        };
+        let token = keyed::random_token(32);
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(TOKEN_TTL).unwrap_or_default();
+        email_token::ActiveModel {
+            token_hash: Set(token_hash(fv, &token)),
+            user_id: Set(user.id),
+            purpose: Set(PURPOSE.to_owned()),
+            email: Set(user.email.clone()),
+            expires_at: Set(now + ttl),
+            used_at: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(fv.db())
+        .await?;
+        let link = format!(
+            "{}/reset-password?token={token}",
+            fv.settings().mail.public_url
+        );
+        fv.mailer().send(Mail {
+            to: user.email.clone(),
+            subject: "Reset your password".into(),
+            body: format!(
+                "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your account.\n\
+                 Open this link within {} minutes to choose a new one:\n\n{link}\n\n\
+                 The link works once. If you did not ask for it, ignore this mail: your password stays as it is.\n",
+                user.username,
+                TOKEN_TTL.as_secs() / 60
+            ),
+        })
+    }
+
+    /// Sets a new password with a reset `token`, from client `ip`; ends every session of
+    /// the user.
+    ///
+    /// Errors: [`Error::Validation`] on `new_password` for a weak password, on `token`
+    /// for an unknown, expired or used link (or an account deactivated since);
+    /// [`Error::Busy`] when the hashing slots are full.
+    pub async fn reset(&self, ip: &str, token: &str, new_password: &str) -> Result<()> {
+        let fv = self.fv;
+        let password =
+            Password::parse(new_password).map_err(|m| Error::invalid("new_password", m))?;
+        let bad_link = || Error::invalid("token", "this link is unknown, expired or used");
+        if token.is_empty() || token.len() > 128 {
+            return Err(bad_link());
+        }
+        let hash = token_hash(fv, token);
+        let row = email_token::Entity::find()
+            .filter(email_token::Column::TokenHash.eq(hash))
+            .one(fv.db())
+            .await?
+            .filter(|t| t.purpose == PURPOSE && t.used_at.is_none() && t.expires_at > Utc::now())
+            .ok_or_else(bad_link)?;
+        let phc = fv.hasher().hash_async(password.expose().to_owned()).await?;
+        let txn = fv.begin_write().await?;
+        let now = Utc::now();
+        let spent = email_token::Entity::update_many()
+            .col_expr(email_token::Column::UsedAt, now.into())
+            .filter(email_token::Column::UserId.eq(row.user_id))
+            .filter(email_token::Column::Purpose.eq(PURPOSE))
+            .filter(email_token::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        let user = crate::service::users::find(&txn, row.user_id).await?;
+        // Zero rows: another request used a link of this user first.
+        if spent == 0 || !user.is_active || user.email != row.email {
+            return Err(bad_link());
+        }
+        let mut am = user.into_active_model();
+        am.password_hash = Set(Some(phc));
+        am.updated_at = Set(now);
+        am.update(&txn).await?;
+        let ctx = AuditContext {
+            actor_id: Some(row.user_id),
+            ip_address: Some(ip.to_owned()),
+            request_id: None,
+        };
+        audit::record(
+            &txn,
+            &ctx,
+            Entry {
+                action: "reset_password",
+                entity_type: "user",
+                entity_id: Some(row.user_id),
+                company_id: None,
+                old_values: None,
+                new_values: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        fv.tokens().revoke_all(row.user_id).await?;
+        Ok(())
+    }
+}
+
+fn token_hash(fv: &Fastvue, token: &str) -> String {
+    keyed::mac_hex(fv.settings().secret_key.expose(), &format!("email:{token}"))
+}
