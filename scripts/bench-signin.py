@@ -2,6 +2,7 @@
 """Sign-in time with and without two-factor sign-in, against a running server.
 
 Usage: scripts/bench-signin.py BASE_URL LOGIN PASSWORD [ROUNDS]
+       scripts/bench-signin.py --forgot BASE_URL KNOWN_EMAIL [ROUNDS]
 
 Measures, one request after another (no concurrency), wall time per sign-in:
   1. POST /auth/login for an account without two-factor sign-in;
@@ -9,6 +10,11 @@ Measures, one request after another (no concurrency), wall time per sign-in:
      POST /auth/login/2fa, once with a TOTP code (codes are accepted once per 30-second
      step, so only a few such sign-ins fit in a run) and with each recovery code.
 Prints the median and the worst of each. The account's two-factor sign-in stays on.
+
+With --forgot it times POST /auth/password/forgot for a known address and for unknown
+ones, alternating (start the server with RATE_LIMIT_MAIL_PER_IP_PER_MINUTE and
+RATE_LIMIT_MAIL_PER_ADDRESS_PER_MINUTE raised above the rounds), and checks that every
+answer is the same 202 and body.
 """
 import base64
 import hashlib
@@ -53,7 +59,25 @@ def report(name, samples):
     print(f"{name:40s} n={len(samples):3d} median {statistics.median(samples):7.2f} ms  worst {max(samples):7.2f} ms")
 
 
+def forgot(base, known, rounds):
+    answers = set()
+    samples = {"known": [], "unknown": []}
+    for i in range(rounds):
+        for kind, email in (("known", known), ("unknown", f"nobody-{i}-{time.time_ns()}@example.com")):
+            def run():
+                status, body = call(base, "POST", "/auth/password/forgot", {"email": email})
+                answers.add((status, json.dumps(body, sort_keys=True)))
+            samples[kind].append(timed(run))
+    assert len(answers) == 1, answers
+    for kind in ("known", "unknown"):
+        report(f"forgot-password, {kind} address", samples[kind])
+    print("answers:", answers.pop())
+
+
 def main():
+    if sys.argv[1] == "--forgot":
+        forgot(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 200)
+        return
     base, login, password = sys.argv[1], sys.argv[2], sys.argv[3]
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 20
     creds = {"username": login, "password": password}

@@ -1247,11 +1247,13 @@ fn load_mail<F: Fn(&'static str) -> Raw>(
             tls,
         }
     });
-    if smtp.is_none() && (user.is_some() || password.is_some()) {
-        l.problem(
-            "SMTP_HOST",
-            "must be set when SMTP_USER or SMTP_PASSWORD is",
-        );
+    if smtp.is_none() {
+        if user.is_some() {
+            l.problem("SMTP_USER", "is set without SMTP_HOST");
+        }
+        if password.is_some() {
+            l.problem("SMTP_PASSWORD", "is set without SMTP_HOST");
+        }
     }
     let from = l.text_or("SMTP_FROM", "fastvue-rs <no-reply@localhost>");
     if from.parse::<lettre::message::Mailbox>().is_err() {
@@ -1261,10 +1263,7 @@ fn load_mail<F: Fn(&'static str) -> Raw>(
         );
     }
     let outbox_dir = std::path::PathBuf::from(l.text_or("MAIL_OUTBOX_DIR", "outbox"));
-    let public_url = match l
-        .text("PUBLIC_URL")
-        .or_else(|| frontend_url.map(str::to_owned))
-    {
+    let public_url = match l.text("PUBLIC_URL") {
         Some(url) => {
             if let Err(reason) = check_http_url(&url, false) {
                 l.problem(
@@ -1272,10 +1271,13 @@ fn load_mail<F: Fn(&'static str) -> Raw>(
                     format!("expected an http(s) URL, got {url:?} ({reason})"),
                 );
             }
-            url.trim_end_matches('/').to_owned()
+            url
         }
-        None => String::new(),
-    };
+        // FRONTEND_URL is checked where it is read.
+        None => frontend_url.map(str::to_owned).unwrap_or_default(),
+    }
+    .trim_end_matches('/')
+    .to_owned();
     let retry = l.seconds("MAIL_RETRY_SECONDS", 5, 1);
     MailSettings {
         smtp,
@@ -1862,6 +1864,16 @@ mod tests {
             ("DEFAULT_SIGNUP_ROLE", "Viewer!"),
             ("FRONTEND_URL", "https://app.example.com/#/home"),
             ("RATE_LIMIT_LOGIN_PER_MINUTE", "0"),
+            ("RATE_LIMIT_MAIL_PER_IP_PER_MINUTE", "0"),
+            ("RATE_LIMIT_MAIL_PER_ADDRESS_PER_MINUTE", "none"),
+            ("SMTP_TLS", "ssl"),
+            ("SMTP_PORT", "0"),
+            ("SMTP_FROM", "not an address"),
+            ("SMTP_USER", "mailer"),
+            ("PUBLIC_URL", "example.com"),
+            ("MAIL_RETRY_SECONDS", "0"),
+            ("SIGN_IN_HISTORY_DAYS", "0"),
+            ("TOTP_ISSUER", "Acme: Admin"),
             ("SSE_MAX_STREAMS_PER_USER", "0"),
             ("SSE_HEARTBEAT_SECONDS", "0"),
             ("SSE_QUEUE_SIZE", "0"),
@@ -2091,6 +2103,44 @@ mod tests {
         ] {
             assert!(!text.contains(secret), "{text}");
         }
+    }
+
+    #[test]
+    fn mail_settings_default_to_the_outbox_and_production_refuses_plain_smtp_to_another_host() {
+        let s = settings(&[("FRONTEND_URL", "https://app.example.com/")]).unwrap();
+        assert!(s.mail.smtp.is_none());
+        assert_eq!(s.mail.outbox_dir, std::path::PathBuf::from("outbox"));
+        assert_eq!(s.mail.public_url, "https://app.example.com");
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.mail.public_url, "http://127.0.0.1:8000");
+        let s = settings(&[
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_TLS", "tls"),
+            ("SMTP_USER", "mailer"),
+            ("SMTP_PASSWORD", "smtp-password-value"),
+        ])
+        .unwrap();
+        let smtp = s.mail.smtp.as_ref().unwrap();
+        assert_eq!((smtp.port, smtp.tls), (465, SmtpTls::Implicit));
+        assert!(!format!("{s:?}").contains("smtp-password-value"));
+        let err = problems(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", STRONG),
+            ("JWT_SECRET_KEY", STRONG_JWT),
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_TLS", "none"),
+            ("SMTP_PASSWORD", "smtp-password-value"),
+        ]);
+        assert_eq!(variables(&err), ["SMTP_TLS"], "{err}");
+        assert!(!err.to_string().contains("smtp-password-value"));
+        settings(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", STRONG),
+            ("JWT_SECRET_KEY", STRONG_JWT),
+            ("SMTP_HOST", "127.0.0.1"),
+            ("SMTP_TLS", "none"),
+        ])
+        .expect("plain SMTP to this machine is allowed");
     }
 
     #[test]

@@ -255,6 +255,16 @@ impl Fastvue {
         crate::auth::SignInHistory { fv: self }
     }
 
+    /// Invitations to join a company.
+    pub fn invitations(&self) -> crate::service::invitations::Invitations<'_> {
+        crate::service::invitations::Invitations { fv: self }
+    }
+
+    /// Email verification.
+    pub fn email_verification(&self) -> crate::auth::EmailVerification<'_> {
+        crate::auth::EmailVerification { fv: self }
+    }
+
     /// Password reset by email.
     pub fn password_reset(&self) -> crate::auth::PasswordReset<'_> {
         crate::auth::PasswordReset { fv: self }

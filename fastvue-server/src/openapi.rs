@@ -133,6 +133,8 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::two_factor::Api::openapi(),
         routes::password::Api::openapi(),
         routes::sessions::Api::openapi(),
+        routes::email::Api::openapi(),
+        routes::invitations::Api::openapi(),
         routes::permission_stream::Api::openapi(),
         routes::oauth::Api::openapi(),
         routes::users::Api::openapi(),

@@ -18,6 +18,7 @@ mod m20261204_000009_users_email_unconfirmed;
 mod m20261205_000010_two_factor;
 mod m20261205_000011_email_tokens;
 mod m20261205_000012_sessions_sign_ins;
+mod m20261205_000013_invitations;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_two_factor::Migration),
             Box::new(m20261205_000011_email_tokens::Migration),
             Box::new(m20261205_000012_sessions_sign_ins::Migration),
+            Box::new(m20261205_000013_invitations::Migration),
         ]
     }
 }

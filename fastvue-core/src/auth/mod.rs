@@ -6,6 +6,8 @@
 //! Reach them through the handle: [`crate::Fastvue::tokens`],
 //! [`crate::Fastvue::login_limiter`] and [`crate::Fastvue::google`].
 pub mod active_users;
+pub(crate) mod email_links;
+pub mod email_verification;
 pub mod history;
 pub mod jwt;
 pub(crate) mod keyed;
@@ -18,6 +20,7 @@ pub mod signin;
 pub mod tokens;
 pub mod two_factor;
 
+pub use email_verification::EmailVerification;
 pub use history::SignInHistory;
 pub use jwt::{Claims, JwtCodec, TokenKind};
 pub use password_reset::PasswordReset;

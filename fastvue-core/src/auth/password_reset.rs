@@ -18,11 +18,12 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 
 use crate::Fastvue;
-use crate::auth::keyed;
+use crate::auth::email_links;
 use crate::domain::{Email, Password};
-use crate::entity::{email_token, user};
+use crate::entity::user;
 use crate::error::{Error, Result};
 use crate::mail::Mail;
+use crate::policy::Origin;
 use crate::service::audit::{self, AuditContext, Entry};
 
 /// How long a reset link works.
@@ -36,13 +37,14 @@ pub struct PasswordReset<'a> {
 }
 
 impl PasswordReset<'_> {
-    /// Asks for a reset link for `email`, from client `ip`. `Ok(())` whether or not an
+    /// Asks for a reset link for `email`, from `origin`. `Ok(())` whether or not an
     /// account has the address (see the [module docs](self)).
     ///
     /// Errors: [`Error::Validation`] on `email` for something that is not an address;
     /// [`Error::RateLimited`] past either limit; [`Error::Busy`] when the mail jobs are
     /// full.
-    pub async fn request(&self, ip: &str, email: &str) -> Result<()> {
+    pub async fn request(&self, origin: &Origin, email: &str) -> Result<()> {
+        let ip = origin.ip();
         let fv = self.fv;
         let email = Email::parse(email).map_err(|m| Error::invalid("email", m))?;
         let address = email.into_inner();
@@ -76,21 +78,7 @@ impl PasswordReset<'_> {
         else {
             return Ok(());
         };
-        let token = keyed::random_token(32);
-        let now = Utc::now();
-        let ttl = chrono::Duration::from_std(TOKEN_TTL).unwrap_or_default();
-        email_token::ActiveModel {
-            token_hash: Set(token_hash(fv, &token)),
-            user_id: Set(user.id),
-            purpose: Set(PURPOSE.to_owned()),
-            email: Set(user.email.clone()),
-            expires_at: Set(now + ttl),
-            used_at: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(fv.db())
-        .await?;
+        let token = email_links::issue(fv, user.id, PURPOSE, &user.email, TOKEN_TTL).await?;
         let link = format!(
             "{}/reset-password?token={token}",
             fv.settings().mail.public_url
@@ -108,55 +96,32 @@ impl PasswordReset<'_> {
         })
     }
 
-    /// Sets a new password with a reset `token`, from client `ip`; ends every session of
+    /// Sets a new password with a reset `token`, from `origin`; ends every session of
     /// the user.
     ///
     /// Errors: [`Error::Validation`] on `new_password` for a weak password, on `token`
     /// for an unknown, expired or used link (or an account deactivated since);
     /// [`Error::Busy`] when the hashing slots are full.
-    pub async fn reset(&self, ip: &str, token: &str, new_password: &str) -> Result<()> {
+    pub async fn reset(&self, origin: &Origin, token: &str, new_password: &str) -> Result<()> {
         let fv = self.fv;
         let password =
             Password::parse(new_password).map_err(|m| Error::invalid("new_password", m))?;
-        let bad_link = || Error::invalid("token", "this link is unknown, expired or used");
-        if token.is_empty() || token.len() > 128 {
-            return Err(bad_link());
-        }
-        let hash = token_hash(fv, token);
-        let row = email_token::Entity::find()
-            .filter(email_token::Column::TokenHash.eq(hash))
-            .one(fv.db())
-            .await?
-            .filter(|t| t.purpose == PURPOSE && t.used_at.is_none() && t.expires_at > Utc::now())
-            .ok_or_else(bad_link)?;
+        let row = email_links::find(fv, token, PURPOSE).await?;
         let phc = fv.hasher().hash_async(password.expose().to_owned()).await?;
         let txn = fv.begin_write().await?;
         let now = Utc::now();
-        let spent = email_token::Entity::update_many()
-            .col_expr(email_token::Column::UsedAt, now.into())
-            .filter(email_token::Column::UserId.eq(row.user_id))
-            .filter(email_token::Column::Purpose.eq(PURPOSE))
-            .filter(email_token::Column::UsedAt.is_null())
-            .exec(&txn)
-            .await?
-            .rows_affected;
+        email_links::spend(&txn, &row).await?;
         let user = crate::service::users::find(&txn, row.user_id).await?;
-        // Zero rows: another request used a link of this user first.
-        if spent == 0 || !user.is_active || user.email != row.email {
-            return Err(bad_link());
+        if !user.is_active || user.email != row.email {
+            return Err(email_links::bad_link());
         }
         let mut am = user.into_active_model();
         am.password_hash = Set(Some(phc));
         am.updated_at = Set(now);
         am.update(&txn).await?;
-        let ctx = AuditContext {
-            actor_id: Some(row.user_id),
-            ip_address: Some(ip.to_owned()),
-            request_id: None,
-        };
         audit::record(
             &txn,
-            &ctx,
+            &AuditContext::of(row.user_id, origin),
             Entry {
                 action: "reset_password",
                 entity_type: "user",
@@ -171,8 +136,4 @@ impl PasswordReset<'_> {
         fv.tokens().revoke_all(row.user_id).await?;
         Ok(())
     }
-}
-
-fn token_hash(fv: &Fastvue, token: &str) -> String {
-    keyed::mac_hex(fv.settings().secret_key.expose(), &format!("email:{token}"))
 }

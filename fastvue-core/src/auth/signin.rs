@@ -245,11 +245,7 @@ impl SignIn<'_> {
         self.limit_ip(origin.ip()).await?;
         let pending = self.pending(mfa_token, "enrol").await?;
         let user = self.active_user(pending.user_id).await?;
-        let ctx = AuditContext {
-            actor_id: Some(user.id),
-            ip_address: origin.ip_address.clone(),
-            request_id: origin.request_id.clone(),
-        };
+        let ctx = AuditContext::of(user.id, origin);
         let codes = match self.fv.two_factor().finish(&ctx, &user, code).await {
             Ok(codes) => codes,
             Err(e @ Error::Validation(_)) => {

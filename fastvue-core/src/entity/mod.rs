@@ -5,6 +5,7 @@ pub mod company;
 pub mod email_token;
 pub mod group;
 pub mod group_permission;
+pub mod invitation;
 pub mod mfa_challenge;
 pub mod oauth_state;
 pub mod permission;

@@ -29,6 +29,15 @@ impl AuditContext {
     pub(crate) fn system() -> Self {
         Self::default()
     }
+
+    /// `user_id` acting for itself from `origin` (sign-in steps, mailed links).
+    pub(crate) fn of(user_id: i64, origin: &crate::policy::Origin) -> Self {
+        Self {
+            actor_id: Some(user_id),
+            ip_address: origin.ip_address.clone(),
+            request_id: origin.request_id.clone(),
+        }
+    }
 }
 
 /// What one audit row says.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cache;
 pub mod companies;
 pub mod groups;
+pub mod invitations;
 pub mod permissions;
 pub mod roles;
 pub(crate) mod search;

@@ -700,13 +700,14 @@ impl Users<'_> {
         if let Some(v) = patch.current_company_id {
             am.current_company_id = Set(Some(v));
         }
-        let unlinked = if email_changed && !by_self {
+        // A new address is unproven until its holder follows the link mailed to it
+        // (`auth::email_verification`), whoever set it.
+        if email_changed {
             am.email_unconfirmed = Set(true);
+        }
+        let unlinked = if email_changed && !by_self {
             unlink_all(&txn, &ctx, id).await?
         } else {
-            if email_changed {
-                am.email_unconfirmed = Set(false);
-            }
             0
         };
         am.updated_at = Set(Utc::now());
@@ -736,6 +737,13 @@ impl Users<'_> {
         fv.commit_changes(txn, &[Change::User(id)]).await?;
         if !new.is_active || patch.password.is_some() {
             fv.tokens().revoke_all(id).await?;
+        }
+        if email_changed && new.is_active {
+            // The change stands even when the mail cannot be queued: the holder can ask
+            // for another link.
+            if let Err(e) = fv.email_verification().send(&new).await {
+                tracing::warn!(user_id = id, error = %e, "cannot mail an email verification link");
+            }
         }
         Ok(new)
     }

@@ -139,6 +139,11 @@ async fn with_redis_inspect_shows_a_stale_entry_and_invalidation_reports_what_re
             .subscriber()
             .expect("subscriber");
         assert!(sub.wait_subscriptions(1, Duration::from_secs(10)).await);
+        // On PostgreSQL a process caches only while its invalidation feed is live: under
+        // a loaded machine it may need longer than start-up waited.
+        if let Some(feed) = handle.authorizer().cache().feed() {
+            assert!(feed.wait_live(Duration::from_secs(10)).await, "feed live");
+        }
     }
     let acme = create_company(fv, "ACME").await;
     let ann = create_user(fv, "ann").await.id;

@@ -535,6 +535,8 @@ pub fn router() -> Router {
                 .push(crate::routes::two_factor::login_router()),
         )
         .push(crate::routes::password::router())
+        .push(crate::routes::email::public_router())
+        .push(crate::routes::invitations::public_router())
         .push(Router::with_path("refresh").post(refresh))
         .push(Router::with_path("logout").post(logout))
         .push(
@@ -553,7 +555,8 @@ pub fn router() -> Router {
                 .push(Router::with_path("switch-company").post(switch_company))
                 .push(Router::with_path("change-password").post(change_password))
                 .push(crate::routes::two_factor::own_router())
-                .push(crate::routes::sessions::own_router()),
+                .push(crate::routes::sessions::own_router())
+                .push(crate::routes::email::own_router()),
         )
 }
 

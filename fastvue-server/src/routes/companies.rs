@@ -444,7 +444,8 @@ pub fn router() -> Router {
                 .patch(update)
                 .delete(delete)
                 .push(Router::with_path("users").get(users))
-                .push(crate::routes::sessions::company_router()),
+                .push(crate::routes::sessions::company_router())
+                .push(crate::routes::invitations::company_router()),
         )
 }
 

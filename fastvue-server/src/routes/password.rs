@@ -5,7 +5,7 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::client_ip;
+use crate::auth::origin;
 use crate::error::ApiError;
 use crate::extract::json_body;
 use crate::openapi::ErrorBody;
@@ -61,8 +61,9 @@ pub async fn forgot(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let input: ForgotIn = json_body(req).await?;
-    let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
-    fv.password_reset().request(&ip, &input.email).await?;
+    fv.password_reset()
+        .request(&origin(req, depot), &input.email)
+        .await?;
     res.status_code(StatusCode::ACCEPTED);
     res.render(Json(AcceptedOut {
         status: "accepted".into(),
@@ -93,9 +94,8 @@ pub async fn reset(
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let input: ResetIn = json_body(req).await?;
-    let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
     fv.password_reset()
-        .reset(&ip, &input.token, &input.new_password)
+        .reset(&origin(req, depot), &input.token, &input.new_password)
         .await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())

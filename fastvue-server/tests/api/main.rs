@@ -11,6 +11,7 @@ mod flood;
 mod groups;
 mod health;
 mod helpers;
+mod invitations;
 mod metrics;
 mod middleware;
 mod oauth;

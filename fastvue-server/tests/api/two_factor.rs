@@ -44,7 +44,7 @@ pub(crate) async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
 }
 
 /// `POST /auth/login` without a token; the status and body.
-async fn first_step(app: &TestApp, login: &str, password: &str) -> (u16, Value) {
+pub(crate) async fn first_step(app: &TestApp, login: &str, password: &str) -> (u16, Value) {
     send(
         app,
         Method::POST,

@@ -1254,7 +1254,7 @@ async fn every_users_and_companies_operation_documents_its_permission() {
         .iter()
         .filter(|(p, _)| p.starts_with("/api/v1/users") || p.starts_with("/api/v1/companies"))
         .collect();
-    assert_eq!(mine.len(), 15, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(mine.len(), 17, "{:?}", paths.keys().collect::<Vec<_>>());
     let mut operations = 0;
     for (path, item) in mine {
         for (method, op) in item.as_object().unwrap() {
@@ -1264,7 +1264,7 @@ async fn every_users_and_companies_operation_documents_its_permission() {
             assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {path}");
         }
     }
-    assert_eq!(operations, 23);
+    assert_eq!(operations, 26);
     let user = &doc["components"]["schemas"]["UserOut"]["properties"];
     assert!(user.get("password_hash").is_none() && user.get("email").is_some());
 }
