@@ -276,6 +276,7 @@ pub async fn end_one_of_user(
     params(PageQuery),
     responses(
         (status = 200, description = "A page of sign-in steps", body = PageOf<SignInOut>),
+        (status = 400, description = "Malformed query parameter", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 422, description = "Bad page or page_size", body = ErrorBody),
     ),
@@ -303,7 +304,7 @@ pub async fn own_sign_ins(
     params(("id" = i64, Path, description = "User id"), PageQuery),
     responses(
         (status = 200, description = "A page of sign-in steps", body = PageOf<SignInOut>),
-        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 400, description = "Malformed id or query parameter", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks `user.read`", body = ErrorBody),
         (status = 404, description = "Unknown user or outside the caller's scope", body = ErrorBody),
@@ -337,7 +338,7 @@ pub async fn user_sign_ins(
     params(("id" = i64, Path, description = "Company id"), PageQuery),
     responses(
         (status = 200, description = "A page of sign-in steps", body = PageOf<SignInOut>),
-        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 400, description = "Malformed id or query parameter", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks `user.read` there", body = ErrorBody),
         (status = 422, description = "Bad page or page_size", body = ErrorBody),
