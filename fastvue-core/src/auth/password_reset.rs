@@ -3,8 +3,10 @@
 //! 1. [`PasswordReset::request`] checks the address's form and two limits
 //!    (`RATE_LIMIT_MAIL_PER_IP_PER_MINUTE`, `RATE_LIMIT_MAIL_PER_ADDRESS_PER_MINUTE`,
 //!    applied to every address whether or not an account has it), hands the rest to a
-//!    background job ([`crate::mail::Mailer`]) and returns. The answer is therefore the
-//!    same, in the same time, for a known and an unknown address.
+//!    background job ([`crate::mail::Mailer`]) that starts after a random pause of up to
+//!    a second, and returns. The answer is therefore the same, in the same time, for a
+//!    known and an unknown address, and the job's extra work for a known one does not
+//!    land on the client's next request.
 //! 2. The job looks the address up. Only an active account whose address is proven (not
 //!    `email_unconfirmed`: an address an administrator set is not trusted with a reset
 //!    link) gets a mail: a link to `{PUBLIC_URL}/reset-password?token=...` with a
@@ -29,6 +31,8 @@ use crate::service::audit::{self, AuditContext, Entry};
 /// How long a reset link works.
 pub const TOKEN_TTL: Duration = Duration::from_secs(30 * 60);
 const PURPOSE: &str = "reset";
+/// Upper bound of the random pause before a request's background job runs.
+const JITTER_MS: u64 = 1_000;
 
 /// Password reset by email; reach it through [`Fastvue::password_reset`].
 #[derive(Debug, Clone, Copy)]
@@ -63,8 +67,13 @@ impl PasswordReset<'_> {
             });
         }
         let owned = fv.clone();
-        fv.mailer()
-            .background(async move { owned.password_reset().prepare(&address).await })
+        // The job starts after a random pause: the extra work of a known address (a write
+        // and a mail) then slows some later request, never recognisably the next one.
+        let pause = Duration::from_millis(rand::random_range(0..JITTER_MS));
+        fv.mailer().background(async move {
+            tokio::time::sleep(pause).await;
+            owned.password_reset().prepare(&address).await
+        })
     }
 
     /// The background half of [`PasswordReset::request`].
