@@ -157,11 +157,6 @@ impl Mailer {
             }
         })
     }
-
-    /// The outbox directory when there is no SMTP relay.
-    pub fn outbox(&self) -> Option<&std::path::Path> {
-        self.outbox.as_deref()
-    }
 }
 
 async fn worker(mut rx: mpsc::Receiver<Mail>, delivery: Delivery, from: Mailbox, retry: Duration) {

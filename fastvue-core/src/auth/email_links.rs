@@ -81,5 +81,5 @@ pub(crate) fn bad_link() -> Error {
 }
 
 fn hash(fv: &Fastvue, token: &str) -> String {
-    keyed::mac_hex(fv.settings().secret_key.expose(), &format!("email:{token}"))
+    keyed::stored_hash(fv, "email", token)
 }

@@ -65,16 +65,11 @@ impl EmailVerification<'_> {
             });
         }
         let limits = &fv.settings().limits;
-        let limiter = fv.request_limiter();
-        let waits = [
-            limiter
-                .mail_from(origin.ip(), limits.mail_per_ip_per_minute)
-                .await,
-            limiter
-                .mail_to(&user.email, limits.mail_per_address_per_minute)
-                .await,
-        ];
-        if let Some(retry_after) = waits.into_iter().flatten().max() {
+        if let Some(retry_after) = fv
+            .request_limiter()
+            .mail(origin.ip(), &user.email, limits)
+            .await
+        {
             return Err(Error::RateLimited {
                 message: "too many verification mails asked for; try again later".into(),
                 retry_after,

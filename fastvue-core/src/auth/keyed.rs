@@ -27,6 +27,15 @@ pub(crate) fn mac_hex(secret: &str, value: &str) -> String {
         .collect()
 }
 
+/// What the database keeps of a secret token of kind `domain` (`mfa`, `recovery`,
+/// `email`, `invite`): the hex HMAC of `domain:token` under the deployment's `SECRET_KEY`.
+pub(crate) fn stored_hash(fv: &crate::Fastvue, domain: &str, token: &str) -> String {
+    mac_hex(
+        fv.settings().secret_key.expose(),
+        &format!("{domain}:{token}"),
+    )
+}
+
 /// `bytes` random bytes as base64url without padding.
 pub(crate) fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];

@@ -53,14 +53,7 @@ impl PasswordReset<'_> {
         let email = Email::parse(email).map_err(|m| Error::invalid("email", m))?;
         let address = email.into_inner();
         let limits = &fv.settings().limits;
-        let limiter = fv.request_limiter();
-        let waits = [
-            limiter.mail_from(ip, limits.mail_per_ip_per_minute).await,
-            limiter
-                .mail_to(&address, limits.mail_per_address_per_minute)
-                .await,
-        ];
-        if let Some(retry_after) = waits.into_iter().flatten().max() {
+        if let Some(retry_after) = fv.request_limiter().mail(ip, &address, limits).await {
             return Err(Error::RateLimited {
                 message: "too many reset requests; try again later".into(),
                 retry_after,

@@ -23,6 +23,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::config::LimitSettings;
 use crate::permission::l2::{KeySpace, RedisPool, RedisTier};
 use crate::permission::metrics::LogLimiter;
 
@@ -210,16 +211,21 @@ impl RequestLimiter {
         self.count(self.keys.oauth_starts(ip), limit).await
     }
 
-    /// Counts one mail asked for from `ip` (password reset, verification):
-    /// `Some(seconds to wait)` past `limit` in the current window.
-    pub async fn mail_from(&self, ip: &str, limit: u32) -> Option<u64> {
-        self.count(self.keys.mail_from(ip), limit).await
-    }
-
-    /// Counts one mail asked for to `address` (lower-cased by the caller), whether or not
-    /// an account has it: `Some(seconds to wait)` past `limit` in the current window.
-    pub async fn mail_to(&self, address: &str, limit: u32) -> Option<u64> {
-        self.count(self.keys.mail_to(address), limit).await
+    /// Counts one mail (password reset, verification) asked for from `ip` to `address`
+    /// (lower-cased by the caller, whether or not an account has it) against
+    /// `RATE_LIMIT_MAIL_PER_IP_PER_MINUTE` and `RATE_LIMIT_MAIL_PER_ADDRESS_PER_MINUTE`:
+    /// `Some(seconds to wait)` past either.
+    pub async fn mail(&self, ip: &str, address: &str, limits: &LimitSettings) -> Option<u64> {
+        let from = self
+            .count(self.keys.mail_from(ip), limits.mail_per_ip_per_minute)
+            .await;
+        let to = self
+            .count(
+                self.keys.mail_to(address),
+                limits.mail_per_address_per_minute,
+            )
+            .await;
+        from.max(to)
     }
 
     async fn count(&self, k: String, limit: u32) -> Option<u64> {

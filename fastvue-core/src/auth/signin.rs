@@ -381,10 +381,7 @@ impl SignIn<'_> {
     }
 
     fn token_hash(&self, token: &str) -> String {
-        keyed::mac_hex(
-            self.fv.settings().secret_key.expose(),
-            &format!("mfa:{token}"),
-        )
+        keyed::stored_hash(self.fv, "mfa", token)
     }
 }
 

@@ -578,10 +578,7 @@ fn normalize_recovery_code(code: &str) -> Option<String> {
 }
 
 fn recovery_hash(fv: &Fastvue, normal: &str) -> String {
-    keyed::mac_hex(
-        fv.settings().secret_key.expose(),
-        &format!("recovery:{normal}"),
-    )
+    keyed::stored_hash(fv, "recovery", normal)
 }
 
 fn wrong_code(field: &str) -> Error {

@@ -375,10 +375,7 @@ fn no_longer_valid() -> Error {
 }
 
 fn hash(fv: &Fastvue, token: &str) -> String {
-    keyed::mac_hex(
-        fv.settings().secret_key.expose(),
-        &format!("invite:{token}"),
-    )
+    keyed::stored_hash(fv, "invite", token)
 }
 
 fn entry<'a>(action: &'a str, row: &invitation::Model) -> Entry<'a> {
