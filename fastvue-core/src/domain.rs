@@ -112,6 +112,29 @@ impl Username {
         }
         Ok(Self(value.to_owned()))
     }
+
+    /// A valid username from an email's local part (`ann.lee+x@...` -> `ann.lee_x`):
+    /// other characters become `_`, at most 90 characters; a part shorter than 3 is
+    /// completed with `pad` (at least 3 valid characters).
+    pub fn from_email(email: &str, pad: &str) -> Self {
+        let local = email.split('@').next().unwrap_or_default();
+        let mut name: String = local
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(90)
+            .collect();
+        if name.chars().count() < 3 {
+            name.push_str(pad);
+        }
+        debug_assert!(Self::parse(&name).is_ok(), "{name}");
+        Self(name)
+    }
 }
 
 impl CompanyCode {

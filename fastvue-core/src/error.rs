@@ -64,6 +64,15 @@ pub enum Error {
         /// Seconds after which a retry is likely to be served.
         retry_after: u64,
     },
+    /// A service outside fastvue that this step needs (a sign-in provider) could not be
+    /// reached; try again in `retry_after` seconds.
+    #[error("{message}")]
+    Upstream {
+        /// What is unreachable, for a person to read.
+        message: String,
+        /// Seconds after which a retry may succeed.
+        retry_after: u64,
+    },
     /// The database could not be reached or did not answer in time.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::auth::active_users::ActiveUsers;
-use crate::auth::oauth::{GoogleProvider, GoogleSignIn};
+use crate::auth::oauth::{OAuthSignIn, Provider};
 use crate::auth::oauth_state::StateStore;
 use crate::auth::{JwtCodec, LoginLimiter, RequestLimiter, Tokens};
 use crate::config::Settings;
@@ -89,7 +89,7 @@ struct Inner {
     request_limiter: RequestLimiter,
     key_usage: KeyUsage,
     active_users: ActiveUsers,
-    google: Option<GoogleProvider>,
+    oauth: Vec<Provider>,
     oauth_states: StateStore,
     mailer: crate::mail::Mailer,
 }
@@ -150,8 +150,8 @@ impl Fastvue {
             authorizer.cache().l2(),
         );
         let request_limiter = RequestLimiter::new(authorizer.cache().l2());
-        let google = GoogleProvider::from_settings(&settings)?;
-        // Pending Google sign-ins live in Redis when there is one (any replica can finish
+        let oauth = Provider::all_from_settings(&settings)?;
+        // Pending provider sign-ins live in Redis when there is one (any replica can finish
         // a flow), else in the database.
         let oauth_states = StateStore::new(authorizer.cache().l2());
         let active_users = ActiveUsers::new(cache.enabled, ACTIVE_USERS_CAPACITY);
@@ -167,7 +167,7 @@ impl Fastvue {
                 request_limiter,
                 key_usage: KeyUsage::new(ACTIVE_USERS_CAPACITY),
                 active_users,
-                google,
+                oauth,
                 oauth_states,
                 mailer,
             }),
@@ -300,13 +300,23 @@ impl Fastvue {
             .await
     }
 
-    /// Google sign-in; `None` when `GOOGLE_CLIENT_ID` is not configured.
-    pub fn google(&self) -> Option<GoogleSignIn<'_>> {
-        self.inner.google.as_ref().map(|provider| GoogleSignIn {
-            fv: self,
-            provider,
-            states: &self.inner.oauth_states,
-        })
+    /// Sign-in with the enabled provider called `name`; `None` when no such provider
+    /// is enabled.
+    pub fn oauth(&self, name: &str) -> Option<OAuthSignIn<'_>> {
+        self.inner
+            .oauth
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|provider| OAuthSignIn {
+                fv: self,
+                provider,
+                states: &self.inner.oauth_states,
+            })
+    }
+
+    /// The enabled sign-in providers, in configuration order.
+    pub fn oauth_providers(&self) -> impl Iterator<Item = &crate::config::ProviderSettings> {
+        self.inner.oauth.iter().map(Provider::settings)
     }
 
     /// Builds the [`crate::Actor`] of a request from its credentials.

@@ -2,7 +2,7 @@
 //!
 //! Build one [`Fastvue`] handle from [`config::Settings`] and use its services
 //! (`users()`, `companies()`, `roles()`, `permissions()`, `groups()`, `assignments()`,
-//! `audit_logs()`, `social_accounts()`, `google()` for Google sign-in, `sign_in()`,
+//! `audit_logs()`, `social_accounts()`, `oauth(name)` for provider sign-in (OpenID Connect, Google, GitHub), `sign_in()`,
 //! `two_factor()`, `password_reset()`) and its
 //! [`permission::Authorizer`]. Every service operation takes an [`Actor`] (built by
 //! [`Fastvue::actors`], or [`Actor::system`] for operator work) and decides itself

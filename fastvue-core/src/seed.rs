@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use crate::Fastvue;
+use crate::domain::Username;
 use crate::entity::{company, permission, role, role_permission, user};
 use crate::error::{Error, Result};
 use crate::password::random_secret;
@@ -226,7 +227,7 @@ pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
                 .map(|p| p.expose().to_owned());
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_secret);
-            let username = username_from_email(&email);
+            let username = Username::from_email(&email, "-admin").into_inner();
             let (admin, inserted) =
                 create_superuser(fv, &ctx, &email, &username, &password, default_company.id)
                     .await?;
@@ -254,26 +255,6 @@ pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
         }
     }
     Ok(report)
-}
-
-/// A valid username derived from an email's local part (`ops+admin@x` -> `ops_admin`).
-fn username_from_email(email: &str) -> String {
-    let local = email.split('@').next().unwrap_or_default();
-    let mut name: String = local
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(90)
-        .collect();
-    if name.chars().count() < 3 {
-        name.push_str("-admin");
-    }
-    name
 }
 
 async fn create_superuser(

@@ -210,6 +210,10 @@ impl From<fastvue_core::Error> for ApiError {
                 message,
                 retry_after,
             } => Self::unavailable("service_busy", message, retry_after),
+            E::Upstream {
+                message,
+                retry_after,
+            } => Self::unavailable("upstream_unavailable", message, retry_after),
             E::Internal(detail) => Self::internal(detail),
         }
     }

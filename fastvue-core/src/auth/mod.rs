@@ -4,7 +4,7 @@
 //! ([`signin`]) and two-factor sign-in ([`two_factor`]).
 //!
 //! Reach them through the handle: [`crate::Fastvue::tokens`],
-//! [`crate::Fastvue::login_limiter`] and [`crate::Fastvue::google`].
+//! [`crate::Fastvue::login_limiter`] and [`crate::Fastvue::oauth`].
 pub mod active_users;
 pub(crate) mod email_links;
 pub mod email_verification;

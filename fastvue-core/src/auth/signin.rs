@@ -38,21 +38,22 @@ pub const MFA_TOKEN_TTL: Duration = Duration::from_secs(300);
 /// Wrong codes one `mfa_token` survives.
 pub const MAX_TOKEN_FAILURES: i32 = 5;
 
-/// Which credential passed the first step (recorded with the pending step).
+/// Which credential passed the first step (recorded with the pending step and in the
+/// sign-in history).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub enum Method<'a> {
     /// Username or email and password.
     Password,
-    /// Google sign-in.
-    Google,
+    /// A sign-in provider, by its configured name (`google`, `github`, `corp`, ...).
+    Provider(&'a str),
 }
 
-impl Method {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
+impl<'a> Method<'a> {
+    /// The stored name: `password` or the provider's name.
+    pub fn as_str(self) -> &'a str {
         match self {
             Self::Password => "password",
-            Self::Google => "google",
+            Self::Provider(name) => name,
         }
     }
 }
@@ -137,7 +138,7 @@ impl SignIn<'_> {
     pub async fn after_credential(
         &self,
         user: &user::Model,
-        method: Method,
+        method: Method<'_>,
         origin: &Origin,
     ) -> Result<Step> {
         let two_factor = self.fv.two_factor();

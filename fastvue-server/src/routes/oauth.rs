@@ -1,16 +1,17 @@
-//! Google sign-in (`/auth/oauth/google/*`) and the caller's linked accounts
-//! (`/auth/me/social-accounts`).
+//! Sign-in through providers (`/auth/oauth/providers`, `/auth/oauth/{provider}/*`) and
+//! the caller's linked accounts (`/auth/me/social-accounts`).
 //!
-//! The browser navigates to `authorize`, which answers 302 to Google with a `state` and
-//! a PKCE challenge and binds the state to the browser with an HttpOnly cookie. Google
-//! sends the browser back to `callback`; on success it answers 302 to the stored
-//! `redirect_to` with `#access_token=...&refresh_token=...&token_type=bearer&expires_in=...`,
-//! on any failure 302 to the frontend with `#error=<code>` (and a log line without
-//! secrets). Both answer 404 when `GOOGLE_CLIENT_ID` is unset. The logic lives in
+//! The browser navigates to `authorize`, which answers 302 to the provider with a
+//! `state` and a PKCE challenge and binds the state to the browser with an HttpOnly
+//! cookie. The provider sends the browser back to `callback`; on success it answers 302
+//! to the stored `redirect_to` with
+//! `#access_token=...&refresh_token=...&token_type=bearer&expires_in=...`, on any failure
+//! 302 to the frontend with `#error=<code>` (and a log line without secrets). Both answer
+//! 404 for a provider that is not enabled. The logic lives in
 //! [`fastvue_core::auth::oauth`].
 use chrono::{DateTime, Utc};
 use fastvue_core::auth::oauth::{
-    Callback, Failure, GoogleSignIn, Outcome, SignInError, SignedIn, SignedInStep,
+    Callback, Failure, OAuthSignIn, Outcome, SignInError, SignedIn, SignedInStep,
 };
 use fastvue_core::entity::social_account;
 use fastvue_core::error::FieldError;
@@ -28,9 +29,22 @@ use crate::state::app;
 
 /// The cookie binding a sign-in's `state` to the browser that started it.
 pub const STATE_COOKIE: &str = "fastvue_oauth_state";
-const COOKIE_PATH: &str = "/api/v1/auth/oauth/google";
 
-/// Query of `GET /auth/oauth/google/authorize`.
+/// An enabled provider, for a sign-in page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderOut {
+    /// The name in routes and in linked accounts, e.g. `google`, `github`, `corp`.
+    pub name: String,
+    /// For the button, e.g. `Google`, `GitHub`, `Staff SSO`.
+    pub display_name: String,
+    /// `oidc`, `google` or `github`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where the button navigates the browser (add `?redirect_to=...` if needed).
+    pub authorize_url: String,
+}
+
+/// Query of `GET /auth/oauth/{provider}/authorize`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
@@ -39,7 +53,7 @@ pub struct AuthorizeQuery {
     pub redirect_to: Option<String>,
 }
 
-/// Query of `GET /auth/oauth/google/callback`, as the provider sends it.
+/// Query of `GET /auth/oauth/{provider}/callback`, as the provider sends it.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
@@ -56,9 +70,9 @@ pub struct CallbackQuery {
 pub struct SocialAccountOut {
     /// Id (for `DELETE /auth/me/social-accounts/{id}`).
     pub id: i64,
-    /// Provider, e.g. `google`.
+    /// Provider, e.g. `google`, `github` or a configured OpenID provider's name.
     pub provider: String,
-    /// The provider's id of the account (Google's `sub`).
+    /// The provider's id of the account (its `sub`; GitHub's numeric user id).
     pub provider_user_id: String,
     /// Email the provider reported when the link was made.
     pub email: Option<String>,
@@ -78,14 +92,25 @@ impl From<social_account::Model> for SocialAccountOut {
     }
 }
 
-fn not_configured() -> ApiError {
-    ApiError::not_found(
-        "Google sign-in is not configured on this server (GOOGLE_CLIENT_ID is unset)",
-    )
+/// The enabled provider the path names, or 404.
+fn provider<'a>(fv: &'a fastvue_core::Fastvue, req: &Request) -> Result<OAuthSignIn<'a>, ApiError> {
+    let name: String = req.param("provider").unwrap_or_default();
+    fv.oauth(&name).ok_or_else(|| {
+        let shown: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(32)
+            .collect();
+        ApiError::not_found(format!(
+            "no sign-in provider named {shown:?} is enabled on this server (see \
+             GET /api/v1/auth/oauth/providers)"
+        ))
+    })
 }
 
-fn google(fv: &fastvue_core::Fastvue) -> Result<GoogleSignIn<'_>, ApiError> {
-    fv.google().ok_or_else(not_configured)
+/// The path the state cookie is sent to: the provider's routes only.
+fn cookie_path(name: &str) -> String {
+    format!("/api/v1/auth/oauth/{name}")
 }
 
 /// 302 to `location`, never cached.
@@ -107,10 +132,15 @@ fn redirect(res: &mut Response, location: &str) -> Result<(), ApiError> {
 
 /// `Set-Cookie` for the state cookie: `value` for `max_age` seconds (0 deletes it).
 /// `Secure` when the callback is reached over https.
-fn set_state_cookie(res: &mut Response, value: &str, max_age: u64, secure: bool) {
-    let secure = if secure { "; Secure" } else { "" };
+fn set_state_cookie(res: &mut Response, p: &OAuthSignIn<'_>, value: &str, max_age: u64) {
+    let secure = if p.settings().redirect_uri.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let path = cookie_path(&p.settings().name);
     let cookie = format!(
-        "{STATE_COOKIE}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        "{STATE_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().append(header::SET_COOKIE, v);
@@ -129,31 +159,54 @@ fn state_cookie(req: &Request) -> Option<String> {
         .map(|(_, value)| value.trim().to_owned())
 }
 
-fn secure_cookies(fv: &fastvue_core::Fastvue) -> bool {
-    fv.settings()
-        .google
-        .redirect_uri
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"))
-}
-
-/// Start a Google sign-in: 302 to Google with `state` and a PKCE S256 challenge.
+/// The enabled sign-in providers, for a sign-in page.
 #[utoipa::path(
     get,
-    path = "/api/v1/auth/oauth/google/authorize",
+    path = "/api/v1/auth/oauth/providers",
+    tag = "auth",
+    description = "Public (no token). The providers enabled by OAUTH_PROVIDERS (or \
+        GOOGLE_CLIENT_ID), in configuration order; empty when none is.",
+    responses(
+        (status = 200, description = "The enabled providers", body = Vec<ProviderOut>),
+    )
+)]
+#[handler]
+pub async fn list_providers(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let items: Vec<ProviderOut> = fv
+        .oauth_providers()
+        .map(|p| ProviderOut {
+            name: p.name.clone(),
+            display_name: p.display_name.clone(),
+            kind: p.protocol.as_str().to_owned(),
+            authorize_url: format!("{}/authorize", cookie_path(&p.name)),
+        })
+        .collect();
+    res.render(Json(items));
+    Ok(())
+}
+
+/// Start a sign-in: 302 to the provider with `state` and a PKCE S256 challenge.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oauth/{provider}/authorize",
     tag = "auth",
     description = "Public (no token). Open it in the browser (a navigation, not a fetch). \
         Sets the HttpOnly cookie `fastvue_oauth_state` that the callback checks. \
-        Answers 404 when GOOGLE_CLIENT_ID is unset.",
-    params(AuthorizeQuery),
+        Answers 404 for a provider that is not enabled, 503 when an OpenID provider's \
+        discovery document cannot be fetched.",
+    params(
+        ("provider" = String, Path, description = "An enabled provider's name, e.g. google, github, corp"),
+        AuthorizeQuery,
+    ),
     responses(
-        (status = 302, description = "Redirect to Google's consent page",
+        (status = 302, description = "Redirect to the provider's consent page",
             headers(("Location" = String, description = "The provider's authorization URL"),
                     ("Set-Cookie" = String, description = "fastvue_oauth_state, 10 minutes"))),
         (status = 400, description = "redirect_to is neither FRONTEND_URL nor one of BACKEND_CORS_ORIGINS", body = ErrorBody),
-        (status = 404, description = "Google sign-in is not configured", body = ErrorBody),
+        (status = 404, description = "No such provider is enabled", body = ErrorBody),
         (status = 429, description = "Too many sign-ins started from this IP; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 503, description = "The database or the provider is unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 #[handler]
@@ -163,47 +216,51 @@ pub async fn authorize(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let google = google(&fv)?;
+    let provider = provider(&fv, req)?;
     let q: AuthorizeQuery = query(req)?;
-    let target = google
+    let target = provider
         .redirect_target(q.redirect_to.as_deref())
         .map_err(|reason| {
             ApiError::bad_request(format!("redirect_to {reason}"))
                 .with_details(vec![FieldError::new("redirect_to", reason)])
         })?;
     let ip = client_ip(req, depot).unwrap_or_else(|| "unknown".to_owned());
-    let started = google.begin(&ip, &target).await?;
+    let started = provider.begin(&ip, &target).await?;
     redirect(res, &started.url)?;
     set_state_cookie(
         res,
+        &provider,
         &started.state,
         fv.settings()
-            .google
+            .oauth
             .state_ttl
             .min(fastvue_core::config::OAUTH_STATE_TTL)
             .as_secs(),
-        secure_cookies(&fv),
     );
     Ok(())
 }
 
-/// Google's redirect back: sign in, then 302 to the frontend with the tokens (or the
-/// error) in the URL fragment.
+/// The provider's redirect back: sign in, then 302 to the frontend with the tokens (or
+/// the error) in the URL fragment.
 #[utoipa::path(
     get,
-    path = "/api/v1/auth/oauth/google/callback",
+    path = "/api/v1/auth/oauth/{provider}/callback",
     tag = "auth",
-    description = "Public (no token); Google sends the browser here. Success: 302 to the \
+    description = "Public (no token); the provider sends the browser here. Success: 302 to the \
         stored redirect_to with `#access_token=...&refresh_token=...&token_type=bearer&expires_in=...`. \
         Failure: 302 to the frontend with `#error=<code>`: access_denied, provider_error, \
-        invalid_request, invalid_state, exchange_failed, userinfo_failed, email_not_verified, \
-        account_not_linked, signup_disabled, account_inactive, temporarily_unavailable, \
-        server_error. Answers 404 when GOOGLE_CLIENT_ID is unset.",
-    params(CallbackQuery),
+        invalid_request, invalid_state, exchange_failed, userinfo_failed, invalid_id_token, \
+        provider_unavailable, email_not_verified, domain_not_allowed, account_not_linked, \
+        signup_disabled, account_inactive, temporarily_unavailable, server_error. Answers 404 \
+        for a provider that is not enabled.",
+    params(
+        ("provider" = String, Path, description = "An enabled provider's name"),
+        CallbackQuery,
+    ),
     responses(
         (status = 302, description = "Redirect to the frontend; the result is in the fragment",
             headers(("Location" = String, description = "redirect_to#access_token=... or #error=..."))),
-        (status = 404, description = "Google sign-in is not configured", body = ErrorBody),
+        (status = 404, description = "No such provider is enabled", body = ErrorBody),
     )
 )]
 #[handler]
@@ -213,9 +270,9 @@ pub async fn callback(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let fv = app(depot)?;
-    let google = google(&fv)?;
+    let provider = provider(&fv, req)?;
     // Every path ends this sign-in: the cookie is dropped whatever happens.
-    set_state_cookie(res, "", 0, secure_cookies(&fv));
+    set_state_cookie(res, &provider, "", 0);
     let result = match query::<CallbackQuery>(req) {
         Err(_) => Err(failure(
             SignInError::InvalidRequest,
@@ -226,7 +283,7 @@ pub async fn callback(
             "the state is not the one this browser started",
         )),
         Ok(q) => {
-            google
+            provider
                 .complete(
                     &origin(req, depot),
                     Callback {
@@ -241,17 +298,19 @@ pub async fn callback(
     match result {
         Ok(signed_in) => {
             tracing::info!(
+                provider = %provider.settings().name,
                 user_id = signed_in.user.id,
                 outcome = outcome_name(signed_in.outcome),
-                "Google sign-in succeeded"
+                "provider sign-in succeeded"
             );
             redirect(res, &success_location(&signed_in))
         }
         Err(f) => {
             tracing::warn!(
+                provider = %provider.settings().name,
                 code = f.error.code(),
                 reason = %f.reason,
-                "Google sign-in failed"
+                "provider sign-in failed"
             );
             let target = f
                 .redirect_to
@@ -262,7 +321,7 @@ pub async fn callback(
                 None => Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     f.error.code(),
-                    "Google sign-in failed and no FRONTEND_URL is configured",
+                    "the sign-in failed and no FRONTEND_URL is configured",
                 )),
             }
         }
@@ -374,8 +433,9 @@ pub async fn unlink_social_account(
 /// The routes of this module, relative to `/api/v1`.
 pub fn router() -> Router {
     Router::with_path("auth")
-        .push(Router::with_path("oauth/google/authorize").get(authorize))
-        .push(Router::with_path("oauth/google/callback").get(callback))
+        .push(Router::with_path("oauth/providers").get(list_providers))
+        .push(Router::with_path("oauth/{provider}/authorize").get(authorize))
+        .push(Router::with_path("oauth/{provider}/callback").get(callback))
         .push(
             Router::with_path("me/social-accounts")
                 .hoop(auth::authenticate)
@@ -388,7 +448,13 @@ pub fn router() -> Router {
 /// OpenAPI of this module.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
-    paths(authorize, callback, list_social_accounts, unlink_social_account),
-    components(schemas(SocialAccountOut))
+    paths(
+        list_providers,
+        authorize,
+        callback,
+        list_social_accounts,
+        unlink_social_account
+    ),
+    components(schemas(SocialAccountOut, ProviderOut))
 )]
 pub struct Api;

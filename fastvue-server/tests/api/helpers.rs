@@ -138,8 +138,11 @@ impl Secrets {
             ("the superuser's password", ROOT_PASSWORD.to_owned()),
             ("the test users' password", USER_PASSWORD.to_owned()),
         ];
-        if let Some(secret) = &settings.google.client_secret {
-            needles.push(("GOOGLE_CLIENT_SECRET", secret.expose().to_owned()));
+        for p in &settings.oauth.providers {
+            needles.push((
+                "a provider's client secret",
+                p.client_secret.expose().to_owned(),
+            ));
         }
         Self { needles }
     }

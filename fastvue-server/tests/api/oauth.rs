@@ -13,8 +13,6 @@ use fastvue_core::Actor;
 use fastvue_core::entity::{oauth_state, social_account};
 use fastvue_core::pagination::PageRequest;
 use fastvue_core::service::audit::AuditFilter;
-use fastvue_core::service::users::NewUser;
-use salvo::conn::{Acceptor, TcpListener};
 use salvo::http::StatusCode;
 use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
@@ -25,37 +23,19 @@ use sha2::Digest;
 use crate::helpers::{
     ROOT_LOGIN, TestApp, spawn_app, spawn_app_with, spawn_app_with_settings, test_redis_url,
 };
+use crate::oauth_browser::{
+    self as browser, AtCallback, COOKIE, FRONTEND, Identity, assert_failed, assert_signed_in,
+    assert_target, form, fragment_of, links_of, location, me, query_of, serve_stub,
+    user_with_email,
+};
 
 const CLIENT_ID: &str = "stub-client-id";
 const CLIENT_SECRET: &str = "stub-client-secret";
 const REDIRECT_URI: &str = "http://api.test/api/v1/auth/oauth/google/callback";
-const FRONTEND: &str = "http://app.test/admin";
+const GOOGLE: &str = "google";
 const SPA_ORIGIN: &str = "http://localhost:5173";
-const COOKIE: &str = "fastvue_oauth_state";
 
 // ------------------------------------------------------------ the stub --
-
-/// The Google account that "signs in" at the stub.
-#[derive(Debug, Clone)]
-struct Identity {
-    sub: String,
-    email: String,
-    email_verified: bool,
-    name: String,
-}
-
-impl Identity {
-    /// A verified account with a unique sub and email.
-    fn new() -> Self {
-        let tag = &uuid::Uuid::new_v4().simple().to_string()[..12];
-        Self {
-            sub: format!("10{tag}"),
-            email: format!("g{tag}@example.com"),
-            email_verified: true,
-            name: format!("Google User {tag}"),
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Grant {
@@ -95,19 +75,8 @@ impl Idp {
             .push(Router::with_path("authorize").get(idp_authorize))
             .push(Router::with_path("token").post(idp_token))
             .push(Router::with_path("userinfo").get(idp_userinfo));
-        let acceptor = TcpListener::new("127.0.0.1:0")
-            .try_bind()
-            .await
-            .expect("the stub binds a free port");
-        let port = acceptor
-            .holdings()
-            .first()
-            .and_then(|h| h.local_addr.clone().into_std())
-            .map(|a| a.port())
-            .expect("the stub's port");
-        tokio::spawn(Server::new(acceptor).serve(router));
         Self {
-            base: format!("http://127.0.0.1:{port}"),
+            base: serve_stub(router).await,
             state,
         }
     }
@@ -127,12 +96,6 @@ fn stub(depot: &Depot) -> Arc<IdpState> {
         .get_typed::<Arc<IdpState>>()
         .expect("stub state")
         .clone()
-}
-
-fn form(raw: &str) -> HashMap<String, String> {
-    form_urlencoded::parse(raw.as_bytes())
-        .into_owned()
-        .collect()
 }
 
 fn found(res: &mut Response, location: &str) {
@@ -334,187 +297,20 @@ async fn setup(extra: &[(&str, &str)]) -> (TestApp, Idp) {
     (spawn_app_with(&all).await, idp)
 }
 
-fn location(res: &crate::helpers::Response) -> reqwest::Url {
-    let raw = res.headers()[header::LOCATION.as_str()]
-        .to_str()
-        .expect("an ASCII Location");
-    reqwest::Url::parse(raw).expect("an absolute Location")
-}
-
-fn query_of(url: &reqwest::Url) -> HashMap<String, String> {
-    url.query_pairs().into_owned().collect()
-}
-
-fn fragment_of(url: &reqwest::Url) -> HashMap<String, String> {
-    form(url.fragment().unwrap_or_default())
-}
-
 async fn authorize(app: &TestApp, redirect_to: Option<&str>) -> crate::helpers::Response {
-    let mut url = reqwest::Url::parse(&format!(
-        "{}/api/v1/auth/oauth/google/authorize",
-        app.address
-    ))
-    .unwrap();
-    if let Some(r) = redirect_to {
-        url.query_pairs_mut().append_pair("redirect_to", r);
-    }
-    app.client_without_redirects()
-        .get(url)
-        .send()
-        .await
-        .expect("request sent")
+    browser::authorize(app, GOOGLE, redirect_to).await
 }
 
-/// A flow that went through the provider: what the browser holds at the callback.
-#[derive(Debug, Clone)]
-struct AtCallback {
-    code: Option<String>,
-    state: String,
-    error: Option<String>,
-    cookie: String,
-}
-
-/// `authorize` -> 302 to the stub -> 302 back with `code` (or `error`) and `state`.
 async fn through_provider(app: &TestApp, redirect_to: Option<&str>) -> AtCallback {
-    let res = authorize(app, redirect_to).await;
-    assert_eq!(res.status(), 302, "authorize: {:?}", res.text().await);
-    let cookie = res
-        .headers()
-        .get_all(header::SET_COOKIE.as_str())
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{COOKIE}=")))
-        .and_then(|v| v.split(';').next())
-        .expect("the state cookie")
-        .to_owned();
-    let at_provider = location(&res);
-    let back = app
-        .client_without_redirects()
-        .get(at_provider)
-        .send()
-        .await
-        .expect("the stub answers");
-    assert_eq!(
-        back.status(),
-        302,
-        "the stub refused: {:?}",
-        back.text().await
-    );
-    let back = location(&back);
-    assert!(back.as_str().starts_with(REDIRECT_URI), "{back}");
-    let q = query_of(&back);
-    AtCallback {
-        code: q.get("code").cloned(),
-        state: q["state"].clone(),
-        error: q.get("error").cloned(),
-        cookie,
-    }
+    browser::through_provider(app, GOOGLE, redirect_to).await
 }
 
-/// Calls the server's callback as the browser would; returns the 302's Location.
 async fn callback(app: &TestApp, at: &AtCallback) -> reqwest::Url {
-    let res = callback_response(app, at).await;
-    assert_eq!(res.status(), 302, "callback: {:?}", res.text().await);
-    assert_eq!(res.headers()["cache-control"], "no-store");
-    location(&res)
+    browser::callback(app, GOOGLE, at).await
 }
 
-async fn callback_response(app: &TestApp, at: &AtCallback) -> crate::helpers::Response {
-    let mut url = reqwest::Url::parse(&format!(
-        "{}/api/v1/auth/oauth/google/callback",
-        app.address
-    ))
-    .unwrap();
-    {
-        let mut q = url.query_pairs_mut();
-        if let Some(code) = &at.code {
-            q.append_pair("code", code);
-        }
-        if let Some(error) = &at.error {
-            q.append_pair("error", error);
-        }
-        q.append_pair("state", &at.state);
-    }
-    app.client_without_redirects()
-        .get(url)
-        .header("cookie", format!("{COOKIE}={}", at.cookie))
-        .send()
-        .await
-        .expect("request sent")
-}
-
-/// The whole flow for the stub's current identity; returns the final Location.
 async fn sign_in(app: &TestApp, redirect_to: Option<&str>) -> reqwest::Url {
-    let at = through_provider(app, redirect_to).await;
-    callback(app, &at).await
-}
-
-/// Asserts that `url` is `target` plus a fragment (URL parsing adds the `/` of an origin).
-fn assert_target(url: &reqwest::Url, target: &str) {
-    let mut base = url.clone();
-    base.set_fragment(None);
-    assert_eq!(base, reqwest::Url::parse(target).unwrap(), "{url}");
-    assert!(url.fragment().is_some_and(|f| !f.is_empty()), "{url}");
-}
-
-/// Asserts a failure redirect to `target` with `#error=code`.
-fn assert_failed(url: &reqwest::Url, target: &str, code: &str) {
-    assert_target(url, target);
-    let f = fragment_of(url);
-    assert_eq!(f.get("error").map(String::as_str), Some(code), "{url}");
-    assert!(!f.contains_key("access_token"), "{url}");
-}
-
-/// Asserts a success redirect to `target` and returns the access token.
-fn assert_signed_in(url: &reqwest::Url, target: &str) -> HashMap<String, String> {
-    assert_target(url, target);
-    let f = fragment_of(url);
-    assert!(!f.contains_key("error"), "{url}");
-    assert!(!f["access_token"].is_empty());
-    assert!(!f["refresh_token"].is_empty());
-    assert_eq!(f["token_type"], "bearer");
-    assert_eq!(f["expires_in"], "1800");
-    f
-}
-
-async fn me(app: &TestApp, token: &str) -> Value {
-    let res = app
-        .client
-        .get(format!("{}/api/v1/auth/me", app.address))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
-async fn user_with_email(app: &TestApp, email: &str, password: Option<&str>) -> i64 {
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    app.fastvue
-        .users()
-        .create(
-            &Actor::system(),
-            NewUser {
-                email: email.to_owned(),
-                username: format!("local-{tag}"),
-                password: password.map(str::to_owned),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("create user")
-        .id
-}
-
-async fn links_of(app: &TestApp, user_id: i64) -> Vec<social_account::Model> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    social_account::Entity::find()
-        .filter(social_account::Column::UserId.eq(user_id))
-        .order_by_asc(social_account::Column::Id)
-        .all(app.fastvue.db())
-        .await
-        .unwrap()
+    browser::sign_in(app, GOOGLE, redirect_to).await
 }
 
 async fn audit_actions(app: &TestApp, entity_type: &str) -> Vec<String> {
@@ -888,7 +684,7 @@ async fn an_expired_state_is_refused() {
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // A zero lifetime: every state is expired by the time its callback arrives.
     let app =
-        spawn_app_with_settings(&vars, |s| s.google.state_ttl = std::time::Duration::ZERO).await;
+        spawn_app_with_settings(&vars, |s| s.oauth.state_ttl = std::time::Duration::ZERO).await;
     let google = Identity::new();
     user_with_email(&app, &google.email, Some("local-pass-123")).await;
     idp.sign_in_as(&google);
@@ -1046,25 +842,33 @@ async fn a_disallowed_redirect_to_is_a_400_and_allowed_ones_are_kept() {
 }
 
 #[tokio::test]
-async fn oauth_routes_answer_404_when_google_is_not_configured() {
+async fn oauth_routes_answer_404_for_a_provider_that_is_not_enabled() {
     let app = spawn_app().await;
-    for path in ["authorize?redirect_to=x", "callback?code=a&state=b"] {
+    let providers: Value = app
+        .get("/api/v1/auth/oauth/providers")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(providers, json!([]));
+    for path in [
+        "google/authorize?redirect_to=x",
+        "google/callback?code=a&state=b",
+        "corp/authorize",
+        "%3Cscript%3E/callback",
+    ] {
         let res = app
             .client_without_redirects()
-            .get(format!("{}/api/v1/auth/oauth/google/{path}", app.address))
+            .get(format!("{}/api/v1/auth/oauth/{path}", app.address))
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 404, "{path}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_found");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("GOOGLE_CLIENT_ID"),
-            "{body}"
-        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("is enabled"), "{body}");
+        assert!(!message.contains('<'), "{body}");
     }
     // Listing links does not depend on the provider.
     let token = app.root_token().await;

@@ -19,8 +19,9 @@ const PUBLIC_PATHS: &[&str] = &[
     "/api/v1/auth/invitations/accept",
     "/api/v1/auth/refresh",
     "/api/v1/auth/logout",
-    "/api/v1/auth/oauth/google/authorize",
-    "/api/v1/auth/oauth/google/callback",
+    "/api/v1/auth/oauth/providers",
+    "/api/v1/auth/oauth/{provider}/authorize",
+    "/api/v1/auth/oauth/{provider}/callback",
 ];
 
 async fn document(app: &crate::helpers::TestApp) -> serde_json::Value {

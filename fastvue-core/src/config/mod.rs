@@ -28,8 +28,15 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::domain::{CompanyCode, Slug};
 use crate::proxy::{IpNet, TrustedProxies};
+
+mod oauth;
+
+pub use oauth::{
+    GITHUB_API_URL, GITHUB_AUTH_URL, GITHUB_TOKEN_URL, GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL,
+    GOOGLE_USERINFO_URL, JWKS_MIN_REFRESH, MAX_PROVIDERS, OAUTH_STATE_TTL, OAuthSettings, Protocol,
+    ProviderSettings,
+};
 
 /// Insecure signing key used for `SECRET_KEY` outside production when the
 /// variable is unset. Never use it for a deployed system: production refuses
@@ -288,64 +295,6 @@ pub struct SseSettings {
     pub queue_size: usize,
 }
 
-/// Google's OAuth 2.0 authorization endpoint, the default of `GOOGLE_AUTH_URL`.
-pub const GOOGLE_AUTH_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
-/// Google's token endpoint, the default of `GOOGLE_TOKEN_URL`.
-pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
-/// Google's OpenID Connect userinfo endpoint, the default of `GOOGLE_USERINFO_URL`.
-pub const GOOGLE_USERINFO_URL: &str = "https://openidconnect.googleapis.com/v1/userinfo";
-/// How long a started Google sign-in may take: the default of
-/// [`GoogleSettings::state_ttl`] (10 minutes).
-pub const OAUTH_STATE_TTL: Duration = Duration::from_secs(600);
-
-/// Google sign-in settings. Sign-in is offered when `GOOGLE_CLIENT_ID` is set;
-/// then `GOOGLE_CLIENT_SECRET`, `GOOGLE_REDIRECT_URI` and `FRONTEND_URL` are
-/// required too.
-#[derive(Debug, Clone)]
-pub struct GoogleSettings {
-    /// `GOOGLE_CLIENT_ID`.
-    pub client_id: Option<String>,
-    /// `GOOGLE_CLIENT_SECRET`.
-    pub client_secret: Option<Secret>,
-    /// `GOOGLE_REDIRECT_URI`, an http(s) URL: this server's
-    /// `/api/v1/auth/oauth/google/callback` as the browser reaches it.
-    pub redirect_uri: Option<String>,
-    /// `GOOGLE_AUTH_URL`, the provider's authorization endpoint (default
-    /// [`GOOGLE_AUTH_URL`]; https in production).
-    pub auth_url: String,
-    /// `GOOGLE_TOKEN_URL`, the provider's token endpoint (default
-    /// [`GOOGLE_TOKEN_URL`]; https in production).
-    pub token_url: String,
-    /// `GOOGLE_USERINFO_URL`, the provider's OpenID userinfo endpoint (default
-    /// [`GOOGLE_USERINFO_URL`]; https in production).
-    pub userinfo_url: String,
-    /// `GOOGLE_AUTO_LINK` (default true): a Google account with a verified
-    /// email is linked to the existing user with that email.
-    pub auto_link: bool,
-    /// `GOOGLE_ALLOW_SIGNUP` (default false): a Google account matching no
-    /// user creates one, in [`GoogleSettings::signup_company`] with
-    /// [`GoogleSettings::signup_role`].
-    pub allow_signup: bool,
-    /// `DEFAULT_SIGNUP_COMPANY`: code of the company new users join
-    /// (upper-cased; required when `GOOGLE_ALLOW_SIGNUP` is true).
-    pub signup_company: Option<String>,
-    /// `DEFAULT_SIGNUP_ROLE`: codename of the role new users get there
-    /// (default `viewer`).
-    pub signup_role: String,
-    /// How long a started sign-in stays valid ([`OAUTH_STATE_TTL`], which is also
-    /// its upper bound). Not read from the environment; tests and embedders may
-    /// shorten it.
-    pub state_ttl: Duration,
-}
-
-impl GoogleSettings {
-    /// Whether Google sign-in is offered (`GOOGLE_CLIENT_ID` is set; loading
-    /// then guarantees the secret and the redirect URI are set too).
-    pub fn is_configured(&self) -> bool {
-        self.client_id.is_some() && self.client_secret.is_some() && self.redirect_uri.is_some()
-    }
-}
-
 /// Argon2id password-hashing cost parameters. Defaults are the OWASP
 /// recommendation (19 MiB, 2 iterations, 1 lane).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,7 +320,7 @@ pub struct LimitSettings {
     /// `RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE`: sign-in attempts (any username, any outcome)
     /// allowed per client IP per minute (default 60).
     pub login_per_ip_per_minute: u32,
-    /// `RATE_LIMIT_OAUTH_PER_IP_PER_MINUTE`: Google sign-ins started per client IP per
+    /// `RATE_LIMIT_OAUTH_PER_IP_PER_MINUTE`: provider sign-ins started per client IP per
     /// minute (default 30).
     pub oauth_per_ip_per_minute: u32,
     /// `RATE_LIMIT_MAIL_PER_IP_PER_MINUTE`: password-reset and verification mails asked
@@ -452,8 +401,8 @@ pub struct Settings {
     /// `10.0.0.0/8`) of reverse proxies whose `X-Forwarded-For` names the client.
     /// Empty (the default): the client is the connection's peer.
     pub trusted_proxies: TrustedProxies,
-    /// Google OAuth settings (`GOOGLE_*`).
-    pub google: GoogleSettings,
+    /// Sign-in providers (`OAUTH_PROVIDERS`, `OAUTH_{NAME}_*`, the `GOOGLE_*` aliases).
+    pub oauth: OAuthSettings,
     /// `RATE_LIMIT_LOGIN_PER_MINUTE`: login attempts allowed per minute
     /// (at least 1, default 5).
     pub rate_limit_login_per_minute: u32,
@@ -508,12 +457,12 @@ impl Settings {
 
     /// Every variable the loader reads, in the order it reads them (for checking
     /// deployment files: a variable not listed here is ignored by the loader).
-    pub fn variables() -> Vec<&'static str> {
-        let seen = std::cell::RefCell::new(Vec::new());
+    pub fn variables() -> Vec<String> {
+        let seen = std::cell::RefCell::new(Vec::<String>::new());
         let _ = load(|name| {
             let mut seen = seen.borrow_mut();
-            if !seen.contains(&name) {
-                seen.push(name);
+            if !seen.iter().any(|s| s == name) {
+                seen.push(name.to_owned());
             }
             Raw::Missing
         });
@@ -623,7 +572,7 @@ impl fmt::Debug for Settings {
             .field("mail", &self.mail)
             .field("sign_in_history_days", &self.sign_in_history_days)
             .field("totp_issuer", &self.totp_issuer)
-            .field("google", &self.google)
+            .field("oauth", &self.oauth)
             .field(
                 "rate_limit_login_per_minute",
                 &self.rate_limit_login_per_minute,
@@ -641,7 +590,7 @@ impl fmt::Debug for Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
     /// The variable at fault (or `.env` for a problem with that file).
-    pub variable: &'static str,
+    pub variable: String,
     /// What is wrong, e.g. `expected an integer between 1 and 65535, got "abc"`.
     /// Never contains a secret value.
     pub message: String,
@@ -695,17 +644,17 @@ struct Loader<F> {
     problems: Vec<ConfigProblem>,
 }
 
-impl<F: Fn(&'static str) -> Raw> Loader<F> {
-    fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
+impl<F: Fn(&str) -> Raw> Loader<F> {
+    fn problem(&mut self, variable: &str, message: impl Into<String>) {
         self.problems.push(ConfigProblem {
-            variable,
+            variable: variable.to_owned(),
             message: message.into(),
         });
     }
 
     /// The untrimmed value; `None` when unset, blank or not valid UTF-8 (the
     /// latter is recorded as a problem).
-    fn raw(&mut self, var: &'static str) -> Option<String> {
+    fn raw(&mut self, var: &str) -> Option<String> {
         match (self.lookup)(var) {
             Raw::Missing => None,
             Raw::Value(value) if value.trim().is_empty() => None,
@@ -718,19 +667,19 @@ impl<F: Fn(&'static str) -> Raw> Loader<F> {
     }
 
     /// The trimmed value, `None` when unset.
-    fn text(&mut self, var: &'static str) -> Option<String> {
+    fn text(&mut self, var: &str) -> Option<String> {
         self.raw(var).map(|value| value.trim().to_owned())
     }
 
-    fn text_or(&mut self, var: &'static str, default: &str) -> String {
+    fn text_or(&mut self, var: &str, default: &str) -> String {
         self.text(var).unwrap_or_else(|| default.to_owned())
     }
 
-    fn secret(&mut self, var: &'static str) -> Option<Secret> {
+    fn secret(&mut self, var: &str) -> Option<Secret> {
         self.raw(var).map(Secret)
     }
 
-    fn flag(&mut self, var: &'static str, default: bool) -> bool {
+    fn flag(&mut self, var: &str, default: bool) -> bool {
         let Some(value) = self.text(var) else {
             return default;
         };
@@ -748,7 +697,7 @@ impl<F: Fn(&'static str) -> Raw> Loader<F> {
 
     /// A number in `min..=max`: `Some(default)` when unset, `None` (and a
     /// problem) when invalid.
-    fn bounded<T>(&mut self, var: &'static str, default: T, min: T, max: T, what: &str) -> Option<T>
+    fn bounded<T>(&mut self, var: &str, default: T, min: T, max: T, what: &str) -> Option<T>
     where
         T: FromStr + PartialOrd + Copy + fmt::Display,
     {
@@ -767,7 +716,7 @@ impl<F: Fn(&'static str) -> Raw> Loader<F> {
         }
     }
 
-    fn integer<T>(&mut self, var: &'static str, default: T, min: T, max: T) -> T
+    fn integer<T>(&mut self, var: &str, default: T, min: T, max: T) -> T
     where
         T: FromStr + PartialOrd + Copy + fmt::Display,
     {
@@ -777,14 +726,14 @@ impl<F: Fn(&'static str) -> Raw> Loader<F> {
 
     /// Whole seconds in `min..=u32::MAX` (the cap keeps `Instant + timeout`
     /// arithmetic far from overflow).
-    fn seconds(&mut self, var: &'static str, default: u32, min: u32) -> Duration {
+    fn seconds(&mut self, var: &str, default: u32, min: u32) -> Duration {
         let secs = self
             .bounded(var, default, min, u32::MAX, "a whole number of seconds")
             .unwrap_or(default);
         Duration::from_secs(u64::from(secs))
     }
 
-    fn choice<T: Copy>(&mut self, var: &'static str, default: T, options: &[(&str, T)]) -> T {
+    fn choice<T: Copy>(&mut self, var: &str, default: T, options: &[(&str, T)]) -> T {
         let Some(value) = self.text(var) else {
             return default;
         };
@@ -802,7 +751,7 @@ impl<F: Fn(&'static str) -> Raw> Loader<F> {
         default
     }
 
-    fn list(&mut self, var: &'static str) -> Vec<String> {
+    fn list(&mut self, var: &str) -> Vec<String> {
         self.text(var)
             .map(|value| split_list(&value))
             .unwrap_or_default()
@@ -852,7 +801,7 @@ impl<F: Fn(&'static str) -> Raw> Loader<F> {
 }
 
 /// Validates every variable and builds [`Settings`], or reports all problems.
-fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
+fn load(lookup: impl Fn(&str) -> Raw) -> Result<Settings, ConfigError> {
     let mut l = Loader {
         lookup,
         problems: Vec::new(),
@@ -1057,7 +1006,7 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         );
     }
 
-    let google = load_google(&mut l, environment, frontend_url.is_some());
+    let oauth = oauth::load(&mut l, environment, frontend_url.is_some());
 
     let rate_limit_login_per_minute = l.integer("RATE_LIMIT_LOGIN_PER_MINUTE", 5, 1, u32::MAX);
     let sse = SseSettings {
@@ -1141,7 +1090,7 @@ fn load(lookup: impl Fn(&'static str) -> Raw) -> Result<Settings, ConfigError> {
         sign_in_history_days,
         totp_issuer,
         trusted_proxies,
-        google,
+        oauth,
         rate_limit_login_per_minute,
         sse,
         admin_email,
@@ -1210,7 +1159,7 @@ pub struct MailSettings {
 }
 
 /// The `SMTP_*`, `MAIL_*` and `PUBLIC_URL` variables.
-fn load_mail<F: Fn(&'static str) -> Raw>(
+fn load_mail<F: Fn(&str) -> Raw>(
     l: &mut Loader<F>,
     environment: Environment,
     frontend_url: Option<&str>,
@@ -1285,109 +1234,6 @@ fn load_mail<F: Fn(&'static str) -> Raw>(
         outbox_dir,
         public_url,
         retry,
-    }
-}
-
-/// The `GOOGLE_*` and `DEFAULT_SIGNUP_*` variables.
-fn load_google<F: Fn(&'static str) -> Raw>(
-    l: &mut Loader<F>,
-    environment: Environment,
-    has_frontend_url: bool,
-) -> GoogleSettings {
-    let client_id = l.text("GOOGLE_CLIENT_ID");
-    let client_secret = l.secret("GOOGLE_CLIENT_SECRET");
-    let redirect_uri = l.text("GOOGLE_REDIRECT_URI");
-    if let Some(uri) = &redirect_uri
-        && let Err(reason) = check_http_url(uri, false)
-    {
-        l.problem(
-            "GOOGLE_REDIRECT_URI",
-            format!("expected an http(s) URL, got {uri:?} ({reason})"),
-        );
-    }
-    if client_id.is_some() {
-        if client_secret.is_none() {
-            l.problem(
-                "GOOGLE_CLIENT_SECRET",
-                "must be set when GOOGLE_CLIENT_ID is set",
-            );
-        }
-        if redirect_uri.is_none() {
-            l.problem(
-                "GOOGLE_REDIRECT_URI",
-                "must be set when GOOGLE_CLIENT_ID is set, to \
-                 {public base URL}/api/v1/auth/oauth/google/callback",
-            );
-        }
-        if !has_frontend_url {
-            l.problem(
-                "FRONTEND_URL",
-                "must be set when GOOGLE_CLIENT_ID is set: sign-in results are sent there",
-            );
-        }
-    }
-    let mut endpoint = |var: &'static str, default: &str| {
-        let url = l.text_or(var, default);
-        if let Err(reason) = check_http_url(&url, false) {
-            l.problem(
-                var,
-                format!("expected an http(s) URL, got {url:?} ({reason})"),
-            );
-        } else if environment.is_production() && !url.starts_with("https://") {
-            l.problem(var, "must be an https:// URL in production");
-        }
-        url
-    };
-    let auth_url = endpoint("GOOGLE_AUTH_URL", GOOGLE_AUTH_URL);
-    let token_url = endpoint("GOOGLE_TOKEN_URL", GOOGLE_TOKEN_URL);
-    let userinfo_url = endpoint("GOOGLE_USERINFO_URL", GOOGLE_USERINFO_URL);
-    let auto_link = l.flag("GOOGLE_AUTO_LINK", true);
-    let allow_signup = l.flag("GOOGLE_ALLOW_SIGNUP", false);
-    let signup_company = match l.text("DEFAULT_SIGNUP_COMPANY") {
-        Some(raw) => match CompanyCode::parse(&raw) {
-            Ok(code) => Some(code.into_inner()),
-            Err(reason) => {
-                l.problem(
-                    "DEFAULT_SIGNUP_COMPANY",
-                    format!("expected a company code, got {raw:?} ({reason})"),
-                );
-                None
-            }
-        },
-        None => {
-            if allow_signup {
-                l.problem(
-                    "DEFAULT_SIGNUP_COMPANY",
-                    "must be set when GOOGLE_ALLOW_SIGNUP is true: the code of the company \
-                     new users join",
-                );
-            }
-            None
-        }
-    };
-    let raw_role = l.text_or("DEFAULT_SIGNUP_ROLE", "viewer");
-    let signup_role = match Slug::parse(&raw_role) {
-        Ok(role) => role.into_inner(),
-        Err(reason) => {
-            l.problem(
-                "DEFAULT_SIGNUP_ROLE",
-                format!("expected a role codename, got {raw_role:?} ({reason})"),
-            );
-            raw_role
-        }
-    };
-    GoogleSettings {
-        client_id,
-        client_secret,
-        redirect_uri,
-        auth_url,
-        token_url,
-        userinfo_url,
-        auto_link,
-        allow_signup,
-        signup_company,
-        signup_role,
-        state_ttl: OAUTH_STATE_TTL,
     }
 }
 
@@ -1547,7 +1393,7 @@ fn redact_url(url: &str) -> String {
 /// yields an empty map.
 fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigProblem> {
     let file_problem = |message: String| ConfigProblem {
-        variable: DOTENV_FILE,
+        variable: DOTENV_FILE.to_owned(),
         message,
     };
     let bytes = match std::fs::read(path) {
@@ -1619,8 +1465,8 @@ mod tests {
         }
     }
 
-    fn variables(err: &ConfigError) -> Vec<&'static str> {
-        err.problems.iter().map(|p| p.variable).collect()
+    fn variables(err: &ConfigError) -> Vec<&str> {
+        err.problems.iter().map(|p| p.variable.as_str()).collect()
     }
 
     const STRONG: &str = "0123456789abcdef0123456789abcdef-strong";
@@ -1689,18 +1535,9 @@ mod tests {
         assert!(s.backend_cors_origins.is_empty());
         assert!(s.allowed_hosts.is_empty());
         assert_eq!(s.frontend_url, None);
-        assert_eq!(s.google.client_id, None);
-        assert!(s.google.client_secret.is_none());
-        assert_eq!(s.google.redirect_uri, None);
-        assert!(!s.google.is_configured());
-        assert_eq!(s.google.auth_url, GOOGLE_AUTH_URL);
-        assert_eq!(s.google.token_url, GOOGLE_TOKEN_URL);
-        assert_eq!(s.google.userinfo_url, GOOGLE_USERINFO_URL);
-        assert!(s.google.auto_link);
-        assert!(!s.google.allow_signup);
-        assert_eq!(s.google.signup_company, None);
-        assert_eq!(s.google.signup_role, "viewer");
-        assert_eq!(s.google.state_ttl, Duration::from_secs(600));
+        assert!(s.oauth.providers.is_empty());
+        assert_eq!(s.oauth.state_ttl, Duration::from_secs(600));
+        assert_eq!(s.oauth.jwks_min_refresh, JWKS_MIN_REFRESH);
         assert_eq!(s.rate_limit_login_per_minute, 5);
         assert_eq!(
             s.sse,
@@ -1796,7 +1633,7 @@ mod tests {
             s.frontend_url.as_deref(),
             Some("https://app.example.com/admin")
         );
-        assert!(s.google.is_configured());
+        assert!(s.oauth.provider("google").is_some());
         assert_eq!(s.admin_email.as_deref(), Some("admin@example.com"));
         assert_eq!(
             s.admin_password.as_ref().map(Secret::expose),
@@ -1854,12 +1691,6 @@ mod tests {
             ("TRUSTED_PROXIES", "127.0.0.1, proxy.internal"),
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("FRONTEND_URL", "app.example.com"),
-            ("GOOGLE_REDIRECT_URI", "ftp://x"),
-            ("GOOGLE_AUTH_URL", "accounts.example.com/auth"),
-            ("GOOGLE_TOKEN_URL", "ftp://idp.example.com/token"),
-            ("GOOGLE_USERINFO_URL", "https://"),
-            ("GOOGLE_AUTO_LINK", "maybe"),
-            ("GOOGLE_ALLOW_SIGNUP", "2"),
             ("DEFAULT_SIGNUP_COMPANY", "a b"),
             ("DEFAULT_SIGNUP_ROLE", "Viewer!"),
             ("FRONTEND_URL", "https://app.example.com/#/home"),
@@ -1917,11 +1748,15 @@ mod tests {
             ("DEFAULT_SIGNUP_ROLE", "manager"),
         ]);
         let s = settings(&vars).expect("valid Google settings");
-        let g = &s.google;
-        assert!(g.is_configured());
-        assert_eq!(g.auth_url, "http://127.0.0.1:9000/authorize");
-        assert_eq!(g.token_url, "http://127.0.0.1:9000/token");
-        assert_eq!(g.userinfo_url, "http://127.0.0.1:9000/userinfo");
+        let g = s.oauth.provider("google").expect("google is enabled");
+        assert_eq!(
+            g.protocol,
+            Protocol::Userinfo {
+                auth_url: "http://127.0.0.1:9000/authorize".into(),
+                token_url: "http://127.0.0.1:9000/token".into(),
+                userinfo_url: "http://127.0.0.1:9000/userinfo".into(),
+            }
+        );
         assert!(!g.auto_link);
         assert!(g.allow_signup);
         assert_eq!(g.signup_company.as_deref(), Some("ACME-EAST"));
@@ -1946,7 +1781,7 @@ mod tests {
         );
         // Without a client id nothing is required and sign-in is off.
         let s = settings(&[("GOOGLE_CLIENT_SECRET", "client-secret")]).unwrap();
-        assert!(!s.google.is_configured());
+        assert!(s.oauth.providers.is_empty());
     }
 
     #[test]
@@ -1957,8 +1792,9 @@ mod tests {
         assert_eq!(variables(&err), ["DEFAULT_SIGNUP_COMPANY"]);
         vars.push(("DEFAULT_SIGNUP_COMPANY", "DEFAULT"));
         let s = settings(&vars).expect("signup with a company");
-        assert_eq!(s.google.signup_company.as_deref(), Some("DEFAULT"));
-        assert_eq!(s.google.signup_role, "viewer");
+        let g = s.oauth.provider("google").unwrap();
+        assert_eq!(g.signup_company.as_deref(), Some("DEFAULT"));
+        assert_eq!(g.signup_role, "viewer");
     }
 
     #[test]
@@ -1970,7 +1806,10 @@ mod tests {
             ("JWT_SECRET_KEY", STRONG_JWT),
         ]);
         let s = settings(&vars).expect("Google's own endpoints are https");
-        assert_eq!(s.google.token_url, GOOGLE_TOKEN_URL);
+        assert!(matches!(
+            &s.oauth.provider("google").unwrap().protocol,
+            Protocol::Userinfo { token_url, .. } if token_url == GOOGLE_TOKEN_URL
+        ));
         vars.push(("GOOGLE_TOKEN_URL", "http://idp.internal/token"));
         let err = problems(&vars);
         assert_eq!(variables(&err), ["GOOGLE_TOKEN_URL"]);
@@ -2390,8 +2229,10 @@ mod tests {
     #[test]
     fn every_variable_the_loader_reads_is_documented_and_every_documented_one_is_read() {
         let read = Settings::variables();
-        assert!(read.contains(&"DATABASE_URL") && read.contains(&"TRUSTED_PROXIES"));
-        assert!(read.contains(&"GOOGLE_CLIENT_SECRET") && read.contains(&"ARGON2_PARALLELISM"));
+        let reads = |name: &str| read.iter().any(|r| r == name);
+        assert!(reads("DATABASE_URL") && reads("TRUSTED_PROXIES"));
+        assert!(reads("GOOGLE_CLIENT_SECRET") && reads("ARGON2_PARALLELISM"));
+        assert!(reads("OAUTH_PROVIDERS"));
         let documented = documented_variables();
         let undocumented: Vec<_> = read
             .iter()
@@ -2401,10 +2242,7 @@ mod tests {
             undocumented.is_empty(),
             "not in docs/configuration.md: {undocumented:?}"
         );
-        let unknown: Vec<_> = documented
-            .iter()
-            .filter(|d| !read.contains(&d.as_str()))
-            .collect();
+        let unknown: Vec<_> = documented.iter().filter(|d| !reads(d.as_str())).collect();
         assert!(unknown.is_empty(), "documented but never read: {unknown:?}");
     }
 }
