@@ -9,7 +9,9 @@ use sea_orm::{
 };
 
 use crate::auth::active_users::ActiveUsers;
+#[cfg(feature = "oauth")]
 use crate::auth::oauth::{OAuthSignIn, Provider};
+#[cfg(feature = "oauth")]
 use crate::auth::oauth_state::StateStore;
 use crate::auth::{JwtCodec, LoginLimiter, RequestLimiter, Tokens};
 use crate::config::Settings;
@@ -89,7 +91,9 @@ struct Inner {
     request_limiter: RequestLimiter,
     key_usage: KeyUsage,
     active_users: ActiveUsers,
+    #[cfg(feature = "oauth")]
     oauth: Vec<Provider>,
+    #[cfg(feature = "oauth")]
     oauth_states: StateStore,
     mailer: crate::mail::Mailer,
 }
@@ -150,9 +154,18 @@ impl Fastvue {
             authorizer.cache().l2(),
         );
         let request_limiter = RequestLimiter::new(authorizer.cache().l2());
+        #[cfg(feature = "oauth")]
         let oauth = Provider::all_from_settings(&settings)?;
+        #[cfg(not(feature = "oauth"))]
+        if !settings.oauth.providers.is_empty() {
+            return Err(Error::Internal(
+                "OAUTH_PROVIDERS is set, but fastvue-core was built without its oauth feature"
+                    .into(),
+            ));
+        }
         // Pending provider sign-ins live in Redis when there is one (any replica can finish
         // a flow), else in the database.
+        #[cfg(feature = "oauth")]
         let oauth_states = StateStore::new(authorizer.cache().l2());
         let active_users = ActiveUsers::new(cache.enabled, ACTIVE_USERS_CAPACITY);
         let mailer = crate::mail::Mailer::start(&settings.mail)?;
@@ -167,7 +180,9 @@ impl Fastvue {
                 request_limiter,
                 key_usage: KeyUsage::new(ACTIVE_USERS_CAPACITY),
                 active_users,
+                #[cfg(feature = "oauth")]
                 oauth,
+                #[cfg(feature = "oauth")]
                 oauth_states,
                 mailer,
             }),
@@ -302,6 +317,7 @@ impl Fastvue {
 
     /// Sign-in with the enabled provider called `name`; `None` when no such provider
     /// is enabled.
+    #[cfg(feature = "oauth")]
     pub fn oauth(&self, name: &str) -> Option<OAuthSignIn<'_>> {
         self.inner
             .oauth
@@ -315,6 +331,7 @@ impl Fastvue {
     }
 
     /// The enabled sign-in providers, in configuration order.
+    #[cfg(feature = "oauth")]
     pub fn oauth_providers(&self) -> impl Iterator<Item = &crate::config::ProviderSettings> {
         self.inner.oauth.iter().map(Provider::settings)
     }

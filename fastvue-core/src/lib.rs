@@ -11,6 +11,7 @@
 //! loads and exports whole data sets; [`check`] inspects a deployment.
 pub mod auth;
 pub mod check;
+pub mod codenames;
 pub mod config;
 pub mod data;
 pub mod db;

@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::domain::Username;
 use crate::entity::{company, permission, role, role_permission, user};
 use crate::error::{Error, Result};
@@ -15,26 +16,11 @@ use crate::policy::Actor;
 use crate::service::users::NewUser;
 
 /// Resources that get `read`, `create`, `update` and `delete` system permissions.
-pub const CRUD_RESOURCES: [&str; 5] = ["user", "company", "role", "permission", "group"];
+pub use crate::codenames::CRUD_RESOURCES;
 
-/// Every system permission codename, seeded at start.
+/// Every system permission codename ([`codenames::ALL`]), seeded at start.
 pub fn system_permissions() -> Vec<String> {
-    let mut all: Vec<String> = CRUD_RESOURCES
-        .iter()
-        .flat_map(|r| ["read", "create", "update", "delete"].map(|a| format!("{r}.{a}")))
-        .collect();
-    all.extend(
-        [
-            "role.assign",
-            "audit.read",
-            "cache.manage",
-            "apikey.read",
-            "apikey.create",
-            "apikey.revoke",
-        ]
-        .map(String::from),
-    );
-    all
+    codenames::ALL.map(String::from).to_vec()
 }
 
 /// A role seeded into every new company.
@@ -65,7 +51,11 @@ pub const COMPANY_ROLES: [RoleTemplate; 3] = [
         codename: "manager",
         name: "Manager",
         grants: |c| {
-            c.ends_with(".read") || matches!(c, "user.create" | "user.update" | "role.assign")
+            c.ends_with(".read")
+                || matches!(
+                    c,
+                    codenames::USER_CREATE | codenames::USER_UPDATE | codenames::ROLE_ASSIGN
+                )
         },
     },
     RoleTemplate {

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::entity::{sign_in_event, user_company_role};
 use crate::error::Result;
 use crate::pagination::{Page, PageRequest};
@@ -101,7 +102,9 @@ impl SignInHistory<'_> {
         company_id: i64,
         page: PageRequest,
     ) -> Result<Page<sign_in_event::Model>> {
-        actor.require_in(self.fv, company_id, "user.read").await?;
+        actor
+            .require_in(self.fv, company_id, codenames::USER_READ)
+            .await?;
         let members = sea_orm::sea_query::Query::select()
             .column(user_company_role::Column::UserId)
             .from(user_company_role::Entity)

@@ -11,7 +11,9 @@ pub mod email_verification;
 pub mod history;
 pub mod jwt;
 pub(crate) mod keyed;
+#[cfg(feature = "oauth")]
 pub mod oauth;
+#[cfg(feature = "oauth")]
 pub mod oauth_state;
 pub mod password_reset;
 pub mod rate_limit;

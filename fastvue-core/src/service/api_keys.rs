@@ -31,6 +31,7 @@ use sea_orm::{
 use crate::Fastvue;
 use crate::auth::TokenError;
 use crate::auth::keyed::{self, HmacSha256};
+use crate::codenames;
 use crate::domain::{Codename, Name};
 use crate::entity::{api_key, company, permission, user};
 use crate::error::{Error, FieldError, Result, map_unique};
@@ -176,9 +177,9 @@ impl ApiKeys<'_> {
             (None, None) => return Err(Error::invalid("created_by", "is required")),
         };
         if !actor.is_system() {
-            actor.require(self.fv, "apikey.create").await?;
+            actor.require(self.fv, codenames::APIKEY_CREATE).await?;
             actor
-                .require_in(self.fv, input.company_id, "apikey.create")
+                .require_in(self.fv, input.company_id, codenames::APIKEY_CREATE)
                 .await?;
         }
         let ctx = actor.audit();
@@ -333,7 +334,7 @@ impl ApiKeys<'_> {
     /// The key `id` if the actor holds `apikey.read` in its company (and in its active
     /// company): prefix and scopes, never the key.
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<api_key::Model> {
-        self.scoped(actor, id, "apikey.read").await
+        self.scoped(actor, id, codenames::APIKEY_READ).await
     }
 
     async fn scoped(&self, actor: &Actor, id: i64, codename: &str) -> Result<api_key::Model> {
@@ -366,9 +367,9 @@ impl ApiKeys<'_> {
         filter: &ApiKeyFilter,
         page: PageRequest,
     ) -> Result<Page<api_key::Model>> {
-        actor.require(self.fv, "apikey.read").await?;
+        actor.require(self.fv, codenames::APIKEY_READ).await?;
         let scope = actor
-            .list_scope(self.fv, "apikey.read", filter.company_id)
+            .list_scope(self.fv, codenames::APIKEY_READ, filter.company_id)
             .await?;
         let mut q = api_key::Entity::find();
         if let Some(id) = filter.company_id {
@@ -399,7 +400,7 @@ impl ApiKeys<'_> {
     /// Revoking a revoked key changes nothing and returns it as it is. The key stops
     /// working at once on every replica.
     pub async fn revoke(&self, actor: &Actor, id: i64) -> Result<api_key::Model> {
-        self.scoped(actor, id, "apikey.revoke").await?;
+        self.scoped(actor, id, codenames::APIKEY_REVOKE).await?;
         let ctx = actor.audit();
         let txn = self.fv.begin_write().await?;
         let key = api_key::Entity::find_by_id(id)

@@ -7,6 +7,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::entity::{company, permission, role, role_permission, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::permission::Change;
@@ -69,11 +70,11 @@ impl Assignments<'_> {
         input: NewAssignment,
     ) -> Result<user_company_role::Model> {
         let fv = self.fv;
-        actor.require(fv, "role.assign").await?;
-        let scope = actor.scope(fv, "role.assign").await?;
+        actor.require(fv, codenames::ROLE_ASSIGN).await?;
+        let scope = actor.scope(fv, codenames::ROLE_ASSIGN).await?;
         fv.users().get_in(user_id, &scope).await?;
         actor
-            .require_in(fv, input.company_id, "role.assign")
+            .require_in(fv, input.company_id, codenames::ROLE_ASSIGN)
             .await?;
         grantable_role(fv, actor, input.company_id, input.role_id).await?;
         let ctx = actor.audit();
@@ -97,8 +98,8 @@ impl Assignments<'_> {
     /// removal the [escalation invariant](crate::policy::escalation) refuses.
     pub async fn unassign(&self, actor: &Actor, user_id: i64, assignment_id: i64) -> Result<()> {
         let fv = self.fv;
-        actor.require(fv, "role.assign").await?;
-        let scope = actor.scope(fv, "role.assign").await?;
+        actor.require(fv, codenames::ROLE_ASSIGN).await?;
+        let scope = actor.scope(fv, codenames::ROLE_ASSIGN).await?;
         fv.users().get_in(user_id, &scope).await?;
         let found = self.find(user_id, assignment_id).await?;
         if !scope.contains(found.company_id) {
@@ -156,8 +157,8 @@ impl Assignments<'_> {
     /// the user's companies: [`Error::NotFound`] otherwise).
     pub async fn of_user(&self, actor: &Actor, user_id: i64) -> Result<Vec<AssignmentView>> {
         let fv = self.fv;
-        actor.require(fv, "user.read").await?;
-        let scope = actor.scope(fv, "user.read").await?;
+        actor.require(fv, codenames::USER_READ).await?;
+        let scope = actor.scope(fv, codenames::USER_READ).await?;
         fv.users().get_in(user_id, &scope).await?;
         let mut views = self.views(user_id, None).await?;
         views.retain(|v| scope.contains(v.assignment.company_id));

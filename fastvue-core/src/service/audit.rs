@@ -7,6 +7,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::entity::audit_log;
 use crate::error::Result;
 use crate::pagination::{CursorPage, CursorRequest, Page, PageRequest};
@@ -149,9 +150,9 @@ impl AuditLogs<'_> {
         actor: &Actor,
         filter: &AuditFilter,
     ) -> Result<Select<audit_log::Entity>> {
-        actor.require(self.fv, "audit.read").await?;
+        actor.require(self.fv, codenames::AUDIT_READ).await?;
         let scope = actor
-            .list_scope(self.fv, "audit.read", filter.company_id)
+            .list_scope(self.fv, codenames::AUDIT_READ, filter.company_id)
             .await?;
         let mut filter = filter.clone();
         filter.company_ids = scope.narrow(filter.company_ids.take());

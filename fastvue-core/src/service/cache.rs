@@ -2,12 +2,13 @@
 //! cached permission sets, and read the cache counters. Operators use
 //! [`crate::permission::Authorizer::invalidate_target`] directly.
 use crate::Fastvue;
+use crate::codenames;
 use crate::error::{Error, Result};
 use crate::permission::l1::L1Stats;
 use crate::permission::{CacheTarget, InvalidationSummary};
 use crate::policy::Actor;
 
-const MANAGE: &str = "cache.manage";
+const MANAGE: &str = codenames::CACHE_MANAGE;
 
 /// This process's permission-cache counters and configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]

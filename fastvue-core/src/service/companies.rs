@@ -15,6 +15,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::domain::{Checker, CompanyCode, Name};
 use crate::entity::{company, role};
 use crate::error::{Error, Result, map_unique};
@@ -111,13 +112,15 @@ impl Companies<'_> {
     pub async fn create(&self, actor: &Actor, input: NewCompany) -> Result<company::Model> {
         let fv = self.fv;
         if !actor.is_superuser() {
-            actor.require(fv, "company.create").await?;
+            actor.require(fv, codenames::COMPANY_CREATE).await?;
             let Some(parent) = input.parent_id else {
                 return Err(Error::Forbidden(
                     "only superusers create top-level companies: name a parent_id".into(),
                 ));
             };
-            actor.require_in(fv, parent, "company.create").await?;
+            actor
+                .require_in(fv, parent, codenames::COMPANY_CREATE)
+                .await?;
         }
         let mut c = Checker::default();
         let name = c.check("name", Name::parse(&input.name, 200));
@@ -204,7 +207,9 @@ impl Companies<'_> {
     /// The company `id` if the actor holds `company.read` there (and in its active
     /// company); [`Error::NotFound`] otherwise, like an unknown id.
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<company::Model> {
-        self.scoped(actor, id, "company.read").await.map(|(c, _)| c)
+        self.scoped(actor, id, codenames::COMPANY_READ)
+            .await
+            .map(|(c, _)| c)
     }
 
     /// The company `id` if the actor holds `codename` there (and in its active company),
@@ -239,8 +244,8 @@ impl Companies<'_> {
         filter: &CompanyFilter,
         page: PageRequest,
     ) -> Result<Page<company::Model>> {
-        actor.require(self.fv, "company.read").await?;
-        let scope = actor.scope(self.fv, "company.read").await?;
+        actor.require(self.fv, codenames::COMPANY_READ).await?;
+        let scope = actor.scope(self.fv, codenames::COMPANY_READ).await?;
         let mut filter = filter.clone();
         filter.ids = scope.narrow(filter.ids.take());
         let mut q = company::Entity::find();
@@ -276,8 +281,8 @@ impl Companies<'_> {
     /// at most [`MAX_COMPANY_DEPTH`] levels, whatever the stored data (a deeper company
     /// is listed as a root, with its true `parent_id`).
     pub async fn tree(&self, actor: &Actor) -> Result<Vec<CompanyNode>> {
-        actor.require(self.fv, "company.read").await?;
-        let scope = actor.scope(self.fv, "company.read").await?;
+        actor.require(self.fv, codenames::COMPANY_READ).await?;
+        let scope = actor.scope(self.fv, codenames::COMPANY_READ).await?;
         let mut q = company::Entity::find().order_by_asc(company::Column::Name);
         if let Some(ids) = scope.ids() {
             q = q.filter(company::Column::Id.is_in(ids.iter().copied()));
@@ -299,7 +304,7 @@ impl Companies<'_> {
         patch: CompanyPatch,
     ) -> Result<company::Model> {
         let fv = self.fv;
-        self.scoped(actor, id, "company.update").await?;
+        self.scoped(actor, id, codenames::COMPANY_UPDATE).await?;
         match patch.parent_id {
             Some(0) if !actor.is_superuser() => {
                 return Err(Error::Forbidden(
@@ -307,7 +312,9 @@ impl Companies<'_> {
                 ));
             }
             Some(parent) if parent != 0 => {
-                actor.require_in(fv, parent, "company.update").await?;
+                actor
+                    .require_in(fv, parent, codenames::COMPANY_UPDATE)
+                    .await?;
             }
             _ => {}
         }
@@ -388,7 +395,7 @@ impl Companies<'_> {
     /// [escalation invariant](crate::policy::escalation) for everyone in it.
     pub async fn deactivate(&self, actor: &Actor, id: i64) -> Result<company::Model> {
         let fv = self.fv;
-        self.scoped(actor, id, "company.delete").await?;
+        self.scoped(actor, id, codenames::COMPANY_DELETE).await?;
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
         let guard =

@@ -8,6 +8,7 @@ use sea_orm::{
 use serde::Deserialize;
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::domain::{Checker, Name, Slug};
 use crate::entity::{group, group_permission, permission, user, user_group};
 use crate::error::{Error, Result, map_unique};
@@ -89,9 +90,9 @@ impl Groups<'_> {
     /// must be held by the actor there.
     pub async fn create(&self, actor: &Actor, input: NewGroup) -> Result<GroupDetail> {
         let fv = self.fv;
-        actor.require(fv, "group.create").await?;
+        actor.require(fv, codenames::GROUP_CREATE).await?;
         actor
-            .require_in(fv, input.company_id, "group.create")
+            .require_in(fv, input.company_id, codenames::GROUP_CREATE)
             .await?;
         let perms = resolve_codenames(fv.db(), "permissions", &input.permissions).await?;
         actor
@@ -158,7 +159,7 @@ impl Groups<'_> {
 
     /// The group `id` with its permissions (`group.read` in its company).
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<GroupDetail> {
-        let g = self.scoped(actor, id, "group.read").await?;
+        let g = self.scoped(actor, id, codenames::GROUP_READ).await?;
         let perms = permissions_of(self.fv.db(), id).await?;
         Ok(detail(g, perms))
     }
@@ -171,9 +172,9 @@ impl Groups<'_> {
         filter: &GroupFilter,
         page: PageRequest,
     ) -> Result<Page<group::Model>> {
-        actor.require(self.fv, "group.read").await?;
+        actor.require(self.fv, codenames::GROUP_READ).await?;
         let scope = actor
-            .list_scope(self.fv, "group.read", filter.company_id)
+            .list_scope(self.fv, codenames::GROUP_READ, filter.company_id)
             .await?;
         let mut q = group::Entity::find();
         if let Some(id) = filter.company_id {
@@ -204,7 +205,7 @@ impl Groups<'_> {
 
     /// The group's active members, by id (`group.read` in its company).
     pub async fn members(&self, actor: &Actor, id: i64) -> Result<Vec<user::Model>> {
-        self.scoped(actor, id, "group.read").await?;
+        self.scoped(actor, id, codenames::GROUP_READ).await?;
         Ok(user::Entity::find()
             .filter(
                 user::Column::Id.in_subquery(
@@ -226,7 +227,7 @@ impl Groups<'_> {
     /// [escalation invariant](crate::policy::escalation) for every member.
     pub async fn update(&self, actor: &Actor, id: i64, patch: GroupPatch) -> Result<GroupDetail> {
         let fv = self.fv;
-        self.scoped(actor, id, "group.update").await?;
+        self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
         let name = patch
             .name
             .as_deref()
@@ -288,7 +289,7 @@ impl Groups<'_> {
         codenames: &[String],
     ) -> Result<GroupDetail> {
         let fv = self.fv;
-        let g = self.scoped(actor, id, "group.update").await?;
+        let g = self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
         let perms = resolve_codenames(fv.db(), "permissions", codenames).await?;
         let kept = permissions_of(fv.db(), id).await?;
         let added = perms
@@ -338,7 +339,7 @@ impl Groups<'_> {
     /// changed.
     pub async fn add_member(&self, actor: &Actor, id: i64, user_id: i64) -> Result<()> {
         let fv = self.fv;
-        let g = self.scoped(actor, id, "group.update").await?;
+        let g = self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
         if !actor.is_superuser() && !fv.assignments().is_member(user_id, g.company_id).await? {
             return Err(Error::invalid("user_id", "no such user"));
         }
@@ -388,7 +389,7 @@ impl Groups<'_> {
     /// [escalation invariant](crate::policy::escalation).
     pub async fn remove_member(&self, actor: &Actor, id: i64, user_id: i64) -> Result<()> {
         let fv = self.fv;
-        self.scoped(actor, id, "group.update").await?;
+        self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
         let txn = fv.begin_write().await?;
         let g = find(&txn, id).await?;
         let guard = Guard::before(actor, &txn, vec![Watch::user(g.company_id, user_id)]).await?;
@@ -428,7 +429,7 @@ impl Groups<'_> {
     /// [escalation invariant](crate::policy::escalation) for every member.
     pub async fn delete(&self, actor: &Actor, id: i64) -> Result<()> {
         let fv = self.fv;
-        self.scoped(actor, id, "group.delete").await?;
+        self.scoped(actor, id, codenames::GROUP_DELETE).await?;
         let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let guard = Guard::before(

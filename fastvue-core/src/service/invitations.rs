@@ -19,6 +19,7 @@ use sea_orm::{
 
 use crate::Fastvue;
 use crate::auth::keyed;
+use crate::codenames;
 use crate::domain::Email;
 use crate::entity::{company, invitation, role, user};
 use crate::error::{Error, Result};
@@ -165,7 +166,9 @@ impl Invitations<'_> {
     /// The company's pending invitations, newest first (needs `user.read` there; at most
     /// [`MAX_PENDING`]).
     pub async fn pending(&self, actor: &Actor, company_id: i64) -> Result<Vec<invitation::Model>> {
-        actor.require_in(self.fv, company_id, "user.read").await?;
+        actor
+            .require_in(self.fv, company_id, codenames::USER_READ)
+            .await?;
         Ok(invitation::Entity::find()
             .filter(invitation::Column::CompanyId.eq(company_id))
             .filter(invitation::Column::AcceptedAt.is_null())
@@ -180,7 +183,9 @@ impl Invitations<'_> {
     /// Withdraws a pending invitation (needs `user.create` in the company); audited.
     pub async fn revoke(&self, actor: &Actor, company_id: i64, id: i64) -> Result<()> {
         let fv = self.fv;
-        actor.require_in(fv, company_id, "user.create").await?;
+        actor
+            .require_in(fv, company_id, codenames::USER_CREATE)
+            .await?;
         let txn = fv.begin_write().await?;
         let row = invitation::Entity::find_by_id(id)
             .one(&txn)
@@ -355,8 +360,12 @@ async fn ensure_may_invite(
     company_id: i64,
     role_id: i64,
 ) -> Result<()> {
-    actor.require_in(fv, company_id, "user.create").await?;
-    actor.require_in(fv, company_id, "role.assign").await?;
+    actor
+        .require_in(fv, company_id, codenames::USER_CREATE)
+        .await?;
+    actor
+        .require_in(fv, company_id, codenames::ROLE_ASSIGN)
+        .await?;
     assignments::grantable_role(fv, actor, company_id, role_id).await?;
     Ok(())
 }

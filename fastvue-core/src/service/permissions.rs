@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::domain::{Checker, Codename, Name};
 use crate::entity::permission;
 use crate::error::{Error, FieldError, Result, map_unique};
@@ -176,7 +177,7 @@ impl Permissions<'_> {
 
     /// The permission `id` (`permission.read` in the active company).
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<permission::Model> {
-        actor.require(self.fv, "permission.read").await?;
+        actor.require(self.fv, codenames::PERMISSION_READ).await?;
         find(self.fv.db(), id).await
     }
 
@@ -187,7 +188,7 @@ impl Permissions<'_> {
         filter: &PermissionFilter,
         page: PageRequest,
     ) -> Result<Page<permission::Model>> {
-        actor.require(self.fv, "permission.read").await?;
+        actor.require(self.fv, codenames::PERMISSION_READ).await?;
         let mut q = permission::Entity::find();
         if let Some(r) = &filter.resource {
             q = q.filter(permission::Column::Resource.eq(r.as_str()));
@@ -337,9 +338,9 @@ impl Permissions<'_> {
             None => actor.active_company()?,
         };
         if Some(user_id) != actor.user_id() || Some(company_id) != actor.company_id() {
-            actor.require(fv, "permission.read").await?;
+            actor.require(fv, codenames::PERMISSION_READ).await?;
             actor
-                .ensure_visible(fv, company_id, "permission.read", "company")
+                .ensure_visible(fv, company_id, codenames::PERMISSION_READ, "company")
                 .await?;
             if Some(user_id) != actor.user_id()
                 && !actor.is_superuser()

@@ -7,6 +7,7 @@ use sea_orm::{
 use serde::Deserialize;
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::domain::{Checker, Name, Slug};
 use crate::entity::{permission, role, role_permission};
 use crate::error::{Error, Result, map_unique};
@@ -94,9 +95,9 @@ impl Roles<'_> {
     /// superusers only; the initial permissions must be held by the actor in that company.
     pub async fn create(&self, actor: &Actor, input: NewRole) -> Result<RoleDetail> {
         let fv = self.fv;
-        actor.require(fv, "role.create").await?;
+        actor.require(fv, codenames::ROLE_CREATE).await?;
         match input.company_id {
-            Some(c) => actor.require_in(fv, c, "role.create").await?,
+            Some(c) => actor.require_in(fv, c, codenames::ROLE_CREATE).await?,
             None if !actor.is_superuser() => {
                 return Err(Error::Forbidden(
                     "global templates can be created by superusers only".into(),
@@ -164,10 +165,12 @@ impl Roles<'_> {
     /// `role.read` (needed in its active company too), and every global template.
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<RoleDetail> {
         let fv = self.fv;
-        actor.require(fv, "role.read").await?;
+        actor.require(fv, codenames::ROLE_READ).await?;
         let r = find(fv.db(), id).await?;
         if let Some(c) = r.company_id {
-            actor.ensure_visible(fv, c, "role.read", "role").await?;
+            actor
+                .ensure_visible(fv, c, codenames::ROLE_READ, "role")
+                .await?;
         }
         let perms = permissions_of(fv.db(), id).await?;
         Ok(detail(r, perms))
@@ -182,9 +185,9 @@ impl Roles<'_> {
         filter: &RoleFilter,
         page: PageRequest,
     ) -> Result<Page<role::Model>> {
-        actor.require(self.fv, "role.read").await?;
+        actor.require(self.fv, codenames::ROLE_READ).await?;
         let scope = actor
-            .list_scope(self.fv, "role.read", filter.company_id)
+            .list_scope(self.fv, codenames::ROLE_READ, filter.company_id)
             .await?;
         let mut q = role::Entity::find();
         if let Some(company_id) = filter.company_id {
@@ -246,7 +249,7 @@ impl Roles<'_> {
     /// only; the [escalation invariant](crate::policy::escalation) for (de)activation.
     pub async fn update(&self, actor: &Actor, id: i64, patch: RolePatch) -> Result<RoleDetail> {
         let fv = self.fv;
-        self.writable(actor, id, "role.update").await?;
+        self.writable(actor, id, codenames::ROLE_UPDATE).await?;
         let name = patch
             .name
             .as_deref()
@@ -304,7 +307,7 @@ impl Roles<'_> {
         codenames: &[String],
     ) -> Result<RoleDetail> {
         let fv = self.fv;
-        let r = self.writable(actor, id, "role.update").await?;
+        let r = self.writable(actor, id, codenames::ROLE_UPDATE).await?;
         let perms = resolve_codenames(fv.db(), "permissions", codenames).await?;
         if let Some(c) = r.company_id {
             let kept = permissions_of(fv.db(), id).await?;
@@ -346,7 +349,7 @@ impl Roles<'_> {
     /// [escalation invariant](crate::policy::escalation) for every holder.
     pub async fn delete(&self, actor: &Actor, id: i64) -> Result<()> {
         let fv = self.fv;
-        let found = self.writable(actor, id, "role.delete").await?;
+        let found = self.writable(actor, id, codenames::ROLE_DELETE).await?;
         if found.is_system {
             return Err(Error::Conflict {
                 field: None,

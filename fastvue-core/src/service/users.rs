@@ -9,6 +9,7 @@ use sea_orm::{
 use serde::Deserialize;
 
 use crate::Fastvue;
+use crate::codenames;
 use crate::domain::{Checker, Email, Name, Password, Username};
 use crate::entity::{company, social_account, user, user_company_role};
 use crate::error::{Error, Result, map_unique};
@@ -111,7 +112,7 @@ impl Users<'_> {
     ) -> Result<(user::Model, Option<user_company_role::Model>)> {
         let fv = self.fv;
         if !actor.is_superuser() {
-            actor.require(fv, "user.create").await?;
+            actor.require(fv, codenames::USER_CREATE).await?;
             if input.is_superuser == Some(true) {
                 return Err(Error::Forbidden(
                     "only superusers may set is_superuser".into(),
@@ -120,8 +121,12 @@ impl Users<'_> {
         }
         match &assignment {
             Some(a) => {
-                actor.require_in(fv, a.company_id, "user.create").await?;
-                actor.require_in(fv, a.company_id, "role.assign").await?;
+                actor
+                    .require_in(fv, a.company_id, codenames::USER_CREATE)
+                    .await?;
+                actor
+                    .require_in(fv, a.company_id, codenames::ROLE_ASSIGN)
+                    .await?;
                 assignments::grantable_role(fv, actor, a.company_id, a.role_id).await?;
             }
             None if !actor.is_superuser() => {
@@ -214,8 +219,8 @@ impl Users<'_> {
     /// The user `id`, if the actor holds `user.read` in one of the companies where the
     /// user holds an active role (others are [`Error::NotFound`], like unknown ids).
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<user::Model> {
-        actor.require(self.fv, "user.read").await?;
-        let scope = actor.scope(self.fv, "user.read").await?;
+        actor.require(self.fv, codenames::USER_READ).await?;
+        let scope = actor.scope(self.fv, codenames::USER_READ).await?;
         self.get_in(id, &scope).await
     }
 
@@ -251,8 +256,8 @@ impl Users<'_> {
         requested: Option<i64>,
     ) -> Result<(user::Model, i64)> {
         let fv = self.fv;
-        actor.require(fv, "user.read").await?;
-        let scope = actor.scope(fv, "user.read").await?;
+        actor.require(fv, codenames::USER_READ).await?;
+        let scope = actor.scope(fv, codenames::USER_READ).await?;
         let target = self.get_in(user_id, &scope).await?;
         let company_id = match requested {
             Some(c) => c,
@@ -464,8 +469,8 @@ impl Users<'_> {
 
     /// `filter` narrowed to the companies where the actor may read users.
     async fn visible(&self, actor: &Actor, filter: &UserFilter) -> Result<UserFilter> {
-        actor.require(self.fv, "user.read").await?;
-        let scope = actor.scope(self.fv, "user.read").await?;
+        actor.require(self.fv, codenames::USER_READ).await?;
+        let scope = actor.scope(self.fv, codenames::USER_READ).await?;
         let mut filter = filter.clone();
         filter.company_ids = scope.narrow(filter.company_ids.take());
         Ok(filter)
@@ -478,8 +483,8 @@ impl Users<'_> {
         company_id: i64,
         filter: &UserFilter,
     ) -> Result<UserFilter> {
-        actor.require(self.fv, "user.read").await?;
-        let scope = actor.scope(self.fv, "user.read").await?;
+        actor.require(self.fv, codenames::USER_READ).await?;
+        let scope = actor.scope(self.fv, codenames::USER_READ).await?;
         if !scope.contains(company_id) {
             return Err(Error::NotFound { entity: "company" });
         }
@@ -595,8 +600,8 @@ impl Users<'_> {
     /// itself to this account.
     pub async fn update(&self, actor: &Actor, id: i64, patch: UserPatch) -> Result<user::Model> {
         let fv = self.fv;
-        actor.require(fv, "user.update").await?;
-        let scope = actor.scope(fv, "user.update").await?;
+        actor.require(fv, codenames::USER_UPDATE).await?;
+        let scope = actor.scope(fv, codenames::USER_UPDATE).await?;
         let target = self.get_in(id, &scope).await?;
         self.ensure_may_change(actor, &target, Some(&patch)).await?;
         let by_self = actor.key().is_none() && actor.user_id() == Some(id);
@@ -754,8 +759,8 @@ impl Users<'_> {
     /// rules; nobody deactivates itself ([`Error::Conflict`]): it would lock itself out.
     pub async fn deactivate(&self, actor: &Actor, id: i64) -> Result<user::Model> {
         let fv = self.fv;
-        actor.require(fv, "user.delete").await?;
-        let scope = actor.scope(fv, "user.delete").await?;
+        actor.require(fv, codenames::USER_DELETE).await?;
+        let scope = actor.scope(fv, codenames::USER_DELETE).await?;
         let target = self.get_in(id, &scope).await?;
         self.ensure_may_change(actor, &target, None).await?;
         let ctx = actor.audit();
@@ -792,8 +797,8 @@ impl Users<'_> {
     /// [`Users::update`] (superusers only by superusers; dominance).
     pub(crate) async fn get_for_change(&self, actor: &Actor, id: i64) -> Result<user::Model> {
         let fv = self.fv;
-        actor.require(fv, "user.update").await?;
-        let scope = actor.scope(fv, "user.update").await?;
+        actor.require(fv, codenames::USER_UPDATE).await?;
+        let scope = actor.scope(fv, codenames::USER_UPDATE).await?;
         let target = self.get_in(id, &scope).await?;
         self.ensure_may_change(actor, &target, None).await?;
         Ok(target)

@@ -1,4 +1,8 @@
 //! `/openapi.json` is a valid OpenAPI 3 document; `/docs` serves Swagger UI offline.
+use std::collections::BTreeSet;
+
+use salvo::routing::FilterInfo;
+
 use crate::helpers::spawn_app;
 
 /// Paths that need no bearer token.
@@ -173,4 +177,96 @@ async fn an_unknown_docs_file_answers_404_json() {
     assert_eq!(res.status(), 404);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
+}
+
+/// Every `(method, path)` the router mounts, paths in OpenAPI's spelling (`{id}`).
+fn mounted_routes(router: &salvo::Router) -> BTreeSet<(String, String)> {
+    fn walk(router: &salvo::Router, prefix: &str, out: &mut BTreeSet<(String, String)>) {
+        let mut path = prefix.to_owned();
+        let mut methods = Vec::new();
+        for filter in router.filters() {
+            match filter.info() {
+                FilterInfo::Path(p) => {
+                    for segment in p.split('/').filter(|s| !s.is_empty()) {
+                        // `{id:num}` and the like are `{id}` in the document.
+                        let segment = match segment.split_once(':') {
+                            Some((name, _)) if segment.starts_with('{') => format!("{name}}}"),
+                            _ => segment.to_owned(),
+                        };
+                        path.push('/');
+                        path.push_str(&segment);
+                    }
+                }
+                FilterInfo::Method(m) => methods.push(m.as_str().to_ascii_lowercase()),
+                _ => {}
+            }
+        }
+        if router.goal.is_some() {
+            for m in &methods {
+                out.insert((
+                    m.clone(),
+                    if path.is_empty() {
+                        "/".into()
+                    } else {
+                        path.clone()
+                    },
+                ));
+            }
+        }
+        for child in router.routers() {
+            walk(child, &path, out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(router, "", &mut out);
+    out
+}
+
+#[tokio::test]
+async fn every_mounted_route_is_documented_and_every_documented_one_is_mounted() {
+    let app = spawn_app().await;
+    let service = fastvue_server::startup::service(app.fastvue.clone());
+    let mounted = mounted_routes(&service.router);
+    // Swagger UI is documented by its page; the router serves its files too.
+    let mounted: BTreeSet<_> = mounted
+        .into_iter()
+        .map(|(m, p)| {
+            (
+                m,
+                if p == "/docs/{**rest}" {
+                    "/docs/".into()
+                } else {
+                    p
+                },
+            )
+        })
+        .collect();
+    let doc = document(&app).await;
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| {
+                    ["get", "post", "put", "patch", "delete", "head", "options"]
+                        .contains(&k.as_str())
+                })
+                .map(|m| (m.clone(), path.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(mounted.len() > 60, "the walk found only {mounted:?}");
+    let undocumented: Vec<_> = mounted.difference(&documented).collect();
+    let unmounted: Vec<_> = documented.difference(&mounted).collect();
+    assert!(
+        undocumented.is_empty(),
+        "mounted but not in /openapi.json: {undocumented:?}"
+    );
+    assert!(
+        unmounted.is_empty(),
+        "in /openapi.json but not mounted: {unmounted:?}"
+    );
 }
