@@ -34,8 +34,8 @@ use crate::entity::{
 };
 use crate::error::{Error, FieldError, Result};
 use crate::permission::Change;
-use crate::seed::{ensure_company_roles, ensure_system_permissions};
 use crate::service::audit::{self, AuditContext, Entry};
+use crate::system::{ensure_company_roles, ensure_system_permissions};
 
 /// The document format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

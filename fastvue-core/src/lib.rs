@@ -27,6 +27,7 @@ pub mod policy;
 pub mod proxy;
 pub mod seed;
 pub mod service;
+pub mod system;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

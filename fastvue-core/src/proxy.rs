@@ -8,51 +8,29 @@
 //! address by sending the header itself.
 use std::net::{IpAddr, SocketAddr};
 
-/// An IP network: an address and a prefix length (`10.0.0.0/8`, `::1/128`).
+/// An IP network: an address and a prefix length (`10.0.0.0/8`, `::1/128`), over the
+/// `ipnet` crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct IpNet(ipnet::IpNet);
 
 impl IpNet {
     /// Parses `a.b.c.d/n`, `x::y/n`, or a lone address (a /32 or /128). `None` for
     /// anything else, including a prefix longer than the address.
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (text, None),
-        };
-        let addr: IpAddr = addr.parse().ok()?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
-            None => max,
-        };
-        Some(Self { addr, prefix })
+        if text.contains('/') {
+            text.parse::<ipnet::IpNet>().ok().map(Self)
+        } else {
+            text.parse::<IpAddr>()
+                .ok()
+                .map(|a| Self(ipnet::IpNet::from(a)))
+        }
     }
 
     /// Whether `ip` is inside this network (IPv4-mapped IPv6 addresses count as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_bits_equal(u32::from(net).into(), u32::from(ip).into(), 32, self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_bits_equal(u128::from(net), u128::from(ip), 128, self.prefix)
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
-}
-
-fn prefix_bits_equal(a: u128, b: u128, width: u8, prefix: u8) -> bool {
-    if prefix == 0 {
-        return true;
-    }
-    let shift = u32::from(width - prefix);
-    (a >> shift) == (b >> shift)
 }
 
 /// The proxies trusted to report the client's address. Empty (the default) trusts no

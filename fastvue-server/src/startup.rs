@@ -181,7 +181,7 @@ fn with_middleware(router: Router, settings: &Settings) -> Service {
 /// The `/api/v1` routes: one `.push(routes::<module>::router())` line per route module.
 fn api() -> Router {
     Router::with_path("api/v1")
-        .push(crate::routes::auth::router())
+        .push(crate::routes::auth_router())
         .push(crate::routes::oauth::router())
         .push(crate::routes::users::router())
         .push(crate::routes::companies::router())

@@ -87,7 +87,7 @@ impl EmailVerification<'_> {
         let row = email_links::find(fv, token, PURPOSE).await?;
         let txn = fv.begin_write().await?;
         email_links::spend(&txn, &row).await?;
-        let found = crate::service::users::find(&txn, row.user_id).await?;
+        let found = crate::service::lookup::user(&txn, row.user_id).await?;
         if found.email != row.email || !found.is_active {
             return Err(email_links::bad_link());
         }

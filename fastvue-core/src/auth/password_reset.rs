@@ -113,7 +113,7 @@ impl PasswordReset<'_> {
         let txn = fv.begin_write().await?;
         let now = Utc::now();
         email_links::spend(&txn, &row).await?;
-        let user = crate::service::users::find(&txn, row.user_id).await?;
+        let user = crate::service::lookup::user(&txn, row.user_id).await?;
         if !user.is_active || user.email != row.email {
             return Err(email_links::bad_link());
         }

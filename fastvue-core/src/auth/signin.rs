@@ -374,7 +374,7 @@ impl SignIn<'_> {
     }
 
     async fn active_user(&self, user_id: i64) -> Result<user::Model> {
-        crate::service::users::find(self.fv.db(), user_id)
+        crate::service::lookup::user(self.fv.db(), user_id)
             .await
             .ok()
             .filter(|u| u.is_active)

@@ -196,7 +196,7 @@ impl Tokens<'_> {
     ) -> Result<()> {
         let ctx = actor.audit();
         let new = Password::parse(new_password).map_err(|m| Error::invalid("new_password", m))?;
-        let found = crate::service::users::find(self.fv.db(), user_id).await?;
+        let found = crate::service::lookup::user(self.fv.db(), user_id).await?;
         let hasher = self.fv.hasher();
         if !hasher
             .verify_async(current_password.to_owned(), found.password_hash.clone())
@@ -207,7 +207,7 @@ impl Tokens<'_> {
         let hash = hasher.hash_async(new.expose().to_owned()).await?;
         let now = Utc::now();
         let txn = self.fv.begin_write().await?;
-        let mut am = crate::service::users::find(&txn, user_id)
+        let mut am = crate::service::lookup::user(&txn, user_id)
             .await?
             .into_active_model();
         am.password_hash = Set(Some(hash));

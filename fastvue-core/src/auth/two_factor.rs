@@ -212,7 +212,7 @@ impl TwoFactor<'_> {
                 ));
             }
         } else {
-            crate::service::users::find(fv.db(), user_id).await?;
+            crate::service::lookup::user(fv.db(), user_id).await?;
         }
         self.remove(&actor.audit(), user_id, "reset_2fa").await
     }

@@ -43,7 +43,7 @@ use super::bus::{InvalidationMessage, new_origin};
 use super::change::Affected;
 use super::l1::{Invalidation, L1Cache};
 use super::metrics::{self as m, LogLimiter};
-use super::tiered::RemoteShared;
+use super::remote::RemoteShared;
 use crate::error::Result;
 
 /// The channel every replica listens on for invalidations.

@@ -9,6 +9,7 @@ pub mod l2;
 pub mod metrics;
 mod names;
 pub(crate) mod query;
+mod remote;
 pub mod set;
 pub mod tiered;
 

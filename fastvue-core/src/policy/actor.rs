@@ -424,7 +424,7 @@ impl Actors<'_> {
     /// superuser may act in any existing company.
     pub async fn ensure_may_act_in(&self, user: &user::Model, company_id: i64) -> Result<()> {
         let allowed = if user.is_superuser {
-            match crate::service::companies::find(self.fv.db(), company_id).await {
+            match crate::service::lookup::company(self.fv.db(), company_id).await {
                 Ok(_) => true,
                 Err(Error::NotFound { .. }) => false,
                 Err(e) => return Err(e),

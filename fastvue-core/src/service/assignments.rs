@@ -79,7 +79,7 @@ impl Assignments<'_> {
         grantable_role(fv, actor, input.company_id, input.role_id).await?;
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
-        crate::service::users::find(&txn, user_id).await?;
+        crate::service::lookup::user(&txn, user_id).await?;
         let guard =
             Guard::before(actor, &txn, vec![Watch::user(input.company_id, user_id)]).await?;
         let model = insert(&txn, &ctx, user_id, &input).await?;
@@ -168,8 +168,8 @@ impl Assignments<'_> {
     /// `assignment` with its role and company names.
     pub async fn view(&self, assignment: user_company_role::Model) -> Result<AssignmentView> {
         let db = self.fv.db();
-        let r = crate::service::roles::find(db, assignment.role_id).await?;
-        let c = crate::service::companies::find(db, assignment.company_id).await?;
+        let r = crate::service::lookup::role(db, assignment.role_id).await?;
+        let c = crate::service::lookup::company(db, assignment.company_id).await?;
         Ok(AssignmentView {
             role_codename: r.codename,
             role_name: r.name,
@@ -191,7 +191,7 @@ impl Assignments<'_> {
         company_id: Option<i64>,
     ) -> Result<Vec<AssignmentView>> {
         let db = self.fv.db();
-        crate::service::users::find(db, user_id).await?;
+        crate::service::lookup::user(db, user_id).await?;
         let mut q = user_company_role::Entity::find()
             .filter(user_company_role::Column::UserId.eq(user_id))
             .order_by_asc(user_company_role::Column::CompanyId)

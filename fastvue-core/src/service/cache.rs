@@ -69,7 +69,7 @@ impl CacheAdmin<'_> {
                 }
             }
             CacheTarget::Role(role_id) => {
-                let r = crate::service::roles::find(fv.db(), role_id).await?;
+                let r = crate::service::lookup::role(fv.db(), role_id).await?;
                 match r.company_id {
                     Some(c) => actor.ensure_visible(fv, c, MANAGE, "role").await?,
                     None if !actor.is_superuser() => {

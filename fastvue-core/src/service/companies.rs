@@ -24,10 +24,11 @@ use crate::permission::Change;
 use crate::permission::query::statement;
 use crate::policy::escalation::{Guard, Watch};
 use crate::policy::{Actor, Scope};
-use crate::seed::{COMPANY_ROLES, ensure_company_roles};
 use crate::service::assignments::{self, NewAssignment};
 use crate::service::audit::{self, Entry, snapshot};
+use crate::service::lookup;
 use crate::service::search::contains_any;
+use crate::system::{COMPANY_ROLES, ensure_company_roles};
 
 /// Most levels of the company hierarchy (a top-level company is level 1).
 pub const MAX_COMPANY_DEPTH: usize = 32;
@@ -225,7 +226,7 @@ impl Companies<'_> {
         if !scope.contains(id) {
             return Err(Error::NotFound { entity: "company" });
         }
-        Ok((find(self.fv.db(), id).await?, scope))
+        Ok((lookup::company(self.fv.db(), id).await?, scope))
     }
 
     /// The company with this code (compared upper-case, as codes are stored), if any. An
@@ -326,7 +327,7 @@ impl Companies<'_> {
         };
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
-        let old = find(&txn, id).await?;
+        let old = lookup::company(&txn, id).await?;
         let watches = if patch.is_active.is_some_and(|v| v != old.is_active) {
             vec![Watch::company_members(&txn, id).await?]
         } else {
@@ -400,7 +401,7 @@ impl Companies<'_> {
         let txn = fv.begin_write().await?;
         let guard =
             Guard::before(actor, &txn, vec![Watch::company_members(&txn, id).await?]).await?;
-        let old = find(&txn, id).await?;
+        let old = lookup::company(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         am.is_active = Set(false);
         am.deleted_at = Set(old.deleted_at.or(Some(Utc::now())));
@@ -423,13 +424,6 @@ impl Companies<'_> {
         fv.commit_changes(txn, &[Change::Company(id)]).await?;
         Ok(new)
     }
-}
-
-pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<company::Model> {
-    company::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound { entity: "company" })
 }
 
 async fn ensure_parent<C: ConnectionTrait>(db: &C, parent: i64) -> Result<()> {

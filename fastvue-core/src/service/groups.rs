@@ -110,7 +110,7 @@ impl Groups<'_> {
             return Err(c.into_error());
         };
         let txn = fv.begin_write().await?;
-        crate::service::companies::find(&txn, input.company_id)
+        crate::service::lookup::company(&txn, input.company_id)
             .await
             .map_err(|_| Error::invalid("company_id", "no such company"))?;
         let now = Utc::now();
@@ -345,7 +345,7 @@ impl Groups<'_> {
         }
         let txn = fv.begin_write().await?;
         let g = find(&txn, id).await?;
-        crate::service::users::find(&txn, user_id)
+        crate::service::lookup::user(&txn, user_id)
             .await
             .map_err(|_| Error::invalid("user_id", "no such user"))?;
         let guard = Guard::before(actor, &txn, vec![Watch::user(g.company_id, user_id)]).await?;

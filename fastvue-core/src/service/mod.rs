@@ -6,6 +6,7 @@ pub mod cache;
 pub mod companies;
 pub mod groups;
 pub mod invitations;
+pub(crate) mod lookup;
 pub mod permissions;
 pub mod roles;
 pub(crate) mod search;

@@ -16,6 +16,7 @@ use crate::permission::Change;
 use crate::policy::Actor;
 use crate::policy::escalation::{Guard, Watch};
 use crate::service::audit::{self, Entry, snapshot};
+use crate::service::lookup;
 use crate::service::permissions::resolve_codenames;
 use crate::service::search::contains_any;
 
@@ -124,7 +125,7 @@ impl Roles<'_> {
         };
         let txn = fv.begin_write().await?;
         if let Some(company_id) = input.company_id {
-            crate::service::companies::find(&txn, company_id)
+            crate::service::lookup::company(&txn, company_id)
                 .await
                 .map_err(|_| Error::invalid("company_id", "no such company"))?;
         }
@@ -166,7 +167,7 @@ impl Roles<'_> {
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<RoleDetail> {
         let fv = self.fv;
         actor.require(fv, codenames::ROLE_READ).await?;
-        let r = find(fv.db(), id).await?;
+        let r = lookup::role(fv.db(), id).await?;
         if let Some(c) = r.company_id {
             actor
                 .ensure_visible(fv, c, codenames::ROLE_READ, "role")
@@ -232,7 +233,7 @@ impl Roles<'_> {
     async fn writable(&self, actor: &Actor, id: i64, codename: &str) -> Result<role::Model> {
         let fv = self.fv;
         actor.require(fv, codename).await?;
-        let r = find(fv.db(), id).await?;
+        let r = lookup::role(fv.db(), id).await?;
         if let Some(c) = r.company_id {
             actor.ensure_visible(fv, c, codename, "role").await?;
         }
@@ -257,7 +258,7 @@ impl Roles<'_> {
             .transpose()
             .map_err(|m| Error::invalid("name", m))?;
         let txn = fv.begin_write().await?;
-        let old = find(&txn, id).await?;
+        let old = lookup::role(&txn, id).await?;
         let guard = Guard::before(actor, &txn, holders(&txn, &old).await?).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
@@ -318,7 +319,7 @@ impl Roles<'_> {
             actor.ensure_holds_all(fv, c, added, "grant").await?;
         }
         let txn = fv.begin_write().await?;
-        let role = find(&txn, id).await?;
+        let role = lookup::role(&txn, id).await?;
         let guard = Guard::before(actor, &txn, holders(&txn, &role).await?).await?;
         let before = permissions_of(&txn, id).await?;
         role_permission::Entity::delete_many()
@@ -357,7 +358,7 @@ impl Roles<'_> {
             });
         }
         let txn = fv.begin_write().await?;
-        let old = find(&txn, id).await?;
+        let old = lookup::role(&txn, id).await?;
         let guard = Guard::before(actor, &txn, holders(&txn, &old).await?).await?;
         let affected = crate::permission::resolve(&txn, Change::Role(id)).await?;
         old.clone().delete(&txn).await?;
@@ -393,13 +394,6 @@ fn detail(role: role::Model, perms: Vec<permission::Model>) -> RoleDetail {
     let mut permissions: Vec<String> = perms.into_iter().map(|p| p.codename).collect();
     permissions.sort_unstable();
     RoleDetail { role, permissions }
-}
-
-pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<role::Model> {
-    role::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound { entity: "role" })
 }
 
 pub(crate) async fn permissions_of<C: ConnectionTrait>(

@@ -20,6 +20,7 @@ use crate::policy::escalation::{Guard, Watch};
 use crate::policy::{Actor, Scope};
 use crate::service::assignments::{self, NewAssignment};
 use crate::service::audit::{self, Entry, snapshot};
+use crate::service::lookup;
 use crate::service::search::contains_any;
 
 const UNIQUE: &[(&str, &[&str])] = &[
@@ -227,7 +228,7 @@ impl Users<'_> {
     /// The user with this id if it belongs (through an active assignment) to a company
     /// of `scope`. Users outside it are [`Error::NotFound`], exactly like unknown ids.
     pub(crate) async fn get_in(&self, id: i64, scope: &Scope) -> Result<user::Model> {
-        let user = find(self.fv.db(), id).await?;
+        let user = lookup::user(self.fv.db(), id).await?;
         let Some(ids) = scope.ids() else {
             return Ok(user);
         };
@@ -266,7 +267,7 @@ impl Users<'_> {
         if !scope.contains(company_id) {
             return Err(Error::NotFound { entity: "company" });
         }
-        crate::service::companies::find(fv.db(), company_id).await?;
+        crate::service::lookup::company(fv.db(), company_id).await?;
         Ok((target, company_id))
     }
 
@@ -488,7 +489,7 @@ impl Users<'_> {
         if !scope.contains(company_id) {
             return Err(Error::NotFound { entity: "company" });
         }
-        crate::service::companies::find(self.fv.db(), company_id).await?;
+        crate::service::lookup::company(self.fv.db(), company_id).await?;
         Ok(UserFilter {
             company_id: Some(company_id),
             company_ids: None,
@@ -664,7 +665,7 @@ impl Users<'_> {
             None => None,
         };
         let txn = fv.begin_write().await?;
-        let old = find(&txn, id).await?;
+        let old = lookup::user(&txn, id).await?;
         if let Some(company_id) = patch.current_company_id {
             ensure_company_exists(&txn, company_id).await?;
         }
@@ -767,7 +768,7 @@ impl Users<'_> {
         ensure_not_self(&ctx, id)?;
         let txn = fv.begin_write().await?;
         let guard = Guard::before(actor, &txn, Watch::user_everywhere(&txn, id).await?).await?;
-        let old = find(&txn, id).await?;
+        let old = lookup::user(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         am.is_active = Set(false);
         am.deleted_at = Set(old.deleted_at.or(Some(Utc::now())));
@@ -821,7 +822,7 @@ impl Users<'_> {
         let password = Password::parse(password).map_err(|m| Error::invalid("password", m))?;
         let hash = fv.hasher().hash_async(password.expose().to_owned()).await?;
         let txn = fv.begin_write().await?;
-        let old = find(&txn, id).await?;
+        let old = lookup::user(&txn, id).await?;
         let mut am = old.into_active_model();
         am.password_hash = Set(Some(hash));
         am.updated_at = Set(Utc::now());
@@ -945,13 +946,6 @@ async fn unlink_all<C: ConnectionTrait>(
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.trim().is_empty())
-}
-
-pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<user::Model> {
-    user::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound { entity: "user" })
 }
 
 pub(crate) async fn ensure_company_exists<C: ConnectionTrait>(db: &C, id: i64) -> Result<()> {

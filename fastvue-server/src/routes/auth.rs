@@ -14,7 +14,7 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{self, actor, origin, token_error};
+use crate::auth::{actor, origin, token_error};
 use crate::error::ApiError;
 use crate::extract::{json_body, query};
 use crate::openapi::ErrorBody;
@@ -524,40 +524,6 @@ pub async fn change_password(
         .await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
-}
-
-/// The `/auth` routes, relative to `/api/v1`.
-pub fn router() -> Router {
-    Router::with_path("auth")
-        .push(
-            Router::with_path("login")
-                .post(login)
-                .push(crate::routes::two_factor::login_router()),
-        )
-        .push(crate::routes::password::router())
-        .push(crate::routes::email::public_router())
-        .push(crate::routes::invitations::public_router())
-        .push(Router::with_path("refresh").post(refresh))
-        .push(Router::with_path("logout").post(logout))
-        .push(
-            Router::with_path("me/permissions/stream")
-                .get(crate::routes::permission_stream::permission_stream),
-        )
-        .push(
-            Router::new()
-                .hoop(auth::authenticate)
-                .hoop(auth::reject_api_keys)
-                .push(
-                    Router::with_path("me")
-                        .get(me)
-                        .push(Router::with_path("permissions").get(my_permissions)),
-                )
-                .push(Router::with_path("switch-company").post(switch_company))
-                .push(Router::with_path("change-password").post(change_password))
-                .push(crate::routes::two_factor::own_router())
-                .push(crate::routes::sessions::own_router())
-                .push(crate::routes::email::own_router()),
-        )
 }
 
 /// OpenAPI of the `/auth` routes.

@@ -67,7 +67,7 @@ pub(super) async fn resolve(
         .await
         .map_err(|e| core(e.into()))?;
     let (found, outcome, company_id) = if let Some(link) = link {
-        let found = crate::service::users::find(&txn, link.user_id)
+        let found = crate::service::lookup::user(&txn, link.user_id)
             .await
             .map_err(core)?;
         (found, Outcome::Linked, None)
