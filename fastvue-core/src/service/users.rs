@@ -19,7 +19,7 @@ use crate::permission::query::statement;
 use crate::policy::escalation::{Guard, Watch};
 use crate::policy::{Actor, Scope};
 use crate::service::assignments::{self, NewAssignment};
-use crate::service::audit::{self, Entry, snapshot};
+use crate::service::audit::{self, AuditContext, Entry, snapshot};
 use crate::service::lookup;
 use crate::service::search::contains_any;
 
@@ -138,6 +138,24 @@ impl Users<'_> {
             }
             None => {}
         }
+        let prepared = self.prepare(input).await?;
+        let txn = fv.begin_write().await?;
+        let (model, assigned, changes) = write_new(
+            &txn,
+            actor,
+            &actor.audit(),
+            prepared,
+            assignment.as_ref(),
+            NewUserAudit::Create,
+        )
+        .await?;
+        fv.commit_changes(txn, &changes).await?;
+        Ok((model, assigned))
+    }
+
+    /// Checks `input` and hashes its password (outside any transaction: hashing is
+    /// slow and bounded by the hashing slots), ready for [`write_new`].
+    pub(crate) async fn prepare(&self, input: NewUser) -> Result<PreparedUser> {
         let mut c = Checker::default();
         let email = c.check("email", Email::parse(&input.email));
         let username = c.check("username", Username::parse(&input.username));
@@ -152,69 +170,18 @@ impl Users<'_> {
             return Err(c.into_error());
         };
         let password_hash = match password {
-            Some(p) => Some(fv.hasher().hash_async(p.expose().to_owned()).await?),
+            Some(p) => Some(self.fv.hasher().hash_async(p.expose().to_owned()).await?),
             None => None,
         };
-        let ctx = actor.audit();
-        let txn = fv.begin_write().await?;
-        if let Some(company_id) = input.current_company_id {
-            ensure_company_exists(&txn, company_id).await?;
-        }
-        let current_company_id = input
-            .current_company_id
-            .or(assignment.as_ref().map(|a| a.company_id));
-        let now = Utc::now();
-        let model = user::ActiveModel {
-            email: Set(email.into_inner()),
-            username: Set(username.into_inner()),
-            password_hash: Set(password_hash),
-            full_name: Set(full_name.map(Name::into_inner)),
-            is_active: Set(input.is_active.unwrap_or(true)),
-            is_superuser: Set(input.is_superuser.unwrap_or(false)),
-            current_company_id: Set(current_company_id),
-            email_unconfirmed: Set(false),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| map_unique(e, UNIQUE))?;
-        audit::record(
-            &txn,
-            &ctx,
-            Entry {
-                action: "create",
-                entity_type: "user",
-                entity_id: Some(model.id),
-                company_id: model.current_company_id,
-                old_values: None,
-                new_values: snapshot(&model),
-            },
-        )
-        .await?;
-        let assigned = match &assignment {
-            Some(a) => {
-                let guard =
-                    Guard::before(actor, &txn, vec![Watch::user(a.company_id, model.id)]).await?;
-                let made = assignments::insert(&txn, &ctx, model.id, a).await?;
-                guard.check(&txn).await?;
-                Some(made)
-            }
-            None => None,
-        };
-        let mut changes = Vec::new();
-        if model.is_superuser {
-            changes.push(Change::User(model.id));
-        }
-        if let Some(a) = &assigned {
-            changes.push(Change::Key {
-                user_id: model.id,
-                company_id: a.company_id,
-            });
-        }
-        fv.commit_changes(txn, &changes).await?;
-        Ok((model, assigned))
+        Ok(PreparedUser {
+            email: email.into_inner(),
+            username: username.into_inner(),
+            password_hash,
+            full_name: full_name.map(Name::into_inner),
+            is_active: input.is_active.unwrap_or(true),
+            is_superuser: input.is_superuser.unwrap_or(false),
+            current_company_id: input.current_company_id,
+        })
     }
 
     /// The user `id`, if the actor holds `user.read` in one of the companies where the
@@ -946,6 +913,107 @@ async fn unlink_all<C: ConnectionTrait>(
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.trim().is_empty())
+}
+
+/// A new user that passed [`Users::prepare`]: parsed fields and the password hash.
+#[derive(Debug)]
+pub(crate) struct PreparedUser {
+    email: String,
+    username: String,
+    password_hash: Option<String>,
+    full_name: Option<String>,
+    is_active: bool,
+    is_superuser: bool,
+    current_company_id: Option<i64>,
+}
+
+/// How a new user's audit row reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NewUserAudit {
+    /// `create`, by the actor (the API, `data load`, bootstrap).
+    Create,
+    /// `signup`, the new user as actor of its own rows (provider sign-up).
+    SignUp,
+}
+
+/// Writes a prepared user, its audit row and its first assignment inside `txn`: the one
+/// place users are inserted. The actor's rights were checked by the caller; the
+/// escalation guard is checked here. Returns the cache changes to publish at commit.
+pub(crate) async fn write_new<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    ctx: &AuditContext,
+    input: PreparedUser,
+    assignment: Option<&NewAssignment>,
+    audit_as: NewUserAudit,
+) -> Result<(user::Model, Option<user_company_role::Model>, Vec<Change>)> {
+    if let Some(company_id) = input.current_company_id {
+        ensure_company_exists(txn, company_id).await?;
+    }
+    let current_company_id = input
+        .current_company_id
+        .or(assignment.map(|a| a.company_id));
+    let now = Utc::now();
+    let model = user::ActiveModel {
+        email: Set(input.email),
+        username: Set(input.username),
+        password_hash: Set(input.password_hash),
+        full_name: Set(input.full_name),
+        is_active: Set(input.is_active),
+        is_superuser: Set(input.is_superuser),
+        current_company_id: Set(current_company_id),
+        email_unconfirmed: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .map_err(|e| map_unique(e, UNIQUE))?;
+    let ctx = match audit_as {
+        NewUserAudit::Create => ctx.clone(),
+        NewUserAudit::SignUp => AuditContext {
+            actor_id: Some(model.id),
+            ..ctx.clone()
+        },
+    };
+    audit::record(
+        txn,
+        &ctx,
+        Entry {
+            action: match audit_as {
+                NewUserAudit::Create => "create",
+                NewUserAudit::SignUp => "signup",
+            },
+            entity_type: "user",
+            entity_id: Some(model.id),
+            company_id: model.current_company_id,
+            old_values: None,
+            new_values: snapshot(&model),
+        },
+    )
+    .await?;
+    let assigned = match assignment {
+        Some(a) => {
+            let guard =
+                Guard::before(actor, txn, vec![Watch::user(a.company_id, model.id)]).await?;
+            let made = assignments::insert(txn, &ctx, model.id, a).await?;
+            guard.check(txn).await?;
+            Some(made)
+        }
+        None => None,
+    };
+    let mut changes = Vec::new();
+    if model.is_superuser {
+        changes.push(Change::User(model.id));
+    }
+    if let Some(a) = &assigned {
+        changes.push(Change::Key {
+            user_id: model.id,
+            company_id: a.company_id,
+        });
+    }
+    Ok((model, assigned, changes))
 }
 
 pub(crate) async fn ensure_company_exists<C: ConnectionTrait>(db: &C, id: i64) -> Result<()> {

@@ -13,8 +13,10 @@ use crate::domain::{Email, Name, Username};
 use crate::entity::{company, role, social_account, user};
 use crate::error::{Error, Result, map_unique};
 use crate::permission::Change;
-use crate::service::assignments::{self, NewAssignment};
+use crate::policy::Actor;
+use crate::service::assignments::NewAssignment;
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::service::users::{self, NewUser, NewUserAudit};
 
 /// Tries at a free username before giving up.
 const USERNAME_TRIES: usize = 5;
@@ -26,10 +28,6 @@ const LINK_UNIQUE: &[(&str, &[&str])] = &[(
         "social_accounts.provider",
     ],
 )];
-const USER_UNIQUE: &[(&str, &[&str])] = &[
-    ("email", &["uq_users_email", "users.email"]),
-    ("username", &["uq_users_username", "users.username"]),
-];
 
 /// Applies the linking rules of provider `p` (see the [module docs](super)) in one write
 /// transaction.
@@ -106,7 +104,7 @@ pub(super) async fn resolve(
             ));
         }
         let (created, company_id) =
-            sign_up(&txn, ctx, profile, &email, g)
+            sign_up(fv, &txn, ctx, profile, &email, g)
                 .await
                 .map_err(|e| match e {
                     SignUpError::Config(reason) => fail(SignInError::ServerError, reason.as_str()),
@@ -199,6 +197,7 @@ impl From<sea_orm::DbErr> for SignUpError {
 /// Creates the user (no password), its role in the sign-up company and its link.
 /// Returns the user and the company.
 async fn sign_up<C: ConnectionTrait>(
+    fv: &Fastvue,
     txn: &C,
     ctx: &AuditContext,
     profile: &Profile,
@@ -232,54 +231,42 @@ async fn sign_up<C: ConnectionTrait>(
             ))
         })?;
     let username = free_username(txn, email).await?;
-    let now = Utc::now();
-    let created = user::ActiveModel {
-        email: Set(email.as_str().to_owned()),
-        username: Set(username),
-        password_hash: Set(None),
-        full_name: Set(profile
-            .name
-            .as_deref()
-            .and_then(|n| Name::parse(n, 200).ok())
-            .map(Name::into_inner)),
-        is_active: Set(true),
-        is_superuser: Set(false),
-        current_company_id: Set(Some(company.id)),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await
-    .map_err(|e| map_unique(e, USER_UNIQUE))?;
+    // Through the users service, as every new account: the same checks, audit row,
+    // assignment and escalation guard (the system actor; the new user is the actor of
+    // its own rows).
+    let prepared = fv
+        .users()
+        .prepare(NewUser {
+            email: email.as_str().to_owned(),
+            username,
+            password: None,
+            full_name: profile
+                .name
+                .as_deref()
+                .and_then(|n| Name::parse(n, 200).ok())
+                .map(Name::into_inner),
+            is_active: Some(true),
+            is_superuser: Some(false),
+            current_company_id: Some(company.id),
+        })
+        .await?;
+    let (created, _, _) = users::write_new(
+        txn,
+        &Actor::system(),
+        ctx,
+        prepared,
+        Some(&NewAssignment {
+            company_id: company.id,
+            role_id: role.id,
+            is_default: true,
+        }),
+        NewUserAudit::SignUp,
+    )
+    .await?;
     let actor = AuditContext {
         actor_id: Some(created.id),
         ..ctx.clone()
     };
-    audit::record(
-        txn,
-        &actor,
-        Entry {
-            action: "signup",
-            entity_type: "user",
-            entity_id: Some(created.id),
-            company_id: Some(company.id),
-            old_values: None,
-            new_values: snapshot(&created),
-        },
-    )
-    .await?;
-    assignments::insert(
-        txn,
-        &actor,
-        created.id,
-        &NewAssignment {
-            company_id: company.id,
-            role_id: role.id,
-            is_default: true,
-        },
-    )
-    .await?;
     insert_link(txn, &actor, created.id, &g.name, profile, email).await?;
     Ok((created, company.id))
 }
