@@ -283,3 +283,33 @@ fn user_records_never_show_passwords_in_debug_output() {
     let shown = format!("{:?}", d.users[0]);
     assert!(!shown.contains("ann-password-1"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_companys_two_factor_requirement_is_loaded_exported_and_changed_by_a_reload() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    let d = doc(json!({"companies": [{"code": "SEC", "name": "Secure", "require_2fa": true}]}));
+    load(fv, &d).await.unwrap();
+    let id = company_id(fv, "SEC").await;
+    let row = |fv: &fastvue_core::Fastvue| {
+        let fv = fv.clone();
+        async move {
+            use sea_orm::EntityTrait;
+            company::Entity::find_by_id(id)
+                .one(fv.db())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert!(row(fv).await.require_2fa);
+    let exported = data::export(fv, ExportOptions::default()).await.unwrap();
+    let sec = exported.companies.iter().find(|c| c.code == "SEC").unwrap();
+    assert!(sec.require_2fa);
+    assert!(exported.to_json().contains("\"require_2fa\": true"));
+    // The same document again changes nothing; without the flag it is turned off.
+    assert_eq!(load(fv, &d).await.unwrap().companies.updated, 0);
+    let off = doc(json!({"companies": [{"code": "SEC", "name": "Secure"}]}));
+    assert_eq!(load(fv, &off).await.unwrap().companies.updated, 1);
+    assert!(!row(fv).await.require_2fa);
+}
