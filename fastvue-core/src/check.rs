@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use crate::config::{ConfigError, Environment, MIN_SECRET_BYTES, Secret, Settings};
 use crate::error::Error;
-use crate::permission::l2::{KeySpace, RedisTier};
+use crate::permission::l2::RedisTier;
+use crate::redis::KeySpace;
 
 /// Connections kept free for administration on top of every replica's pool.
 pub const ADMIN_CONNECTIONS: u64 = 10;

@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::password::PasswordHasher;
 use crate::permission::feed::{FeedHealth, PgFeed};
 use crate::permission::l1::L1Cache;
-use crate::permission::l2::KeySpace;
 use crate::permission::tiered::TieredCache;
 use crate::permission::{Affected, Authorizer, Change};
+use crate::redis::KeySpace;
 use crate::seed::{self, BootstrapReport};
 use crate::service::api_keys::{ApiKeys, KeyUsage};
 use crate::service::{
@@ -148,12 +148,11 @@ impl Fastvue {
             );
         }
         let jwt = JwtCodec::from_settings(&settings);
-        // The limiter shares the permission cache's Redis pool and key prefix.
-        let login_limiter = LoginLimiter::new(
-            settings.rate_limit_login_per_minute,
-            authorizer.cache().l2(),
-        );
-        let request_limiter = RequestLimiter::new(authorizer.cache().l2());
+        // The limiters and the sign-in state share the permission cache's Redis pool and
+        // key prefix.
+        let redis = authorizer.cache().l2().map(|tier| tier.redis());
+        let login_limiter = LoginLimiter::new(settings.rate_limit_login_per_minute, redis.as_ref());
+        let request_limiter = RequestLimiter::new(redis.as_ref());
         #[cfg(feature = "oauth")]
         let oauth = Provider::all_from_settings(&settings)?;
         #[cfg(not(feature = "oauth"))]
@@ -166,7 +165,7 @@ impl Fastvue {
         // Pending provider sign-ins live in Redis when there is one (any replica can finish
         // a flow), else in the database.
         #[cfg(feature = "oauth")]
-        let oauth_states = StateStore::new(authorizer.cache().l2());
+        let oauth_states = StateStore::new(redis.as_ref());
         let active_users = ActiveUsers::new(cache.enabled, ACTIVE_USERS_CAPACITY);
         let mailer = crate::mail::Mailer::start(&settings.mail)?;
         Ok(Self {

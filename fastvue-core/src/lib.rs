@@ -25,6 +25,7 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod proxy;
+pub mod redis;
 pub mod seed;
 pub mod service;
 pub mod system;

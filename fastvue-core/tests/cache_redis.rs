@@ -10,13 +10,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fastvue_core::permission::bus::{
-    self, CHANNEL, InvalidationBus, InvalidationMessage, spawn_subscriber,
-};
+use fastvue_core::permission::bus::{self, InvalidationBus, InvalidationMessage, spawn_subscriber};
 use fastvue_core::permission::l1::{CacheKey, Invalidation, L1Cache};
-use fastvue_core::permission::l2::{KeySpace, L2Lookup, RedisTier};
+use fastvue_core::permission::l2::{L2Lookup, RedisTier};
 use fastvue_core::permission::set::PermissionSet;
 use fastvue_core::permission::tiered::TieredCache;
+use fastvue_core::redis::CHANNEL;
+use fastvue_core::redis::KeySpace;
 use rand::Rng;
 
 /// Serialises the Redis tests of this binary: some act on every key

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use fastvue_core::Fastvue;
 use fastvue_core::config::SseSettings;
-use fastvue_core::permission::l1::Invalidation;
+use fastvue_core::permission::Invalidation;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Notify, mpsc};
 

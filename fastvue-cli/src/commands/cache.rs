@@ -12,7 +12,7 @@
 //!   (`--token` or `FASTVUE_TOKEN`) calls `POST /api/v1/admin/cache/invalidate`.
 use clap::{Args, Subcommand};
 use fastvue_core::config::Settings;
-use fastvue_core::permission::l1::CacheKey;
+use fastvue_core::permission::CacheKey;
 use fastvue_core::permission::{CacheTarget, RedisEntry, RedisOverview};
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 use std::time::{Duration, Instant};
 
 use fastvue_core::Fastvue;
-use fastvue_core::permission::l1::CacheKey;
+use fastvue_core::permission::CacheKey;
 use fastvue_core::testing;
 
 use crate::helpers::{Env, fails, free_port, json, stdout};

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use fastvue_core::entity::user;
-use fastvue_core::permission::l2::KeySpace;
+use fastvue_core::redis::KeySpace;
 
 use crate::helpers::{Env, ServerProcess, serve_and_capture, stdout};
 

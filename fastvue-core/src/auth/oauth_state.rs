@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::Fastvue;
 use crate::entity::oauth_state;
 use crate::error::{Error, Result};
-use crate::permission::l2::{KeySpace, RedisPool, RedisTier};
+use crate::redis::{KeySpace, Redis, RedisPool};
 
 /// Longest `state` accepted from a client (ours are 43 characters).
 const MAX_STATE_LEN: usize = 128;
@@ -104,12 +104,12 @@ impl fmt::Debug for StateStore {
 
 impl StateStore {
     /// Redis when the permission cache has a Redis tier, the database otherwise.
-    pub fn new(redis: Option<&RedisTier>) -> Self {
+    pub fn new(redis: Option<&Redis>) -> Self {
         match redis {
             Some(r) => Self::Redis {
-                pool: r.pool().clone(),
-                timeout: r.timeout(),
-                keys: r.keys().clone(),
+                pool: r.pool.clone(),
+                timeout: r.timeout,
+                keys: r.keys.clone(),
             },
             None => Self::Database,
         }

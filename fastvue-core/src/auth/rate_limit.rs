@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::LimitSettings;
-use crate::permission::l2::{KeySpace, RedisPool, RedisTier};
 use crate::permission::metrics::LogLimiter;
+use crate::redis::{KeySpace, Redis, RedisPool};
 
 /// Length of a counting window.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -75,14 +75,14 @@ impl fmt::Debug for LoginLimiter {
 impl LoginLimiter {
     /// A limiter allowing `limit` failures per [`WINDOW`]; with `redis` the counters
     /// are kept there, sharing the tier's pool, round-trip bound and key prefix.
-    pub fn new(limit: u32, redis: Option<&RedisTier>) -> Self {
+    pub fn new(limit: u32, redis: Option<&Redis>) -> Self {
         Self::with_window(limit, WINDOW, redis)
     }
 
     /// Like [`LoginLimiter::new`] with another window length.
-    pub fn with_window(limit: u32, window: Duration, redis: Option<&RedisTier>) -> Self {
+    pub fn with_window(limit: u32, window: Duration, redis: Option<&Redis>) -> Self {
         Self {
-            keys: redis.map(|r| r.keys().clone()).unwrap_or_default(),
+            keys: redis.map(|r| r.keys.clone()).unwrap_or_default(),
             limit: limit.max(1),
             window,
             local: moka::sync::Cache::builder()
@@ -181,9 +181,9 @@ impl fmt::Debug for RequestLimiter {
 impl RequestLimiter {
     /// A limiter counting in `redis` when given (sharing the tier's pool, round-trip
     /// bound and key prefix), else in process.
-    pub fn new(redis: Option<&RedisTier>) -> Self {
+    pub fn new(redis: Option<&Redis>) -> Self {
         Self {
-            keys: redis.map(|r| r.keys().clone()).unwrap_or_default(),
+            keys: redis.map(|r| r.keys.clone()).unwrap_or_default(),
             local: moka::sync::Cache::builder()
                 .max_capacity(LOCAL_CAPACITY)
                 .time_to_live(WINDOW)
@@ -288,11 +288,11 @@ where
 }
 
 impl Remote {
-    fn new(what: &'static str, tier: &RedisTier) -> Self {
+    fn new(what: &'static str, redis: &Redis) -> Self {
         Self {
             what,
-            pool: tier.pool().clone(),
-            timeout: tier.timeout(),
+            pool: redis.pool.clone(),
+            timeout: redis.timeout,
             started: Instant::now(),
             paused_until: AtomicU64::new(0),
             log: LogLimiter::new(Duration::from_secs(5)),

@@ -1,6 +1,6 @@
 //! Cross-process invalidation over Redis pub/sub.
 //!
-//! Every replica publishes each invalidation on [`CHANNEL`] and runs one
+//! Every replica publishes each invalidation on [`CHANNEL`](crate::redis::CHANNEL) and runs one
 //! subscriber ([`spawn_subscriber`]) that applies the invalidations of
 //! *other* replicas to its L1. A subscriber that loses its connection may
 //! have missed messages, so after every re-subscription it clears its whole
@@ -33,11 +33,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::l1::{CacheKey, Invalidation, L1Cache};
-use super::l2::{L2Error, RedisPool};
+use super::l2::L2Error;
 use super::metrics::{self as m, LogLimiter};
-
-/// The pub/sub channel every replica publishes to and subscribes on.
-pub const CHANNEL: &str = "fastvue:permissions:invalidate";
+use crate::redis::RedisPool;
 
 const LOG_EVERY: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -66,7 +64,7 @@ pub enum Scope {
     All,
 }
 
-/// One invalidation as published on [`CHANNEL`] (see the
+/// One invalidation as published on [`CHANNEL`](crate::redis::CHANNEL) (see the
 /// [module docs](self) for the JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvalidationMessage {
@@ -138,7 +136,7 @@ impl InvalidationMessage {
 // ---------------------------------------------------------------------------
 // Publisher
 
-/// Publishes invalidations on [`CHANNEL`] through the shared pool. Cheap to
+/// Publishes invalidations on [`CHANNEL`](crate::redis::CHANNEL) through the shared pool. Cheap to
 /// clone.
 #[derive(Clone)]
 pub struct InvalidationBus {
@@ -320,7 +318,7 @@ impl fmt::Debug for SubscriberHandle {
 }
 
 /// Spawns (on the current Tokio runtime) the task that subscribes to
-/// `channel` (normally [`CHANNEL`] under the key prefix) with its own connection and applies every message whose
+/// `channel` (normally [`CHANNEL`](crate::redis::CHANNEL) under the key prefix) with its own connection and applies every message whose
 /// origin is not `origin` to `l1`. On connection loss it retries with
 /// capped exponential backoff (100 ms .. 5 s) and, once subscribed again,
 /// clears `l1` entirely (which [`L1Cache::subscribe`] receivers see as

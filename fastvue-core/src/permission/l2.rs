@@ -38,18 +38,16 @@
 //! succeeds whatever Redis does.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bb8_redis::RedisConnectionManager;
 use redis::aio::MultiplexedConnection;
 
 use super::l1::{CacheKey, Invalidation};
 use super::metrics::{self as m, LogLimiter};
 
-/// The Redis connection pool used by the cache tier and the bus.
-pub type RedisPool = bb8_redis::bb8::Pool<RedisConnectionManager>;
+use crate::redis::Redis;
+pub use crate::redis::{KeySpace, RedisPool};
 
 const SCAN_COUNT: usize = 1000;
 const BREAKER_OPEN: Duration = Duration::from_secs(1);
@@ -64,114 +62,6 @@ pub enum L2Error {
     /// No pooled connection, or no answer, within the pool timeout.
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
-}
-
-/// The names of every Redis key and channel fastvue uses, all under one prefix
-/// (`REDIS_KEY_PREFIX`, empty by default so value keys keep the format operators read).
-/// Deployments, or test servers, that share one Redis keep apart with distinct prefixes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeySpace {
-    prefix: Arc<str>,
-}
-
-impl KeySpace {
-    /// Keys under `prefix` (`""` for the documented names). The prefix is used verbatim,
-    /// also inside `SCAN` patterns: the configuration allows no glob characters in it.
-    pub fn new(prefix: &str) -> Self {
-        Self {
-            prefix: Arc::from(prefix),
-        }
-    }
-
-    /// The prefix.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// The value key of `key`: `{prefix}user:{user_id}:company:{company_id}:permissions`.
-    pub fn value(&self, key: CacheKey) -> String {
-        format!(
-            "{}user:{}:company:{}:permissions",
-            self.prefix, key.user_id, key.company_id
-        )
-    }
-
-    /// `SCAN` pattern of every value key of a user.
-    pub fn user_pattern(&self, user_id: i64) -> String {
-        format!("{}user:{user_id}:company:*:permissions", self.prefix)
-    }
-
-    /// `SCAN` pattern of every value key of a company.
-    pub fn company_pattern(&self, company_id: i64) -> String {
-        format!("{}user:*:company:{company_id}:permissions", self.prefix)
-    }
-
-    /// `SCAN` pattern of every value key.
-    pub fn all_pattern(&self) -> String {
-        format!("{}user:*:company:*:permissions", self.prefix)
-    }
-
-    /// The generation key bumped by "invalidate everything": `{prefix}fastvue:permgen:all`.
-    pub fn gen_all(&self) -> String {
-        format!("{}fastvue:permgen:all", self.prefix)
-    }
-
-    /// The generation key of a user: `{prefix}fastvue:permgen:user:{user_id}`.
-    pub fn gen_user(&self, user_id: i64) -> String {
-        format!("{}fastvue:permgen:user:{user_id}", self.prefix)
-    }
-
-    /// The generation key of a company: `{prefix}fastvue:permgen:company:{company_id}`.
-    pub fn gen_company(&self, company_id: i64) -> String {
-        format!("{}fastvue:permgen:company:{company_id}", self.prefix)
-    }
-
-    /// The invalidation channel: `{prefix}fastvue:permissions:invalidate`.
-    pub fn channel(&self) -> String {
-        format!("{}{}", self.prefix, super::bus::CHANNEL)
-    }
-
-    /// The failed-login counter of an (ip, normalised login) pair:
-    /// `{prefix}fastvue:login:fail:{ip}:{login}`.
-    pub fn login_failures(&self, ip: &str, login: &str) -> String {
-        format!("{}fastvue:login:fail:{ip}:{login}", self.prefix)
-    }
-
-    /// The counter of every sign-in attempt (successful or not) from one client IP in
-    /// the current minute: `{prefix}fastvue:login:ip:{ip}`.
-    pub fn login_attempts(&self, ip: &str) -> String {
-        format!("{}fastvue:login:ip:{ip}", self.prefix)
-    }
-
-    /// The counter of Google sign-ins started from one client IP in the current minute:
-    /// `{prefix}fastvue:oauth:ip:{ip}`.
-    pub fn oauth_starts(&self, ip: &str) -> String {
-        format!("{}fastvue:oauth:ip:{ip}", self.prefix)
-    }
-
-    /// Mails (password reset, verification) asked for from one client IP in the current
-    /// minute: `{prefix}fastvue:mail:ip:{ip}`.
-    pub fn mail_from(&self, ip: &str) -> String {
-        format!("{}fastvue:mail:ip:{ip}", self.prefix)
-    }
-
-    /// Mails asked for to one address in the current minute:
-    /// `{prefix}fastvue:mail:to:{address}`.
-    pub fn mail_to(&self, address: &str) -> String {
-        format!("{}fastvue:mail:to:{address}", self.prefix)
-    }
-
-    /// The request counter of an API key's current minute:
-    /// `{prefix}fastvue:apikey:rate:{key_id}`.
-    pub fn api_key_requests(&self, key_id: i64) -> String {
-        format!("{}fastvue:apikey:rate:{key_id}", self.prefix)
-    }
-
-    /// A Google sign-in in progress, by its `state`:
-    /// `{prefix}fastvue:oauth:state:{state}`.
-    pub fn oauth_state(&self, state: &str) -> String {
-        format!("{}fastvue:oauth:state:{state}", self.prefix)
-    }
 }
 
 /// Generations of a key read before a fill; pass it to [`RedisTier::store`].
@@ -237,11 +127,7 @@ impl RedisTier {
         pool_timeout: Duration,
         ttl: Duration,
     ) -> Result<Self, L2Error> {
-        let manager = RedisConnectionManager::new(redis_url)?;
-        let pool = bb8_redis::bb8::Pool::builder()
-            .max_size(pool_size.max(1))
-            .connection_timeout(pool_timeout)
-            .build_unchecked(manager);
+        let pool = crate::redis::pool(redis_url, pool_size, pool_timeout)?;
         Ok(Self::from_pool(pool, pool_timeout, ttl))
     }
 
@@ -268,6 +154,16 @@ impl RedisTier {
     /// The names of the keys this tier uses.
     pub fn keys(&self) -> &KeySpace {
         &self.keys
+    }
+
+    /// A handle on this tier's pool, round-trip bound and key space, for the other
+    /// users of Redis (rate limits, sign-in state).
+    pub fn redis(&self) -> Redis {
+        Redis {
+            pool: self.pool.clone(),
+            timeout: self.timeout,
+            keys: self.keys.clone(),
+        }
     }
 
     /// The connection pool.

@@ -933,6 +933,7 @@ pub(crate) enum NewUserAudit {
     /// `create`, by the actor (the API, `data load`, bootstrap).
     Create,
     /// `signup`, the new user as actor of its own rows (provider sign-up).
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     SignUp,
 }
 

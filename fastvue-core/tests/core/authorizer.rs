@@ -1039,9 +1039,7 @@ async fn with_the_cache_disabled_checks_still_follow_every_write() {
     assert!(has(w.fv(), w.ann, w.acme.id, "user.update").await);
     assert!(
         az.l1()
-            .get(fastvue_core::permission::l1::CacheKey::new(
-                w.ann, w.acme.id
-            ))
+            .get(fastvue_core::permission::CacheKey::new(w.ann, w.acme.id))
             .is_none(),
         "nothing cached"
     );

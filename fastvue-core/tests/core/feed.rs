@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use fastvue_core::Fastvue;
 use fastvue_core::permission::CacheTarget;
-use fastvue_core::permission::l1::Invalidation;
+use fastvue_core::permission::Invalidation;
 use sea_orm::TransactionTrait;
 
 use crate::helpers::*;
@@ -40,7 +40,7 @@ async fn time_until(mut cond: impl AsyncFnMut() -> bool) -> Duration {
 /// Checks on `other` until it holds the set in memory: a check racing the arrival of
 /// the fixtures' own notifications is rightly not cached.
 async fn cache_on(other: &Fastvue, user_id: i64, company_id: i64) {
-    let key = fastvue_core::permission::l1::CacheKey::new(user_id, company_id);
+    let key = fastvue_core::permission::CacheKey::new(user_id, company_id);
     time_until(async || {
         let _ = has(other, user_id, company_id, "user.read").await;
         other.authorizer().l1().get(key).is_some()
@@ -114,7 +114,7 @@ async fn an_operator_invalidation_on_one_handle_drops_the_others_memory() {
     let l1 = other.authorizer().l1();
     let took = time_until(async || {
         l1.run_pending_tasks();
-        l1.get(fastvue_core::permission::l1::CacheKey::new(u.id, c.id))
+        l1.get(fastvue_core::permission::CacheKey::new(u.id, c.id))
             .is_none()
     })
     .await;

@@ -8,7 +8,7 @@ use fastvue_core::Actor;
 use fastvue_core::entity::{company, group, permission, role, user, user_company_role};
 use fastvue_core::error::FieldError;
 use fastvue_core::pagination::PageRequest;
-use fastvue_core::permission::l1::CacheKey;
+use fastvue_core::permission::CacheKey;
 use fastvue_core::seed::BootstrapReport;
 use fastvue_core::service::assignments::NewAssignment;
 use fastvue_core::service::audit::AuditFilter;

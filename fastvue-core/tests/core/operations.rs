@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fastvue_core::check::{self, Status};
-use fastvue_core::permission::l1::CacheKey;
+use fastvue_core::permission::CacheKey;
 use fastvue_core::permission::{CacheTarget, RedisEntry, RedisOverview};
 use fastvue_core::testing::{REDIS_VAR, server_url};
 use sea_orm::ConnectionTrait;

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fastvue_core::permission::l1::Invalidation;
+use fastvue_core::permission::Invalidation;
 use fastvue_core::testing::{ProxyMode, TcpProxy};
 use tokio::sync::broadcast::error::TryRecvError;
 

@@ -1,5 +1,5 @@
 //! `/api/v1/admin/cache`: invalidation scopes and statistics.
-use fastvue_core::permission::l1::CacheKey;
+use fastvue_core::permission::CacheKey;
 use reqwest::Method;
 use serde_json::{Value, json};
 
