@@ -19,6 +19,7 @@ use crate::system::{ensure_company_roles, ensure_system_permissions};
 
 use super::parse::*;
 use super::{Document, ID_CHUNK};
+use crate::service::bundle::Bundle;
 
 /// How [`load`] treats what is already in the database.
 #[derive(Debug, Clone, Copy, Default)]
@@ -658,20 +659,9 @@ impl<C: ConnectionTrait> Writer<'_, C> {
                 }
             };
             if grants.get(&id).cloned().unwrap_or_default() != wanted {
-                role_permission::Entity::delete_many()
-                    .filter(role_permission::Column::RoleId.eq(id))
-                    .exec(self.txn)
+                Bundle::Role
+                    .replace(self.txn, id, wanted.iter().copied())
                     .await?;
-                if !wanted.is_empty() {
-                    role_permission::Entity::insert_many(wanted.iter().map(|p| {
-                        role_permission::ActiveModel {
-                            role_id: Set(id),
-                            permission_id: Set(*p),
-                        }
-                    }))
-                    .exec_without_returning(self.txn)
-                    .await?;
-                }
                 if outcome == Outcome::Unchanged {
                     outcome = Outcome::Updated;
                 }
@@ -774,20 +764,9 @@ impl<C: ConnectionTrait> Writer<'_, C> {
                 }
             };
             if grants.get(&id).cloned().unwrap_or_default() != wanted {
-                group_permission::Entity::delete_many()
-                    .filter(group_permission::Column::GroupId.eq(id))
-                    .exec(self.txn)
+                Bundle::Group
+                    .replace(self.txn, id, wanted.iter().copied())
                     .await?;
-                if !wanted.is_empty() {
-                    group_permission::Entity::insert_many(wanted.iter().map(|p| {
-                        group_permission::ActiveModel {
-                            group_id: Set(id),
-                            permission_id: Set(*p),
-                        }
-                    }))
-                    .exec_without_returning(self.txn)
-                    .await?;
-                }
                 if outcome == Outcome::Unchanged {
                     outcome = Outcome::Updated;
                 }

@@ -10,15 +10,15 @@ use serde::Deserialize;
 use crate::Fastvue;
 use crate::codenames;
 use crate::domain::{Checker, Name, Slug};
-use crate::entity::{group, group_permission, permission, user, user_group};
+use crate::entity::{group, permission, user, user_group};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
 use crate::policy::Actor;
 use crate::policy::escalation::{Guard, Watch};
 use crate::service::audit::{self, Entry, snapshot};
+use crate::service::bundle::{Bundle, codenames_json, sorted_codenames};
 use crate::service::permissions::resolve_codenames;
-use crate::service::roles::codenames_json;
 use crate::service::search::contains_any;
 
 const UNIQUE: &[(&str, &[&str])] = &[(
@@ -127,7 +127,9 @@ impl Groups<'_> {
         .insert(&txn)
         .await
         .map_err(|e| map_unique(e, UNIQUE))?;
-        link(&txn, model.id, &perms).await?;
+        Bundle::Group
+            .link(&txn, model.id, perms.iter().map(|p| p.id))
+            .await?;
         audit::record(
             &txn,
             &actor.audit(),
@@ -160,7 +162,7 @@ impl Groups<'_> {
     /// The group `id` with its permissions (`group.read` in its company).
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<GroupDetail> {
         let g = self.scoped(actor, id, codenames::GROUP_READ).await?;
-        let perms = permissions_of(self.fv.db(), id).await?;
+        let perms = Bundle::Group.permissions_of(self.fv.db(), id).await?;
         Ok(detail(g, perms))
     }
 
@@ -268,7 +270,7 @@ impl Groups<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        let perms = permissions_of(&txn, id).await?;
+        let perms = Bundle::Group.permissions_of(&txn, id).await?;
         let changes = if old.is_active == new.is_active {
             Vec::new()
         } else {
@@ -291,7 +293,7 @@ impl Groups<'_> {
         let fv = self.fv;
         let g = self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
         let perms = resolve_codenames(fv.db(), "permissions", codenames).await?;
-        let kept = permissions_of(fv.db(), id).await?;
+        let kept = Bundle::Group.permissions_of(fv.db(), id).await?;
         let added = perms
             .iter()
             .filter(|p| !kept.iter().any(|k| k.id == p.id))
@@ -307,12 +309,10 @@ impl Groups<'_> {
             vec![Watch::group_members(&txn, g.company_id, id).await?],
         )
         .await?;
-        let before = permissions_of(&txn, id).await?;
-        group_permission::Entity::delete_many()
-            .filter(group_permission::Column::GroupId.eq(id))
-            .exec(&txn)
+        let before = Bundle::Group.permissions_of(&txn, id).await?;
+        Bundle::Group
+            .replace(&txn, id, perms.iter().map(|p| p.id))
             .await?;
-        link(&txn, id, &perms).await?;
         audit::record(
             &txn,
             &actor.audit(),
@@ -460,8 +460,7 @@ impl Groups<'_> {
 }
 
 fn detail(group: group::Model, perms: Vec<permission::Model>) -> GroupDetail {
-    let mut permissions: Vec<String> = perms.into_iter().map(|p| p.codename).collect();
-    permissions.sort_unstable();
+    let permissions = sorted_codenames(perms);
     GroupDetail { group, permissions }
 }
 
@@ -470,40 +469,4 @@ pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<group::M
         .one(db)
         .await?
         .ok_or(Error::NotFound { entity: "group" })
-}
-
-async fn permissions_of<C: ConnectionTrait>(
-    db: &C,
-    group_id: i64,
-) -> Result<Vec<permission::Model>> {
-    Ok(permission::Entity::find()
-        .filter(
-            permission::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(group_permission::Column::PermissionId)
-                    .from(group_permission::Entity)
-                    .and_where(group_permission::Column::GroupId.eq(group_id))
-                    .to_owned(),
-            ),
-        )
-        .order_by_asc(permission::Column::Codename)
-        .all(db)
-        .await?)
-}
-
-async fn link<C: ConnectionTrait>(
-    db: &C,
-    group_id: i64,
-    perms: &[permission::Model],
-) -> Result<()> {
-    if perms.is_empty() {
-        return Ok(());
-    }
-    group_permission::Entity::insert_many(perms.iter().map(|p| group_permission::ActiveModel {
-        group_id: Set(group_id),
-        permission_id: Set(p.id),
-    }))
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
 }

@@ -2,6 +2,7 @@
 pub mod api_keys;
 pub mod assignments;
 pub mod audit;
+pub(crate) mod bundle;
 pub mod cache;
 pub mod companies;
 pub mod groups;

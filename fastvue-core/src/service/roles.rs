@@ -9,13 +9,14 @@ use serde::Deserialize;
 use crate::Fastvue;
 use crate::codenames;
 use crate::domain::{Checker, Name, Slug};
-use crate::entity::{permission, role, role_permission};
+use crate::entity::{permission, role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
 use crate::policy::Actor;
 use crate::policy::escalation::{Guard, Watch};
 use crate::service::audit::{self, Entry, snapshot};
+use crate::service::bundle::{Bundle, codenames_json, sorted_codenames, with_permissions};
 use crate::service::lookup;
 use crate::service::permissions::resolve_codenames;
 use crate::service::search::contains_any;
@@ -144,7 +145,9 @@ impl Roles<'_> {
         .insert(&txn)
         .await
         .map_err(|e| map_unique(e, UNIQUE))?;
-        link(&txn, model.id, &perms).await?;
+        Bundle::Role
+            .link(&txn, model.id, perms.iter().map(|p| p.id))
+            .await?;
         audit::record(
             &txn,
             &actor.audit(),
@@ -173,7 +176,7 @@ impl Roles<'_> {
                 .ensure_visible(fv, c, codenames::ROLE_READ, "role")
                 .await?;
         }
-        let perms = permissions_of(fv.db(), id).await?;
+        let perms = Bundle::Role.permissions_of(fv.db(), id).await?;
         Ok(detail(r, perms))
     }
 
@@ -286,7 +289,7 @@ impl Roles<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        let perms = permissions_of(&txn, id).await?;
+        let perms = Bundle::Role.permissions_of(&txn, id).await?;
         let changes = if old.is_active == new.is_active {
             Vec::new()
         } else {
@@ -311,7 +314,7 @@ impl Roles<'_> {
         let r = self.writable(actor, id, codenames::ROLE_UPDATE).await?;
         let perms = resolve_codenames(fv.db(), "permissions", codenames).await?;
         if let Some(c) = r.company_id {
-            let kept = permissions_of(fv.db(), id).await?;
+            let kept = Bundle::Role.permissions_of(fv.db(), id).await?;
             let added = perms
                 .iter()
                 .filter(|p| !kept.iter().any(|k| k.id == p.id))
@@ -321,12 +324,10 @@ impl Roles<'_> {
         let txn = fv.begin_write().await?;
         let role = lookup::role(&txn, id).await?;
         let guard = Guard::before(actor, &txn, holders(&txn, &role).await?).await?;
-        let before = permissions_of(&txn, id).await?;
-        role_permission::Entity::delete_many()
-            .filter(role_permission::Column::RoleId.eq(id))
-            .exec(&txn)
+        let before = Bundle::Role.permissions_of(&txn, id).await?;
+        Bundle::Role
+            .replace(&txn, id, perms.iter().map(|p| p.id))
             .await?;
-        link(&txn, id, &perms).await?;
         audit::record(
             &txn,
             &actor.audit(),
@@ -391,55 +392,6 @@ async fn holders<C: ConnectionTrait>(db: &C, r: &role::Model) -> Result<Vec<Watc
 }
 
 fn detail(role: role::Model, perms: Vec<permission::Model>) -> RoleDetail {
-    let mut permissions: Vec<String> = perms.into_iter().map(|p| p.codename).collect();
-    permissions.sort_unstable();
+    let permissions = sorted_codenames(perms);
     RoleDetail { role, permissions }
-}
-
-pub(crate) async fn permissions_of<C: ConnectionTrait>(
-    db: &C,
-    role_id: i64,
-) -> Result<Vec<permission::Model>> {
-    Ok(permission::Entity::find()
-        .filter(
-            permission::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(role_permission::Column::PermissionId)
-                    .from(role_permission::Entity)
-                    .and_where(role_permission::Column::RoleId.eq(role_id))
-                    .to_owned(),
-            ),
-        )
-        .order_by_asc(permission::Column::Codename)
-        .all(db)
-        .await?)
-}
-
-async fn link<C: ConnectionTrait>(db: &C, role_id: i64, perms: &[permission::Model]) -> Result<()> {
-    if perms.is_empty() {
-        return Ok(());
-    }
-    role_permission::Entity::insert_many(perms.iter().map(|p| role_permission::ActiveModel {
-        role_id: Set(role_id),
-        permission_id: Set(p.id),
-    }))
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
-}
-
-pub(crate) fn codenames_json(perms: &[permission::Model]) -> serde_json::Value {
-    let mut names: Vec<&str> = perms.iter().map(|p| p.codename.as_str()).collect();
-    names.sort_unstable();
-    serde_json::json!({ "permissions": names })
-}
-
-fn with_permissions(model: &role::Model, perms: &[permission::Model]) -> Option<serde_json::Value> {
-    let mut value = snapshot(model)?;
-    if let (Some(obj), serde_json::Value::Object(p)) =
-        (value.as_object_mut(), codenames_json(perms))
-    {
-        obj.extend(p);
-    }
-    Some(value)
 }
