@@ -105,7 +105,14 @@ impl<F: Fn(&str) -> Raw> Loader<F> {
     }
 
     pub(super) fn flag(&mut self, var: &str, default: bool) -> bool {
-        let Some(value) = self.text(var) else {
+        let value = self.text(var);
+        self.flag_of(var, value, default)
+    }
+
+    /// `value`, read from `var`, as a boolean: `default` when absent, a problem naming
+    /// `var` when it is not one.
+    pub(super) fn flag_of(&mut self, var: &str, value: Option<String>, default: bool) -> bool {
+        let Some(value) = value else {
             return default;
         };
         match parse_bool(&value) {

@@ -32,7 +32,7 @@ mod values;
 
 use load::load;
 pub use loader::{ConfigError, ConfigProblem};
-use loader::{Loader, Raw, check_http_url, parse_bool, split_list};
+use loader::{Loader, Raw, check_http_url, split_list};
 pub use mail::{MailSettings, SmtpSettings, SmtpTls};
 pub use oauth::{
     GITHUB_API_URL, GITHUB_AUTH_URL, GITHUB_TOKEN_URL, GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL,

@@ -236,19 +236,7 @@ impl Vars {
 
     fn flag<F: Fn(&str) -> Raw>(&self, l: &mut Loader<F>, suffix: &str, default: bool) -> bool {
         let (var, value) = self.text(l, suffix);
-        match value {
-            None => default,
-            Some(v) => match super::parse_bool(&v) {
-                Some(b) => b,
-                None => {
-                    l.problem(
-                        &var,
-                        format!("expected a boolean (true/false, 1/0, yes/no, on/off), got {v:?}"),
-                    );
-                    default
-                }
-            },
-        }
+        l.flag_of(&var, value, default)
     }
 
     /// An http(s) endpoint (https in production), `default` when unset.

@@ -99,6 +99,8 @@ struct OpState {
     signing: Mutex<usize>,
     forge: Mutex<Forge>,
     down: AtomicBool,
+    /// The key set answers 503.
+    keys_down: AtomicBool,
     codes: Mutex<HashMap<String, Grant>>,
     tokens: Mutex<HashMap<String, Identity>>,
     discovery_hits: AtomicUsize,
@@ -126,6 +128,7 @@ impl Op {
             signing: Mutex::new(0),
             forge: Mutex::new(Forge::Nothing),
             down: AtomicBool::new(false),
+            keys_down: AtomicBool::new(false),
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             discovery_hits: AtomicUsize::new(0),
@@ -198,6 +201,10 @@ async fn op_get(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         })));
     } else if path == "/jwks" {
         s.jwks_hits.fetch_add(1, Ordering::SeqCst);
+        if s.keys_down.load(Ordering::SeqCst) {
+            res.status_code(StatusCode::SERVICE_UNAVAILABLE);
+            return;
+        }
         let keys: Vec<Value> = s
             .published
             .lock()
@@ -683,4 +690,17 @@ async fn a_microsoft_multi_tenant_issuer_checks_iss_against_the_tokens_tenant() 
     *op.state.tid.lock().unwrap() = Some("00000000-0000-0000-0000-000000000001".to_owned());
     let url = sign_in(&app, PROVIDER, None).await;
     assert_failed(&url, FRONTEND, "invalid_id_token");
+}
+
+#[tokio::test]
+async fn unreachable_signing_keys_end_the_callback_with_provider_unavailable_and_link_nothing() {
+    let (app, op) = setup(&[]).await;
+    let (_, user_id) = known_user(&app, &op).await;
+    op.state.keys_down.store(true, Ordering::SeqCst);
+    let url = sign_in(&app, PROVIDER, None).await;
+    assert_failed(&url, FRONTEND, "provider_unavailable");
+    assert!(links_of(&app, user_id).await.is_empty());
+    // Once the keys answer again, the same account signs in.
+    op.state.keys_down.store(false, Ordering::SeqCst);
+    assert_signed_in(&sign_in(&app, PROVIDER, None).await, FRONTEND);
 }

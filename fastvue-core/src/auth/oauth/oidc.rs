@@ -27,7 +27,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::http::get_json;
-use super::{Profile, lenient_bool};
+use super::{Profile, lenient_bool, printable};
 
 /// The signature algorithms an ID token may use.
 pub const ACCEPTED_ALGS: &[Algorithm] = &[
@@ -382,15 +382,6 @@ fn is_microsoft_multi_tenant(issuer: &str) -> bool {
 /// cannot change the shape of the issuer it is put into.
 fn is_tenant_id(tid: &str) -> bool {
     (1..=64).contains(&tid.len()) && tid.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-}
-
-/// A provider-sent value fit for a log line.
-fn printable(value: &str) -> String {
-    value
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(100)
-        .collect()
 }
 
 #[cfg(test)]
