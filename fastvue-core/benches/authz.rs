@@ -20,8 +20,16 @@
 //! PostgreSQL. It also reports the resident memory added per cached entry. It ends
 //! with one table of medians and ratios.
 //!
+//! Then the company tree ([`tree`]): 10,000 companies six levels deep with subtree
+//! assignments, its miss, the closure-table alternative and `companies_where`, on the
+//! same backends.
+//!
 //! `AUTHZ_BENCH_SCALE` (default 1.0) shrinks users, companies, roles and assignments
-//! together, for a quick run.
+//! together, for a quick run. `AUTHZ_BENCH_ONLY=tree` runs the tree part alone; `AUTHZ_BENCH_KEEP_DB=1` keeps its
+//! PostgreSQL database (for `EXPLAIN`).
+#[path = "authz/tree.rs"]
+mod tree;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -71,17 +79,7 @@ impl Policy {
         let codenames = (0..PERMISSIONS)
             .map(|i| format!("res{:02}.{}", i / ACTIONS.len(), ACTIONS[i % ACTIONS.len()]))
             .collect();
-        let all: Vec<u32> = (1..=PERMISSIONS as u32).collect();
-        let role_perms = (0..companies * ROLES_PER_COMPANY)
-            .map(|_| {
-                let mut p: Vec<u32> = all
-                    .choose_multiple(&mut rng, PERMS_PER_ROLE)
-                    .copied()
-                    .collect();
-                p.sort_unstable();
-                p
-            })
-            .collect();
+        let role_perms = role_perms(&mut rng, companies * ROLES_PER_COMPANY);
         let company_ids: Vec<i64> = (1..=companies as i64).collect();
         let mut assignments = Vec::with_capacity(users * COMPANIES_PER_USER);
         for user in 1..=users as i64 {
@@ -100,6 +98,18 @@ impl Policy {
             assignments,
         }
     }
+}
+
+/// `roles` random sets of [`PERMS_PER_ROLE`] of the [`PERMISSIONS`] ids, each sorted.
+fn role_perms(rng: &mut StdRng, roles: usize) -> Vec<Vec<u32>> {
+    let all: Vec<u32> = (1..=PERMISSIONS as u32).collect();
+    (0..roles)
+        .map(|_| {
+            let mut p: Vec<u32> = all.choose_multiple(rng, PERMS_PER_ROLE).copied().collect();
+            p.sort_unstable();
+            p
+        })
+        .collect()
 }
 
 /// One lookup: a key, a codename and its id.
@@ -344,6 +354,10 @@ fn fmt_ns(ns: f64) -> String {
 }
 
 fn main() {
+    if std::env::var("AUTHZ_BENCH_ONLY").as_deref() == Ok("tree") {
+        tree_part(&tokio::runtime::Runtime::new().expect("runtime"));
+        return;
+    }
     let scale: f64 = std::env::var("AUTHZ_BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -575,6 +589,65 @@ fn main() {
 
     c.final_summary();
     report(&out, entries, bytes_per_entry, sqlite, postgres);
+    tree_part(&rt);
+}
+
+/// Measures the company tree on SQLite and, when configured, PostgreSQL; prints its table.
+fn tree_part(rt: &tokio::runtime::Runtime) {
+    let policy = tree::TreePolicy::generate();
+    let path = std::env::temp_dir().join(format!("fastvue_tree_{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let sqlite = rt.block_on(tree::measure(&url, &policy));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let postgres = testing::server_url(DATABASE_VAR).map(|server| {
+        let name = format!("fastvue_tree_bench_{}", std::process::id());
+        rt.block_on(admin::create_database(&server, &name))
+            .expect("create bench database");
+        let figures = rt.block_on(tree::measure(&admin::database_url(&server, &name), &policy));
+        if std::env::var_os("AUTHZ_BENCH_KEEP_DB").is_some() {
+            eprintln!("kept database {name}");
+        } else if let Err(e) = rt.block_on(admin::drop_database(&server, &name)) {
+            eprintln!("cannot drop {name}: {e}");
+        }
+        figures
+    });
+    let pair = |(p50, p99): (Duration, Duration)| {
+        format!(
+            "{} | {}",
+            fmt_ns(p50.as_nanos() as f64),
+            fmt_ns(p99.as_nanos() as f64)
+        )
+    };
+    println!();
+    println!(
+        "company tree: 10,000 companies, 6 levels, 20,000 users, 2,000 subtree assignments \
+         (mean reach of a subtree holder: {} companies)",
+        sqlite.reach
+    );
+    println!();
+    println!("| case | backend | p50 | p99 |");
+    println!("|---|---|---:|---:|");
+    for (name, f) in [("SQLite", Some(sqlite)), ("PostgreSQL", postgres)] {
+        let Some(f) = f else {
+            println!("| (all) | {name} | - | set {DATABASE_VAR} to measure |");
+            continue;
+        };
+        println!(
+            "| miss, recursive walk up (chosen) | {name} | {} |",
+            pair(f.miss)
+        );
+        println!(
+            "| same sets, closure-table statement only | {name} | {} |",
+            pair(f.closure)
+        );
+        println!(
+            "| companies_where, miss | {name} | {} |",
+            pair(f.where_miss)
+        );
+        println!("| companies_where, hit | {name} | {} |", pair(f.where_hit));
+    }
 }
 
 /// Polls a check's future once, in place: `Some(held)` when it is ready with an answer.

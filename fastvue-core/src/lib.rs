@@ -28,6 +28,7 @@ pub mod proxy;
 pub mod redis;
 pub mod seed;
 pub mod service;
+mod sql;
 pub mod system;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -103,6 +103,7 @@ async fn setup(http: &reqwest::Client, a: &str) -> Result<(), Box<dyn Error>> {
                 company_id: company.id,
                 role_id: role.id,
                 is_default: true,
+                scope: Default::default(),
             },
         )
         .await?;

@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod grant_scope;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

@@ -19,6 +19,7 @@ mod m20261205_000010_two_factor;
 mod m20261205_000011_email_tokens;
 mod m20261205_000012_sessions_sign_ins;
 mod m20261205_000013_invitations;
+mod m20261205_000014_subtree_scope;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000011_email_tokens::Migration),
             Box::new(m20261205_000012_sessions_sign_ins::Migration),
             Box::new(m20261205_000013_invitations::Migration),
+            Box::new(m20261205_000014_subtree_scope::Migration),
         ]
     }
 }

@@ -189,6 +189,7 @@ async fn change_access(req: &mut Request, depot: &mut Depot) -> Result<StatusCod
                 company_id: company,
                 role_id: role,
                 is_default: false,
+                scope: Default::default(),
             };
             fv.assignments().assign(&actor, body.user_id, input).await?;
         }

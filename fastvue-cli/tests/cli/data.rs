@@ -71,7 +71,7 @@ fn usernames(env: &Env) -> Vec<String> {
 fn loading_the_demo_twice_creates_everything_once_then_changes_nothing() {
     let env = Env::unmigrated();
     let first = run_json(env.fastvue().args(["--json", "data", "load"]));
-    assert_eq!(counts(&first, "companies"), (4, 0, 0), "{first}");
+    assert_eq!(counts(&first, "companies"), (6, 0, 0), "{first}");
     assert_eq!(counts(&first, "users"), (6, 0, 0), "{first}");
     assert_eq!(counts(&first, "groups"), (6, 0, 0), "{first}");
     assert_eq!(counts(&first, "assignments"), (9, 0, 0), "{first}");
@@ -117,6 +117,27 @@ fn loading_the_demo_twice_creates_everything_once_then_changes_nothing() {
         .unwrap()
         .unwrap();
     assert_eq!(east.parent_id, Some(acme.id));
+    // ACME is a holding: johndoe administers it and every subsidiary (a subtree role),
+    // and janesmith's Finance membership reaches below ACME too.
+    let boston = env
+        .block_on(fv.companies().find_by_code("ACME-EAST-BOS"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(boston.parent_id, Some(east.id));
+    let john = env
+        .block_on(fv.users().authenticate("johndoe", DEMO_PASSWORD))
+        .unwrap();
+    let jane = env
+        .block_on(fv.users().authenticate("janesmith", DEMO_PASSWORD))
+        .unwrap();
+    let reach = |user: i64, codename: &str| {
+        env.block_on(fv.authorizer().companies_where(user, codename))
+            .unwrap()
+            .to_vec()
+    };
+    assert!(reach(john.id, "user.update").contains(&boston.id));
+    assert!(reach(jane.id, "invoice.read").contains(&boston.id));
+    assert!(!reach(john.id, "user.update").contains(&globaltech.id));
     let text = stdout(env.fastvue().args(["data", "load"]));
     assert!(
         text.starts_with("loaded data/demo.json (built in)"),

@@ -164,6 +164,7 @@ impl Env {
                 company_id,
                 role_id,
                 is_default: true,
+                scope: Default::default(),
             }),
         ))
         .expect("create user")

@@ -36,11 +36,11 @@ use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 use crate::Fastvue;
 use crate::auth::keyed;
-use crate::entity::{company, recovery_code, two_factor, user};
+use crate::entity::{recovery_code, two_factor, user};
 use crate::error::{Error, Result};
-use crate::permission::query::statement;
 use crate::policy::Actor;
 use crate::service::audit::{self, AuditContext, Entry};
+use crate::sql::statement;
 
 /// Recovery codes made at confirmation (each works once).
 pub const RECOVERY_CODES: usize = 10;
@@ -133,19 +133,10 @@ impl TwoFactor<'_> {
             .is_some_and(|r| r.confirmed_at.is_some()))
     }
 
-    /// Whether a company where `user_id` holds a role requires two-factor sign-in.
+    /// Whether a company where `user_id` holds a role (or inherits one from a `subtree`
+    /// assignment above it) requires two-factor sign-in.
     pub async fn is_required(&self, user_id: i64) -> Result<bool> {
-        let companies = self.fv.assignments().companies_of(user_id).await?;
-        if companies.is_empty() {
-            return Ok(false);
-        }
-        Ok(company::Entity::find()
-            .filter(company::Column::Id.is_in(companies))
-            .filter(company::Column::Require2fa.eq(true))
-            .filter(company::Column::IsActive.eq(true))
-            .one(self.fv.db())
-            .await?
-            .is_some())
+        crate::permission::query::member_of_2fa_company(self.fv.db(), user_id).await
     }
 
     /// Starts (or restarts) the caller's enrolment: a new secret, not yet used for

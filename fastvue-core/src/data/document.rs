@@ -14,6 +14,8 @@ fn yes() -> bool {
     true
 }
 
+use crate::entity::grant_scope::GrantScope;
+
 fn is_true(v: &bool) -> bool {
     *v
 }
@@ -195,6 +197,11 @@ pub struct GroupRecord {
     /// Usernames of every active member (replaces the stored members).
     #[serde(default)]
     pub members: Vec<String>,
+    /// Usernames of the active members whose membership holds in the group's company
+    /// and every company below it (`subtree` scope); a user is listed in `members` or
+    /// here, not both.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtree_members: Vec<String>,
 }
 
 /// A role assignment, by (`user`, `company`, `role`).
@@ -216,6 +223,14 @@ pub struct AssignmentRecord {
     /// Default true.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub is_active: bool,
+    /// `company` (the default) or `subtree`: the role holds in that company and every
+    /// company below it.
+    #[serde(default, skip_serializing_if = "is_company_scope")]
+    pub scope: GrantScope,
+}
+
+fn is_company_scope(s: &GrantScope) -> bool {
+    *s == GrantScope::Company
 }
 
 impl Document {

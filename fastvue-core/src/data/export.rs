@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::Fastvue;
+use crate::entity::grant_scope::GrantScope;
 use crate::entity::{
     company, group, group_permission, permission, role, role_permission, user, user_company_role,
     user_group,
@@ -55,7 +56,18 @@ pub async fn export(fv: &Fastvue, options: ExportOptions) -> Result<Document> {
         group_perms.iter().map(|gp| (gp.group_id, gp.permission_id)),
         &codename,
     );
-    let group_members = names_by_owner(members.iter().map(|m| (m.group_id, m.user_id)), &username);
+    let group_members = names_by_owner(
+        (members.iter())
+            .filter(|m| m.scope == GrantScope::Company)
+            .map(|m| (m.group_id, m.user_id)),
+        &username,
+    );
+    let subtree_members = names_by_owner(
+        (members.iter())
+            .filter(|m| m.scope == GrantScope::Subtree)
+            .map(|m| (m.group_id, m.user_id)),
+        &username,
+    );
     let role_by_id: HashMap<i64, &role::Model> = roles.iter().map(|r| (r.id, r)).collect();
 
     let mut doc = Document {
@@ -119,6 +131,7 @@ pub async fn export(fv: &Fastvue, options: ExportOptions) -> Result<Document> {
                 is_active: g.is_active,
                 permissions: group_grants.get(&g.id).cloned().unwrap_or_default(),
                 members: group_members.get(&g.id).cloned().unwrap_or_default(),
+                subtree_members: subtree_members.get(&g.id).cloned().unwrap_or_default(),
             })
             .collect(),
         assignments: assignments
@@ -132,6 +145,7 @@ pub async fn export(fv: &Fastvue, options: ExportOptions) -> Result<Document> {
                     global_role: role.company_id.is_none(),
                     is_default: a.is_default,
                     is_active: a.is_active,
+                    scope: a.scope,
                 })
             })
             .collect(),

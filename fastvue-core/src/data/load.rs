@@ -8,6 +8,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::Fastvue;
+use crate::entity::grant_scope::GrantScope;
 use crate::entity::{
     company, group, group_permission, permission, refresh_token, role, role_permission,
     social_account, user, user_company_role, user_group,
@@ -692,13 +693,14 @@ impl<C: ConnectionTrait> Writer<'_, C> {
                 .or_default()
                 .insert(gp.permission_id);
         }
-        // Group id -> (user id, active).
-        let mut memberships: HashMap<i64, BTreeSet<(i64, bool)>> = HashMap::new();
+        // Group id -> (user id, active, scope).
+        let mut memberships: HashMap<i64, BTreeSet<(i64, bool, GrantScope)>> = HashMap::new();
         for ug in user_group::Entity::find().all(self.txn).await? {
-            memberships
-                .entry(ug.group_id)
-                .or_default()
-                .insert((ug.user_id, ug.is_active));
+            memberships.entry(ug.group_id).or_default().insert((
+                ug.user_id,
+                ug.is_active,
+                ug.scope,
+            ));
         }
         for (i, r) in d.groups.iter().enumerate() {
             let at = format!("groups[{i}]");
@@ -710,14 +712,25 @@ impl<C: ConnectionTrait> Writer<'_, C> {
             let wanted = self.permission_ids(&at, &r.permissions, permissions);
             let mut members = BTreeSet::new();
             let mut ok = wanted.is_some();
-            for (k, name) in r.members.iter().enumerate() {
+            let listed = r
+                .members
+                .iter()
+                .map(|m| (m, "members", GrantScope::Company));
+            let below =
+                (r.subtree_members.iter()).map(|m| (m, "subtree_members", GrantScope::Subtree));
+            for (k, (name, list, scope)) in listed.chain(below).enumerate() {
                 match users.get(name) {
                     Some(id) => {
-                        members.insert((*id, true));
+                        members.insert((*id, true, scope));
                     }
                     None => {
+                        let k = if list == "members" {
+                            k
+                        } else {
+                            k - r.members.len()
+                        };
                         self.problems.add(
-                            format!("{at}.members[{k}]"),
+                            format!("{at}.{list}[{k}]"),
                             format!("unknown user {name:?}"),
                         );
                         ok = false;
@@ -777,12 +790,13 @@ impl<C: ConnectionTrait> Writer<'_, C> {
                     .exec(self.txn)
                     .await?;
                 if !members.is_empty() {
-                    user_group::Entity::insert_many(members.iter().map(|(user_id, _)| {
+                    user_group::Entity::insert_many(members.iter().map(|(user_id, _, scope)| {
                         user_group::ActiveModel {
                             user_id: Set(*user_id),
                             group_id: Set(id),
                             is_active: Set(true),
                             joined_at: Set(self.now),
+                            scope: Set(*scope),
                         }
                     }))
                     .exec_without_returning(self.txn)
@@ -851,19 +865,25 @@ impl<C: ConnectionTrait> Writer<'_, C> {
                         is_active: Set(r.is_active),
                         assigned_at: Set(self.now),
                         assigned_by: Set(None),
+                        scope: Set(r.scope),
                         ..Default::default()
                     }
                     .insert(self.txn)
                     .await?;
                     Outcome::Created
                 }
-                Some(old) if old.is_default == r.is_default && old.is_active == r.is_active => {
+                Some(old)
+                    if old.is_default == r.is_default
+                        && old.is_active == r.is_active
+                        && old.scope == r.scope =>
+                {
                     Outcome::Unchanged
                 }
                 Some(old) => {
                     let mut am = old.clone().into_active_model();
                     am.is_default = Set(r.is_default);
                     am.is_active = Set(r.is_active);
+                    am.scope = Set(r.scope);
                     am.update(self.txn).await?;
                     Outcome::Updated
                 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::domain::{Codename, CompanyCode, Email, Name, Password, Slug, Username};
+use crate::entity::grant_scope::GrantScope;
 use crate::error::{Error, FieldError, Result};
 
 use super::{Document, MAX_REPORTED_PROBLEMS};
@@ -105,6 +106,7 @@ pub(super) struct PGroup {
     pub(super) is_active: bool,
     pub(super) permissions: Vec<String>,
     pub(super) members: Vec<String>,
+    pub(super) subtree_members: Vec<String>,
 }
 
 pub(super) struct PAssignment {
@@ -113,6 +115,7 @@ pub(super) struct PAssignment {
     pub(super) role: String,
     pub(super) global_role: bool,
     pub(super) is_default: bool,
+    pub(super) scope: GrantScope,
     pub(super) is_active: bool,
 }
 
@@ -352,6 +355,20 @@ pub(super) fn parse(doc: &Document) -> Result<Parsed> {
             .enumerate()
             .filter_map(|(k, m)| username(&mut p, format!("{at}.members[{k}]"), m))
             .collect();
+        let subtree_members: Vec<String> = r
+            .subtree_members
+            .iter()
+            .enumerate()
+            .filter_map(|(k, m)| username(&mut p, format!("{at}.subtree_members[{k}]"), m))
+            .collect();
+        for (k, m) in subtree_members.iter().enumerate() {
+            if members.contains(m) {
+                p.add(
+                    format!("{at}.subtree_members[{k}]"),
+                    format!("{m:?} is also in members: list a user once"),
+                );
+            }
+        }
         if let (Some(company), Some(codename), Some(name)) = (company, codename, name) {
             groups.push(PGroup {
                 company,
@@ -361,6 +378,7 @@ pub(super) fn parse(doc: &Document) -> Result<Parsed> {
                 is_active: r.is_active,
                 permissions: perms,
                 members,
+                subtree_members,
             });
         }
     }
@@ -389,6 +407,7 @@ pub(super) fn parse(doc: &Document) -> Result<Parsed> {
                 role,
                 global_role: r.global_role,
                 is_default: r.is_default,
+                scope: r.scope,
                 is_active: r.is_active,
             });
         }

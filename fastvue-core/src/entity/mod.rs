@@ -3,6 +3,7 @@ pub mod api_key;
 pub mod audit_log;
 pub mod company;
 pub mod email_token;
+pub mod grant_scope;
 pub mod group;
 pub mod group_permission;
 pub mod invitation;

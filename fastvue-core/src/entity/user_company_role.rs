@@ -23,6 +23,8 @@ pub struct Model {
     pub assigned_at: DateTimeUtc,
     /// Who assigned it.
     pub assigned_by: Option<i64>,
+    /// Where it holds: this company, or this company and every company below it.
+    pub scope: super::grant_scope::GrantScope,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

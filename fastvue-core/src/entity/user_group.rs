@@ -16,6 +16,8 @@ pub struct Model {
     pub is_active: bool,
     /// When the user joined.
     pub joined_at: DateTimeUtc,
+    /// Where it holds: the group's company, or that company and every company below it.
+    pub scope: super::grant_scope::GrantScope,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -401,6 +401,45 @@ impl Authorizer {
             .any(|c| self.catalog.id(c).is_some_and(|id| set.contains(id))))
     }
 
+    /// The companies where the user holds `codename`, ascending: through its own
+    /// assignments and group memberships, and inherited below its `subtree` ones (every
+    /// active company for a superuser; none for an inactive user or an unknown
+    /// codename). A data scope for an embedding service's own queries ("which
+    /// companies' reports may this user read?"), cached per (user, codename) in the
+    /// process and dropped with the user's permission sets, on every replica, so it is
+    /// cheap to call per request: a hit is a map lookup and a reference count.
+    ///
+    /// Always equal to the companies `c` where [`has`](Self::has)`(user, c, codename)`.
+    pub async fn companies_where(&self, user_id: i64, codename: &str) -> Result<Arc<[i64]>> {
+        if !self.enabled {
+            return Ok(query::companies_where(&self.db, user_id, codename)
+                .await?
+                .into());
+        }
+        // Only codenames of active permissions are cached, so no caller can fill the
+        // cache with made-up keys; one that is not is held nowhere.
+        if self.catalog.id(codename).is_none() {
+            match query::active_permission_id(&self.db, codename).await? {
+                Some(id) => {
+                    if let Some(id) = intern_id(id) {
+                        self.catalog.learn([(id, codename)]);
+                    }
+                }
+                None => return Ok(Arc::from([])),
+            }
+        }
+        let l1 = self.cache.l1();
+        if let Some(found) = l1.reach().get(user_id, codename) {
+            return Ok(found);
+        }
+        let ticket = l1.reach().ticket(user_id);
+        let found: Arc<[i64]> = query::companies_where(&self.db, user_id, codename)
+            .await?
+            .into();
+        l1.complete_reach(ticket, codename, found.clone());
+        Ok(found)
+    }
+
     /// Every path by which the user holds `codename` in the company (always read from the
     /// database, never cached).
     pub async fn explain(

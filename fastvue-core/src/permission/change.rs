@@ -2,7 +2,8 @@
 use sea_orm::ConnectionTrait;
 
 use crate::error::Result;
-use crate::permission::query::statement;
+use crate::permission::tree;
+use crate::sql::{placeholders, statement};
 
 /// A write that can change effective permissions. Core services report one after each
 /// such write; [`resolve`] turns it into the exact cache entries to drop.
@@ -15,8 +16,30 @@ pub enum Change {
         /// The company.
         company_id: i64,
     },
+    /// One user in one company and every company below it (a `subtree` assignment or
+    /// group membership changed).
+    Subtree {
+        /// The user.
+        user_id: i64,
+        /// The top of the subtree.
+        company_id: i64,
+    },
+    /// What company `company_id` and the companies below it inherit from `through` and
+    /// its ancestors (the holders of `subtree` grants there): `company_id` was moved
+    /// away from (or under) `through`, or `through` = `company_id` changed its activity.
+    /// Resolve it before the write for the old ancestors, after it for the new ones.
+    Inherited {
+        /// The company whose chain of ancestors (itself included) holds the grants.
+        through: i64,
+        /// The top of the branch that inherits them.
+        company_id: i64,
+    },
     /// Every company of one user (deactivation, superuser flag).
     User(i64),
+    /// The same as [`Change::User`], resolved to (user, company) pairs: each company
+    /// where the user holds an assignment or membership, and every company below its
+    /// `subtree` ones (for checking a write, not for the cache).
+    Grants(i64),
     /// Every user of one company (company deactivation).
     Company(i64),
     /// Every holder of a role (its permissions, activity or existence changed).
@@ -59,17 +82,51 @@ impl Affected {
     }
 }
 
+/// Most (user, company) pairs one change resolves to; beyond it, the change drops every
+/// set of the users concerned instead (still only theirs, and bounded work).
+pub(crate) const MAX_PAIRS: usize = 20_000;
+
 const ROLE_HOLDERS: &str =
-    "SELECT DISTINCT user_id, company_id FROM user_company_roles WHERE role_id = $1";
-const GROUP_MEMBERS: &str = "SELECT DISTINCT ug.user_id AS user_id, g.company_id AS company_id \
-FROM user_groups ug JOIN groups g ON g.id = ug.group_id WHERE g.id = $1";
+    "SELECT user_id, company_id, scope FROM user_company_roles WHERE role_id = $1";
+const GROUP_MEMBERS: &str = "SELECT ug.user_id AS user_id, g.company_id AS company_id, \
+ug.scope AS scope FROM user_groups ug JOIN groups g ON g.id = ug.group_id WHERE g.id = $1";
 const PERMISSION_HOLDERS: &str = "\
-SELECT ucr.user_id AS user_id, ucr.company_id AS company_id FROM user_company_roles ucr \
+SELECT ucr.user_id AS user_id, ucr.company_id AS company_id, ucr.scope AS scope \
+FROM user_company_roles ucr \
 JOIN role_permissions rp ON rp.role_id = ucr.role_id WHERE rp.permission_id = $1 \
 UNION \
-SELECT ug.user_id AS user_id, g.company_id AS company_id FROM user_groups ug \
+SELECT ug.user_id AS user_id, g.company_id AS company_id, ug.scope AS scope FROM user_groups ug \
 JOIN groups g ON g.id = ug.group_id JOIN group_permissions gp ON gp.group_id = g.id \
 WHERE gp.permission_id = $1";
+
+const USER_GRANTS: &str = "\
+SELECT user_id, company_id, scope FROM user_company_roles WHERE user_id = $1 \
+UNION ALL \
+SELECT ug.user_id AS user_id, g.company_id AS company_id, ug.scope AS scope FROM user_groups ug \
+JOIN groups g ON g.id = ug.group_id WHERE ug.user_id = $1";
+
+/// The (user, company) pairs of `{base}` (rows of `user_id, company_id, scope`), each
+/// `subtree` row expanded to every company below its own, at most [`MAX_PAIRS`] + 1.
+const EXPANDED: &str = "\
+WITH RECURSIVE base(user_id, company_id, scope) AS ({base}), \
+down(user_id, company_id, depth) AS ( \
+  SELECT user_id, company_id, 0 FROM base WHERE scope = 'subtree' \
+  UNION ALL \
+  SELECT down.user_id, c.id, down.depth + 1 FROM down CROSS JOIN companies c \
+  WHERE c.parent_id = down.company_id AND down.depth < {max} \
+) \
+SELECT user_id, company_id FROM base UNION SELECT user_id, company_id FROM down \
+LIMIT {limit}";
+
+/// The users of `{base}` (when its expansion is too large).
+const BASE_USERS: &str = "\
+WITH base(user_id, company_id, scope) AS ({base}) SELECT DISTINCT user_id FROM base";
+
+/// Users holding a `subtree` assignment or membership in one of the companies `{ids}`.
+const SUBTREE_HOLDERS: &str = "\
+SELECT user_id AS id FROM user_company_roles WHERE scope = 'subtree' AND company_id IN ({ids}) \
+UNION SELECT ug.user_id AS id FROM user_groups ug JOIN groups g ON g.id = ug.group_id \
+WHERE ug.scope = 'subtree' AND g.company_id IN ({ids})";
 const SUPERUSERS: &str = "SELECT id FROM users WHERE is_superuser = TRUE";
 
 /// Resolves a change against the database as `db` sees it (call it inside the write's
@@ -81,13 +138,29 @@ pub async fn resolve<C: ConnectionTrait>(db: &C, change: Change) -> Result<Affec
             user_id,
             company_id,
         } => out.keys.push((user_id, company_id)),
+        Change::Subtree {
+            user_id,
+            company_id,
+        } => {
+            let (below, _) = tree::descendants(db, company_id).await?;
+            if below.len() > MAX_PAIRS {
+                out.users.push(user_id);
+            } else {
+                out.keys = below.into_iter().map(|c| (user_id, c)).collect();
+            }
+        }
+        Change::Inherited {
+            through,
+            company_id,
+        } => out = inherited(db, through, company_id).await?,
         Change::User(id) => out.users.push(id),
+        Change::Grants(id) => out = expanded(db, USER_GRANTS, id).await?,
         Change::Company(id) => out.companies.push(id),
-        Change::Role(id) => out.keys = pairs(db, ROLE_HOLDERS, id).await?,
-        Change::Group(id) => out.keys = pairs(db, GROUP_MEMBERS, id).await?,
+        Change::Role(id) => out = expanded(db, ROLE_HOLDERS, id).await?,
+        Change::Group(id) => out = expanded(db, GROUP_MEMBERS, id).await?,
         Change::Permission(id) => {
-            out.keys = pairs(db, PERMISSION_HOLDERS, id).await?;
-            out.users = superusers(db).await?;
+            out = expanded(db, PERMISSION_HOLDERS, id).await?;
+            out.users.extend(superusers(db).await?);
         }
         Change::Superusers => out.users = superusers(db).await?,
         Change::All => out.all = true,
@@ -95,17 +168,74 @@ pub async fn resolve<C: ConnectionTrait>(db: &C, change: Change) -> Result<Affec
     Ok(out)
 }
 
-async fn pairs<C: ConnectionTrait>(db: &C, sql: &str, id: i64) -> Result<Vec<(i64, i64)>> {
+/// The pairs of `base` (parameter `$1` = `id`) with `subtree` rows expanded; the users
+/// of `base` when there are more than [`MAX_PAIRS`].
+async fn expanded<C: ConnectionTrait>(db: &C, base: &str, id: i64) -> Result<Affected> {
+    let backend = db.get_database_backend();
+    let sql = EXPANDED
+        .replace("{base}", base)
+        .replace("{max}", &tree::MAX_COMPANY_DEPTH.to_string())
+        .replace("{limit}", &(MAX_PAIRS + 1).to_string());
     let rows = db
-        .query_all_raw(statement(db.get_database_backend(), sql, vec![id.into()]))
+        .query_all_raw(statement(backend, &sql, vec![id.into()]))
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out = Affected::default();
+    if rows.len() > MAX_PAIRS {
+        let sql = BASE_USERS.replace("{base}", base);
+        let rows = db
+            .query_all_raw(statement(backend, &sql, vec![id.into()]))
+            .await?;
+        for row in rows {
+            out.users.push(row.try_get::<i64>("", "user_id")?);
+        }
+        return Ok(out);
+    }
+    out.keys.reserve(rows.len());
     for row in rows {
-        out.push((
+        out.keys.push((
             row.try_get::<i64>("", "user_id")?,
             row.try_get::<i64>("", "company_id")?,
         ));
     }
+    Ok(out)
+}
+
+/// The holders of `subtree` grants in `through` or above it, in `company_id` and every
+/// company below it.
+async fn inherited<C: ConnectionTrait>(db: &C, through: i64, company_id: i64) -> Result<Affected> {
+    let mut out = Affected::default();
+    let users = subtree_holders(db, &tree::ancestors(db, through).await?).await?;
+    if users.is_empty() {
+        return Ok(out);
+    }
+    let (below, _) = tree::descendants(db, company_id).await?;
+    if users.len().saturating_mul(below.len()) > MAX_PAIRS {
+        out.users = users;
+    } else {
+        for &u in &users {
+            out.keys.extend(below.iter().map(|&c| (u, c)));
+        }
+    }
+    Ok(out)
+}
+
+/// Users with a `subtree` assignment or membership in one of `companies`, ascending.
+pub(crate) async fn subtree_holders<C: ConnectionTrait>(
+    db: &C,
+    companies: &[i64],
+) -> Result<Vec<i64>> {
+    let backend = db.get_database_backend();
+    let mut out = Vec::new();
+    for chunk in companies.chunks(500) {
+        let ids = placeholders(1, chunk.len());
+        let sql = SUBTREE_HOLDERS.replace("{ids}", &ids);
+        let values = chunk.iter().map(|&c| c.into()).collect();
+        for row in db.query_all_raw(statement(backend, &sql, values)).await? {
+            out.push(row.try_get::<i64>("", "id")?);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
     Ok(out)
 }
 

@@ -52,6 +52,7 @@ use tokio::sync::broadcast;
 use super::catalog::{Catalog, NameCache};
 use super::metrics as m;
 use super::names::same_bytes;
+use super::reach::{Companies, ReachCache, ReachTicket};
 use super::set::{PermissionSet, SetInterner};
 
 /// Key of a cached permission set: one user in one company.
@@ -543,6 +544,8 @@ pub struct L1Cache {
     /// it hears other processes' invalidations, so every check reads through (see
     /// [`L1Cache::suspend`]).
     suspended: AtomicBool,
+    /// The companies where a user holds a codename, dropped with this cache's entries.
+    reach: ReachCache,
     #[cfg(test)]
     fill_hook: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
@@ -600,6 +603,10 @@ impl L1Cache {
             ticker: OnceLock::new(),
             changes: broadcast::channel(CHANGE_CAPACITY).0,
             suspended: AtomicBool::new(false),
+            reach: ReachCache::new(
+                usize::try_from(max_entries).unwrap_or(usize::MAX),
+                Duration::from_secs(u64::from(ttl_secs)),
+            ),
             #[cfg(test)]
             fill_hook: Mutex::new(None),
         });
@@ -876,6 +883,22 @@ impl L1Cache {
         self.suspended.load(Ordering::SeqCst)
     }
 
+    /// The cache of companies where a user holds a codename, invalidated with this one.
+    pub(crate) fn reach(&self) -> &ReachCache {
+        &self.reach
+    }
+
+    /// Stores a user's reach unless invalidated since `ticket` or suspended.
+    pub(crate) fn complete_reach(
+        &self,
+        ticket: ReachTicket,
+        codename: &str,
+        companies: Companies,
+    ) -> bool {
+        self.reach
+            .complete(ticket, codename, companies, &self.suspended)
+    }
+
     /// Stores `set` for the ticket's key unless an invalidation that could
     /// affect the key (same key, user, company — or a colliding stripe — or
     /// everything) started since [`begin_fill`](Self::begin_fill). Returns
@@ -1027,6 +1050,10 @@ impl L1Cache {
     }
 
     fn invalidate_keys_with(&self, keys: &[CacheKey], source: &'static str) -> u64 {
+        let mut users: Vec<i64> = keys.iter().map(|k| k.user_id).collect();
+        users.sort_unstable();
+        users.dedup();
+        self.reach.forget_users(users.iter().copied());
         for &key in keys {
             self.generations.key(key).fetch_add(1, Ordering::SeqCst);
         }
@@ -1054,6 +1081,7 @@ impl L1Cache {
     }
 
     fn invalidate_user_with(&self, user_id: i64, source: &'static str) -> u64 {
+        self.reach.forget_users([user_id]);
         self.generations
             .user(user_id)
             .fetch_add(1, Ordering::SeqCst);
@@ -1068,6 +1096,7 @@ impl L1Cache {
     }
 
     fn invalidate_company_with(&self, company_id: i64, source: &'static str) -> u64 {
+        self.reach.forget_all();
         self.generations
             .company(company_id)
             .fetch_add(1, Ordering::SeqCst);
@@ -1089,6 +1118,7 @@ impl L1Cache {
     }
 
     fn invalidate_all_with(&self, source: &'static str) -> u64 {
+        self.reach.forget_all();
         self.generations.epoch.fetch_add(1, Ordering::SeqCst);
         // moka first: an entry a concurrent (post-bump) fill registers after
         // this line survives, so no user ends up in the shards unindexed.

@@ -26,12 +26,14 @@ pub(crate) mod l2;
 pub mod metrics;
 mod names;
 pub(crate) mod query;
+pub(crate) mod reach;
 mod remote;
 pub mod set;
 #[cfg(feature = "test-support")]
 pub mod tiered;
 #[cfg(not(feature = "test-support"))]
 pub(crate) mod tiered;
+pub(crate) mod tree;
 
 pub use authorizer::{
     Authorizer, CacheInspection, CacheOverview, CacheTarget, Explanation, InvalidationSummary,
@@ -39,5 +41,5 @@ pub use authorizer::{
 };
 pub use change::{Affected, Change, resolve};
 pub use l1::{CacheKey, Invalidation};
-pub use query::GrantPath;
+pub use query::{CompanyStep, GrantPath};
 pub use set::PermissionSet;

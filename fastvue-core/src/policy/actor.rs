@@ -259,7 +259,9 @@ impl Actor {
         }
     }
 
-    /// The companies where the actor holds `codename`.
+    /// The companies where the actor holds `codename`: its own and those it inherits
+    /// below its `subtree` grants ([`Authorizer::companies_where`](crate::permission::Authorizer::companies_where)),
+    /// the key's company for an API key, every company for a superuser.
     pub async fn scope(&self, fv: &Fastvue, codename: &str) -> Result<Scope> {
         if self.is_superuser() {
             return Ok(Scope::All);
@@ -275,13 +277,8 @@ impl Actor {
         let Some(user_id) = self.user_id() else {
             return Ok(Scope::Companies(Vec::new()));
         };
-        let mut held = Vec::new();
-        for company_id in fv.assignments().companies_of(user_id).await? {
-            if fv.authorizer().has(user_id, company_id, codename).await? {
-                held.push(company_id);
-            }
-        }
-        Ok(Scope::Companies(held))
+        let held = fv.authorizer().companies_where(user_id, codename).await?;
+        Ok(Scope::Companies(held.to_vec()))
     }
 
     /// [`Actor::scope`] for a list filtered by `company_id`: a company outside the scope
@@ -297,6 +294,44 @@ impl Actor {
             Some(c) if !scope.contains(c) => Err(Error::NotFound { entity: "company" }),
             _ => Ok(scope),
         }
+    }
+
+    /// [`Error::Forbidden`] naming every codename of `wanted` the actor does not hold
+    /// over the whole subtree of `company_id`: through its own `subtree` assignments and
+    /// memberships there or above, which hold in every company below, present or future
+    /// (the [escalation invariant](crate::policy::escalation) for `subtree` grants).
+    pub(crate) async fn ensure_holds_over_subtree<'a>(
+        &self,
+        fv: &Fastvue,
+        company_id: i64,
+        wanted: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        if self.is_superuser() {
+            return Ok(());
+        }
+        let (user, scopes) = match &self.kind {
+            Kind::System => return Ok(()),
+            Kind::User(u) => (u, None),
+            Kind::Key { creator, grant } => (creator, Some(&grant.scopes)),
+        };
+        let grants = if self.key().is_some_and(|k| k.company_id != company_id) {
+            Vec::new()
+        } else {
+            crate::permission::query::subtree_permissions(fv.db(), user.id, company_id).await?
+        };
+        let mut held = Held::of(grants.into_iter().map(|(_, c)| c.into()).collect());
+        if let Some(scopes) = scopes {
+            held = held.restricted_to(scopes);
+        }
+        let missing = held.missing(wanted);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!(
+            "you cannot grant on the subtree of company {company_id} permissions you do not \
+             hold over that whole subtree (through subtree-scoped grants): {}",
+            missing.join(", ")
+        )))
     }
 
     /// [`Error::Forbidden`] naming every codename of `wanted` the actor does not hold in

@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use sea_orm::ConnectionTrait;
 
 use crate::error::{Error, Result};
-use crate::permission::query::{self, Grant, statement};
+use crate::permission::change::{Change, MAX_PAIRS, resolve};
+use crate::permission::query::{self, Grant};
+use crate::sql::{placeholders, statement};
 
 use super::actor::Actor;
 use super::held::Held;
@@ -41,46 +43,35 @@ impl Watch {
         Self { company_id, users }
     }
 
-    /// One user in `company_id`.
-    pub(crate) fn user(company_id: i64, user_id: i64) -> Self {
-        Self::users(company_id, vec![user_id])
-    }
-
-    /// Everyone holding role `role_id` (in its company `company_id`).
+    /// Everyone holding role `role_id`, in every company where it holds (below a
+    /// `subtree` assignment too).
     pub(crate) async fn role_holders<C: ConnectionTrait>(
+        actor: &Actor,
         db: &C,
-        company_id: i64,
         role_id: i64,
-    ) -> Result<Self> {
-        let users = ids(
-            db,
-            "SELECT DISTINCT user_id AS id FROM user_company_roles WHERE role_id = $1 AND company_id = $2",
-            vec![role_id.into(), company_id.into()],
-        )
-        .await?;
-        Ok(Self::users(company_id, users))
+    ) -> Result<Vec<Self>> {
+        Self::of_change(actor, db, Change::Role(role_id)).await
     }
 
-    /// Every member of group `group_id` (of company `company_id`).
+    /// Every member of group `group_id`, in every company where the group holds.
     pub(crate) async fn group_members<C: ConnectionTrait>(
+        actor: &Actor,
         db: &C,
-        company_id: i64,
         group_id: i64,
-    ) -> Result<Self> {
-        let users = ids(
-            db,
-            "SELECT DISTINCT user_id AS id FROM user_groups WHERE group_id = $1",
-            vec![group_id.into()],
-        )
-        .await?;
-        Ok(Self::users(company_id, users))
+    ) -> Result<Vec<Self>> {
+        Self::of_change(actor, db, Change::Group(group_id)).await
     }
 
-    /// Everyone holding a role or belonging to a group in `company_id`.
+    /// Everyone holding a role or belonging to a group in `company_id`, and everyone
+    /// whose grants from above reach it and the companies below it.
     pub(crate) async fn company_members<C: ConnectionTrait>(
+        actor: &Actor,
         db: &C,
         company_id: i64,
-    ) -> Result<Self> {
+    ) -> Result<Vec<Self>> {
+        if actor.is_superuser() {
+            return Ok(Vec::new());
+        }
         let users = ids(
             db,
             "SELECT user_id AS id FROM user_company_roles WHERE company_id = $1 \
@@ -89,28 +80,68 @@ impl Watch {
             vec![company_id.into()],
         )
         .await?;
-        Ok(Self::users(company_id, users))
+        let mut out = vec![Self::users(company_id, users)];
+        out.extend(
+            Self::of_change(
+                actor,
+                db,
+                Change::Inherited {
+                    through: company_id,
+                    company_id,
+                },
+            )
+            .await?,
+        );
+        Ok(out)
     }
 
-    /// `user_id` in every company where it holds a role or belongs to a group.
+    /// `user_id` in every company where it holds a role or belongs to a group, and every
+    /// company below its `subtree` ones.
     pub(crate) async fn user_everywhere<C: ConnectionTrait>(
+        actor: &Actor,
         db: &C,
         user_id: i64,
     ) -> Result<Vec<Self>> {
-        let companies = ids(
-            db,
-            "SELECT company_id AS id FROM user_company_roles WHERE user_id = $1 \
-             UNION SELECT g.company_id AS id FROM user_groups ug \
-             JOIN groups g ON g.id = ug.group_id WHERE ug.user_id = $1",
-            vec![user_id.into()],
-        )
-        .await?;
-        Ok(companies
+        Self::of_change(actor, db, Change::Grants(user_id)).await
+    }
+
+    /// The (user, company) pairs `change` resolves to on `db`, one watch per company;
+    /// nothing for the system or a superuser, whose writes are not checked.
+    /// [`Error::Forbidden`] when they are too many to check (a change that resolves to
+    /// whole users rather than pairs: more than [`MAX_PAIRS`] of them).
+    pub(crate) async fn of_change<C: ConnectionTrait>(
+        actor: &Actor,
+        db: &C,
+        change: Change,
+    ) -> Result<Vec<Self>> {
+        if actor.is_superuser() {
+            return Ok(Vec::new());
+        }
+        let affected = resolve(db, change).await?;
+        if affected.all || !affected.users.is_empty() || !affected.companies.is_empty() {
+            return Err(too_wide());
+        }
+        let mut by_company: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (user_id, company_id) in affected.keys {
+            by_company.entry(company_id).or_default().push(user_id);
+        }
+        Ok(by_company
             .into_iter()
-            .map(|c| Self::user(c, user_id))
+            .map(|(company_id, users)| Self::users(company_id, users))
             .collect())
     }
 }
+
+fn too_wide() -> Error {
+    Error::Forbidden(format!(
+        "this change reaches more than {MAX_PAIRS} (user, company) pairs or \
+         {MAX_GUARDED_COMPANIES} companies; only a superuser may make it"
+    ))
+}
+
+/// Most companies whose sets one write by a non-superuser may change: the check reads
+/// three statements per company.
+pub(crate) const MAX_GUARDED_COMPANIES: usize = 2_000;
 
 async fn ids<C: ConnectionTrait>(
     db: &C,
@@ -153,16 +184,16 @@ impl Guard {
                 companies: Vec::new(),
             });
         }
-        let mut merged: Vec<Watch> = Vec::new();
+        let mut by_company: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
         for w in watches {
-            match merged.iter_mut().find(|m| m.company_id == w.company_id) {
-                Some(m) => {
-                    m.users.extend(w.users);
-                    m.users.sort_unstable();
-                    m.users.dedup();
-                }
-                None => merged.push(w),
-            }
+            by_company.entry(w.company_id).or_default().extend(w.users);
+        }
+        let merged: Vec<Watch> = by_company
+            .into_iter()
+            .map(|(company_id, users)| Watch::users(company_id, users))
+            .collect();
+        if merged.len() > MAX_GUARDED_COMPANIES {
+            return Err(too_wide());
         }
         let mut companies = Vec::with_capacity(merged.len());
         for mut w in merged {
@@ -227,10 +258,7 @@ impl Guard {
 async fn superusers_among<C: ConnectionTrait>(db: &C, users: &[i64]) -> Result<Vec<i64>> {
     let mut out = Vec::new();
     for chunk in users.chunks(query::USERS_PER_STATEMENT) {
-        let placeholders = (1..=chunk.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = placeholders(1, chunk.len());
         let sql =
             format!("SELECT id FROM users WHERE is_superuser = TRUE AND id IN ({placeholders})");
         out.extend(ids(db, &sql, chunk.iter().map(|&u| u.into()).collect()).await?);

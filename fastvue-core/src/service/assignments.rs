@@ -2,12 +2,13 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
 use crate::codenames;
+use crate::entity::grant_scope::GrantScope;
 use crate::entity::{company, permission, role, role_permission, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::permission::Change;
@@ -24,7 +25,7 @@ const UNIQUE: &[(&str, &[&str])] = &[(
 )];
 
 /// Input for assigning a role to a user in a company.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAssignment {
     /// The company the role is held in.
@@ -34,6 +35,10 @@ pub struct NewAssignment {
     /// Marks the user's default assignment.
     #[serde(default)]
     pub is_default: bool,
+    /// Where the role holds: in that company only (the default), or there and in every
+    /// company below it, including companies created later (`subtree`).
+    #[serde(default)]
+    pub scope: GrantScope,
 }
 
 /// An assignment with its role and company names, for listing a user's roles.
@@ -76,18 +81,15 @@ impl Assignments<'_> {
         actor
             .require_in(fv, input.company_id, codenames::ROLE_ASSIGN)
             .await?;
-        grantable_role(fv, actor, input.company_id, input.role_id).await?;
+        grantable_role(fv, actor, input.company_id, input.role_id, input.scope).await?;
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
         crate::service::lookup::user(&txn, user_id).await?;
+        let change = change_of(user_id, input.company_id, input.scope);
         let guard =
-            Guard::before(actor, &txn, vec![Watch::user(input.company_id, user_id)]).await?;
+            Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
         let model = insert(&txn, &ctx, user_id, &input).await?;
         guard.check(&txn).await?;
-        let change = Change::Key {
-            user_id,
-            company_id: input.company_id,
-        };
         fv.commit_changes(txn, &[change]).await?;
         Ok(model)
     }
@@ -107,7 +109,7 @@ impl Assignments<'_> {
                 entity: "assignment",
             });
         }
-        grantable_role(fv, actor, found.company_id, found.role_id).await?;
+        grantable_role(fv, actor, found.company_id, found.role_id, found.scope).await?;
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
         let old = user_company_role::Entity::find_by_id(assignment_id)
@@ -117,7 +119,9 @@ impl Assignments<'_> {
             .ok_or(Error::NotFound {
                 entity: "assignment",
             })?;
-        let guard = Guard::before(actor, &txn, vec![Watch::user(old.company_id, user_id)]).await?;
+        let change = change_of(user_id, old.company_id, old.scope);
+        let guard =
+            Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
         old.clone().delete(&txn).await?;
         audit::record(
             &txn,
@@ -133,10 +137,6 @@ impl Assignments<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        let change = Change::Key {
-            user_id,
-            company_id: old.company_id,
-        };
         fv.commit_changes(txn, &[change]).await?;
         Ok(())
     }
@@ -225,23 +225,15 @@ impl Assignments<'_> {
             .collect())
     }
 
-    /// Whether the user holds an active assignment in the company. Cached, and dropped
+    /// Whether the user holds an active assignment in the company, or a `subtree` one
+    /// above it that reaches it through active companies. Cached, and dropped
     /// by any change of that (user, company), user or company (see
     /// [`crate::auth::active_users`]): this is the per-request `X-Company-ID` check.
     pub async fn is_member(&self, user_id: i64, company_id: i64) -> Result<bool> {
         let fv = self.fv;
         fv.active_users()
             .member(fv.authorizer().l1(), user_id, company_id, async || {
-                let found: Option<i64> = user_company_role::Entity::find()
-                    .select_only()
-                    .column(user_company_role::Column::Id)
-                    .filter(user_company_role::Column::UserId.eq(user_id))
-                    .filter(user_company_role::Column::CompanyId.eq(company_id))
-                    .filter(user_company_role::Column::IsActive.eq(true))
-                    .into_tuple()
-                    .one(fv.db())
-                    .await?;
-                Ok(found.is_some())
+                crate::permission::query::is_member(fv.db(), user_id, company_id).await
             })
             .await
     }
@@ -262,8 +254,22 @@ impl Assignments<'_> {
     }
 }
 
+/// The change an assignment of `user_id` in `company_id` with `scope` makes.
+pub(crate) fn change_of(user_id: i64, company_id: i64, scope: GrantScope) -> Change {
+    match scope {
+        GrantScope::Company => Change::Key {
+            user_id,
+            company_id,
+        },
+        GrantScope::Subtree => Change::Subtree {
+            user_id,
+            company_id,
+        },
+    }
+}
+
 /// Inserts an assignment of `user_id` (which the caller has checked exists) and its audit
-/// row on `txn`. The caller commits, then reports `Change::Key` for the pair.
+/// row on `txn`. The caller commits, then reports [`change_of`] the assignment.
 pub(crate) async fn insert<C: ConnectionTrait>(
     txn: &C,
     ctx: &AuditContext,
@@ -292,6 +298,7 @@ pub(crate) async fn insert<C: ConnectionTrait>(
         is_active: Set(true),
         assigned_at: Set(Utc::now()),
         assigned_by: Set(ctx.actor_id),
+        scope: Set(input.scope),
         ..Default::default()
     }
     .insert(txn)
@@ -337,15 +344,17 @@ pub(crate) async fn active_codenames_of_role<C: ConnectionTrait>(
         .collect())
 }
 
-/// The role `role_id` if `actor` may assign (or remove) it in `company_id`: a role of
-/// an existing company (else [`Error::Validation`] on `company_id`), a role of that
-/// company or a global template ([`Error::Validation`] on `role_id` otherwise) that
-/// grants nothing the actor does not hold there ([`Error::Forbidden`]).
+/// The role `role_id` if `actor` may assign (or remove) it in `company_id` with `scope`:
+/// a role of an existing company (else [`Error::Validation`] on `company_id`), a role of
+/// that company or a global template ([`Error::Validation`] on `role_id` otherwise) that
+/// grants nothing the actor does not hold there ([`Error::Forbidden`]), nor, for a
+/// `subtree` scope, anything the actor does not hold over that whole subtree.
 pub(crate) async fn grantable_role(
     fv: &Fastvue,
     actor: &Actor,
     company_id: i64,
     role_id: i64,
+    scope: GrantScope,
 ) -> Result<role::Model> {
     let db = fv.db();
     company::Entity::find_by_id(company_id)
@@ -370,12 +379,16 @@ pub(crate) async fn grantable_role(
         .held(fv, company_id)
         .await?
         .missing(granted.iter().map(String::as_str));
-    if missing.is_empty() {
-        Ok(r)
-    } else {
-        Err(Error::Forbidden(format!(
+    if !missing.is_empty() {
+        return Err(Error::Forbidden(format!(
             "the role grants permissions you do not hold in this company: {}",
             missing.join(", ")
-        )))
+        )));
     }
+    if scope == GrantScope::Subtree {
+        actor
+            .ensure_holds_over_subtree(fv, company_id, granted.iter().map(String::as_str))
+            .await?;
+    }
+    Ok(r)
 }

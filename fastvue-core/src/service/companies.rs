@@ -5,7 +5,7 @@
 //! [`Companies::tree`] nests at most that deep whatever the stored data says (a deeper
 //! company, only possible through rows written outside fastvue, is listed as a root),
 //! without recursion, so no data can overflow a stack.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::{
@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::domain::{Checker, CompanyCode, Name};
+use crate::domain::{Checker, Codename, CompanyCode, Name};
 use crate::entity::{company, role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
-use crate::permission::Change;
-use crate::permission::query::statement;
+use crate::permission::tree::{ancestors, descendants, too_deep};
+use crate::permission::{Affected, Change};
 use crate::policy::escalation::{Guard, Watch};
 use crate::policy::{Actor, Scope};
 use crate::service::assignments::{self, NewAssignment};
@@ -30,8 +30,7 @@ use crate::service::lookup;
 use crate::service::search::contains_any;
 use crate::system::{COMPANY_ROLES, ensure_company_roles};
 
-/// Most levels of the company hierarchy (a top-level company is level 1).
-pub const MAX_COMPANY_DEPTH: usize = 32;
+pub use crate::permission::tree::MAX_COMPANY_DEPTH;
 
 const UNIQUE: &[(&str, &[&str])] = &[("code", &["uq_companies_code", "companies.code"])];
 
@@ -188,19 +187,25 @@ impl Companies<'_> {
                         company_id: model.id,
                         role_id: r.id,
                         is_default: false,
+                        scope: Default::default(),
                     };
                     assigned = Some(assignments::insert(&txn, &ctx, user_id, &input).await?);
                     break;
                 }
             }
         }
-        let changes: Vec<Change> = assigned
-            .iter()
-            .map(|a| Change::Key {
-                user_id: a.user_id,
-                company_id: a.company_id,
+        // The holders of `subtree` grants above the new company hold in it at once: their
+        // sets (and membership answers) read for this id before it existed are dropped.
+        let mut changes: Vec<Change> = (input.parent_id.iter())
+            .map(|&through| Change::Inherited {
+                through,
+                company_id: model.id,
             })
             .collect();
+        changes.extend(assigned.iter().map(|a| Change::Key {
+            user_id: a.user_id,
+            company_id: a.company_id,
+        }));
         fv.commit_changes(txn, &changes).await?;
         Ok(model)
     }
@@ -291,6 +296,47 @@ impl Companies<'_> {
         Ok(forest(q.all(self.fv.db()).await?))
     }
 
+    /// The active companies where the actor holds `codename` (a data scope: its own,
+    /// and those it inherits below its `subtree` grants), by id; at most
+    /// [`MAX_SUBTREE`](crate::permission::tree::MAX_SUBTREE). No permission is needed
+    /// to ask about oneself. [`Error::Validation`] on `permission` for a malformed
+    /// codename or one no active permission has.
+    pub async fn where_held(&self, actor: &Actor, codename: &str) -> Result<Vec<company::Model>> {
+        let fv = self.fv;
+        let codename = Codename::parse(codename).map_err(|m| Error::invalid("permission", m))?;
+        let known = crate::entity::permission::Entity::find()
+            .filter(crate::entity::permission::Column::Codename.eq(codename.as_str()))
+            .filter(crate::entity::permission::Column::IsActive.eq(true))
+            .one(fv.db())
+            .await?;
+        if known.is_none() {
+            return Err(Error::invalid("permission", "no such active permission"));
+        }
+        let q = company::Entity::find()
+            .filter(company::Column::IsActive.eq(true))
+            .filter(company::Column::DeletedAt.is_null())
+            .order_by_asc(company::Column::Id);
+        let ids = match actor.scope(fv, codename.as_str()).await? {
+            Scope::All => {
+                return Ok(q
+                    .limit(crate::permission::tree::MAX_SUBTREE as u64)
+                    .all(fv.db())
+                    .await?);
+            }
+            Scope::Companies(ids) => ids,
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            out.extend(
+                q.clone()
+                    .filter(company::Column::Id.is_in(chunk.iter().copied()))
+                    .all(fv.db())
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Applies a patch. Rules: `company.update` here (and in the active company); a
     /// non-superuser moves a company only under a parent where it holds
     /// `company.update`, never to the top level ([`Error::Forbidden`]); a parent that
@@ -328,21 +374,8 @@ impl Companies<'_> {
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
         let old = lookup::company(&txn, id).await?;
-        let watches = if patch.is_active.is_some_and(|v| v != old.is_active) {
-            vec![Watch::company_members(&txn, id).await?]
-        } else {
-            Vec::new()
-        };
-        let guard = Guard::before(actor, &txn, watches).await?;
-        let mut am = old.clone().into_active_model();
-        if let Some(v) = name {
-            am.name = Set(v.into_inner());
-        }
-        if let Some(v) = code {
-            am.code = Set(v.into_inner());
-        }
-        match patch.parent_id {
-            Some(0) => am.parent_id = Set(None),
+        let new_parent = match patch.parent_id {
+            Some(0) => None,
             Some(parent) => {
                 ensure_parent(&txn, parent).await?;
                 ensure_no_cycle(&txn, id, parent).await?;
@@ -351,9 +384,45 @@ impl Companies<'_> {
                 {
                     return Err(too_deep());
                 }
-                am.parent_id = Set(Some(parent));
+                Some(parent)
             }
-            None => {}
+            None => old.parent_id,
+        };
+        let activity = patch.is_active.is_some_and(|v| v != old.is_active);
+        // What the move changes: the grants inherited from the old ancestors, and from
+        // the new ones, in this company and every company below it (both resolved now:
+        // neither chain is changed by the write).
+        let moved: Vec<Change> = if new_parent == old.parent_id {
+            Vec::new()
+        } else {
+            [old.parent_id, new_parent]
+                .into_iter()
+                .flatten()
+                .map(|through| Change::Inherited {
+                    through,
+                    company_id: id,
+                })
+                .collect()
+        };
+        let mut watches = Vec::new();
+        if activity {
+            watches.extend(Watch::company_members(actor, &txn, id).await?);
+        }
+        let mut affected = Affected::default();
+        for change in &moved {
+            watches.extend(Watch::of_change(actor, &txn, *change).await?);
+            affected.merge(crate::permission::resolve(&txn, *change).await?);
+        }
+        let guard = Guard::before(actor, &txn, watches).await?;
+        let mut am = old.clone().into_active_model();
+        if let Some(v) = name {
+            am.name = Set(v.into_inner());
+        }
+        if let Some(v) = code {
+            am.code = Set(v.into_inner());
+        }
+        if patch.parent_id.is_some() {
+            am.parent_id = Set(new_parent);
         }
         if let Some(v) = patch.require_2fa {
             am.require_2fa = Set(v);
@@ -382,12 +451,18 @@ impl Companies<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        let changes = if old.is_active == new.is_active {
-            Vec::new()
-        } else {
-            vec![Change::Company(id)]
-        };
-        fv.commit_changes(txn, &changes).await?;
+        if old.is_active != new.is_active {
+            for change in [
+                Change::Company(id),
+                Change::Inherited {
+                    through: id,
+                    company_id: id,
+                },
+            ] {
+                affected.merge(crate::permission::resolve(&txn, change).await?);
+            }
+        }
+        fv.commit(txn, affected).await?;
         Ok(new)
     }
 
@@ -400,7 +475,7 @@ impl Companies<'_> {
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
         let guard =
-            Guard::before(actor, &txn, vec![Watch::company_members(&txn, id).await?]).await?;
+            Guard::before(actor, &txn, Watch::company_members(actor, &txn, id).await?).await?;
         let old = lookup::company(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         am.is_active = Set(false);
@@ -421,7 +496,14 @@ impl Companies<'_> {
         )
         .await?;
         guard.check(&txn).await?;
-        fv.commit_changes(txn, &[Change::Company(id)]).await?;
+        let changes = [
+            Change::Company(id),
+            Change::Inherited {
+                through: id,
+                company_id: id,
+            },
+        ];
+        fv.commit_changes(txn, &changes).await?;
         Ok(new)
     }
 }
@@ -446,72 +528,14 @@ async fn ensure_no_cycle<C: ConnectionTrait>(db: &C, id: i64, parent: i64) -> Re
     Ok(())
 }
 
-fn too_deep() -> Error {
-    Error::invalid(
-        "parent_id",
-        format!("the company hierarchy may be at most {MAX_COMPANY_DEPTH} levels deep"),
-    )
-}
-
-/// `id` and its ancestors, nearest first: at most [`MAX_COMPANY_DEPTH`] + 1 of them (a
-/// longer chain, or a cycle, only possible through rows written outside fastvue, is
-/// [`Error::Validation`] on `parent_id`).
-async fn ancestors<C: ConnectionTrait>(db: &C, id: i64) -> Result<Vec<i64>> {
-    let mut chain = Vec::new();
-    let mut cursor = Some(id);
-    while let Some(current) = cursor {
-        if chain.len() > MAX_COMPANY_DEPTH || chain.contains(&current) {
-            return Err(too_deep());
-        }
-        chain.push(current);
-        cursor = company::Entity::find_by_id(current)
-            .select_only()
-            .column(company::Column::ParentId)
-            .into_tuple::<Option<i64>>()
-            .one(db)
-            .await?
-            .flatten();
-    }
-    Ok(chain)
-}
-
 /// The level of company `id` (a top-level company is level 1).
 async fn depth_of<C: ConnectionTrait>(db: &C, id: i64) -> Result<usize> {
     Ok(ancestors(db, id).await?.len())
 }
 
-/// How many levels lie below company `id` (0 for a leaf), counted one level per
-/// statement and at most [`MAX_COMPANY_DEPTH`] + 1.
+/// How many levels lie below company `id` (0 for a leaf).
 async fn height_below<C: ConnectionTrait>(db: &C, id: i64) -> Result<usize> {
-    let mut frontier = vec![id];
-    let mut seen: HashSet<i64> = HashSet::from([id]);
-    let mut height = 0;
-    while !frontier.is_empty() && height <= MAX_COMPANY_DEPTH {
-        let mut next = Vec::new();
-        for chunk in frontier.chunks(500) {
-            let placeholders = (1..=chunk.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("SELECT id FROM companies WHERE parent_id IN ({placeholders})");
-            let values = chunk.iter().map(|&c| c.into()).collect();
-            for row in db
-                .query_all_raw(statement(db.get_database_backend(), &sql, values))
-                .await?
-            {
-                let child: i64 = row.try_get("", "id")?;
-                if seen.insert(child) {
-                    next.push(child);
-                }
-            }
-        }
-        if next.is_empty() {
-            break;
-        }
-        height += 1;
-        frontier = next;
-    }
-    Ok(height)
+    Ok(descendants(db, id).await?.1)
 }
 
 /// The companies (ordered by name) as a forest, without recursion: a company whose

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::Fastvue;
 use crate::codenames;
 use crate::domain::{Checker, Name, Slug};
+use crate::entity::grant_scope::GrantScope;
 use crate::entity::{group, permission, user, user_group};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
@@ -206,22 +207,29 @@ impl Groups<'_> {
     }
 
     /// The group's active members, by id (`group.read` in its company).
-    pub async fn members(&self, actor: &Actor, id: i64) -> Result<Vec<user::Model>> {
+    pub async fn members(&self, actor: &Actor, id: i64) -> Result<Vec<Member>> {
         self.scoped(actor, id, codenames::GROUP_READ).await?;
-        Ok(user::Entity::find()
-            .filter(
-                user::Column::Id.in_subquery(
-                    sea_orm::sea_query::Query::select()
-                        .column(user_group::Column::UserId)
-                        .from(user_group::Entity)
-                        .and_where(user_group::Column::GroupId.eq(id))
-                        .and_where(user_group::Column::IsActive.eq(true))
-                        .to_owned(),
-                ),
-            )
+        let db = self.fv.db();
+        let scopes: std::collections::HashMap<i64, GrantScope> = user_group::Entity::find()
+            .filter(user_group::Column::GroupId.eq(id))
+            .filter(user_group::Column::IsActive.eq(true))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| (m.user_id, m.scope))
+            .collect();
+        let users = user::Entity::find()
+            .filter(user::Column::Id.is_in(scopes.keys().copied()))
             .order_by_asc(user::Column::Id)
-            .all(self.fv.db())
-            .await?)
+            .all(db)
+            .await?;
+        Ok(users
+            .into_iter()
+            .map(|user| Member {
+                scope: scopes.get(&user.id).copied().unwrap_or_default(),
+                user,
+            })
+            .collect())
     }
 
     /// Applies a patch; (de)activation changes every member's permissions at once. Rules:
@@ -238,12 +246,8 @@ impl Groups<'_> {
             .map_err(|m| Error::invalid("name", m))?;
         let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
-        let guard = Guard::before(
-            actor,
-            &txn,
-            vec![Watch::group_members(&txn, old.company_id, id).await?],
-        )
-        .await?;
+        let guard =
+            Guard::before(actor, &txn, Watch::group_members(actor, &txn, id).await?).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
             am.name = Set(v.into_inner());
@@ -303,12 +307,8 @@ impl Groups<'_> {
             .await?;
         let txn = fv.begin_write().await?;
         let g = find(&txn, id).await?;
-        let guard = Guard::before(
-            actor,
-            &txn,
-            vec![Watch::group_members(&txn, g.company_id, id).await?],
-        )
-        .await?;
+        let guard =
+            Guard::before(actor, &txn, Watch::group_members(actor, &txn, id).await?).await?;
         let before = Bundle::Group.permissions_of(&txn, id).await?;
         Bundle::Group
             .replace(&txn, id, perms.iter().map(|p| p.id))
@@ -331,33 +331,62 @@ impl Groups<'_> {
         Ok(detail(g, perms))
     }
 
-    /// Adds (or re-activates) a member. Rules: `group.update` in the group's company; the
-    /// user must hold an active role there (superusers may add anyone;
-    /// [`Error::Validation`] on `user_id` otherwise, like an unknown user); and the
-    /// [escalation invariant](crate::policy::escalation): nobody joins a group that
-    /// grants what the actor does not hold, and nobody who holds more than the actor is
-    /// changed.
-    pub async fn add_member(&self, actor: &Actor, id: i64, user_id: i64) -> Result<()> {
+    /// Adds (or re-activates) a member, holding in the group's company only
+    /// ([`GrantScope::Company`]) or there and in every company below it
+    /// ([`GrantScope::Subtree`]); adding an existing member changes its scope. Rules:
+    /// `group.update` in the group's company; the user must hold an active role there
+    /// (superusers may add anyone; [`Error::Validation`] on `user_id` otherwise, like an
+    /// unknown user); and the [escalation invariant](crate::policy::escalation): nobody
+    /// joins a group that grants what the actor does not hold, and nobody who holds more
+    /// than the actor is changed. A `subtree` membership also needs the actor to hold the
+    /// group's permissions over that whole subtree.
+    pub async fn add_member(
+        &self,
+        actor: &Actor,
+        id: i64,
+        user_id: i64,
+        scope: GrantScope,
+    ) -> Result<()> {
         let fv = self.fv;
         let g = self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
         if !actor.is_superuser() && !fv.assignments().is_member(user_id, g.company_id).await? {
             return Err(Error::invalid("user_id", "no such user"));
+        }
+        if scope == GrantScope::Subtree {
+            let perms = Bundle::Group.permissions_of(fv.db(), id).await?;
+            actor
+                .ensure_holds_over_subtree(
+                    fv,
+                    g.company_id,
+                    perms.iter().map(|p| p.codename.as_str()),
+                )
+                .await?;
         }
         let txn = fv.begin_write().await?;
         let g = find(&txn, id).await?;
         crate::service::lookup::user(&txn, user_id)
             .await
             .map_err(|_| Error::invalid("user_id", "no such user"))?;
-        let guard = Guard::before(actor, &txn, vec![Watch::user(g.company_id, user_id)]).await?;
+        let old = user_group::Entity::find_by_id((user_id, id))
+            .one(&txn)
+            .await?;
+        let change = membership_change(
+            user_id,
+            g.company_id,
+            [old.as_ref().map(|m| m.scope), Some(scope)],
+        );
+        let guard =
+            Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
         user_group::Entity::insert(user_group::ActiveModel {
             user_id: Set(user_id),
             group_id: Set(id),
             is_active: Set(true),
             joined_at: Set(Utc::now()),
+            scope: Set(scope),
         })
         .on_conflict(
             OnConflict::columns([user_group::Column::UserId, user_group::Column::GroupId])
-                .update_column(user_group::Column::IsActive)
+                .update_columns([user_group::Column::IsActive, user_group::Column::Scope])
                 .to_owned(),
         )
         .exec_without_returning(&txn)
@@ -370,16 +399,13 @@ impl Groups<'_> {
                 entity_type: "group",
                 entity_id: Some(id),
                 company_id: Some(g.company_id),
-                old_values: None,
-                new_values: Some(serde_json::json!({ "user_id": user_id })),
+                old_values: old
+                    .map(|m| serde_json::json!({ "user_id": user_id, "scope": m.scope })),
+                new_values: Some(serde_json::json!({ "user_id": user_id, "scope": scope })),
             },
         )
         .await?;
         guard.check(&txn).await?;
-        let change = Change::Key {
-            user_id,
-            company_id: g.company_id,
-        };
         fv.commit_changes(txn, &[change]).await?;
         Ok(())
     }
@@ -392,17 +418,20 @@ impl Groups<'_> {
         self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
         let txn = fv.begin_write().await?;
         let g = find(&txn, id).await?;
-        let guard = Guard::before(actor, &txn, vec![Watch::user(g.company_id, user_id)]).await?;
-        let removed = user_group::Entity::delete_many()
+        let old = user_group::Entity::find_by_id((user_id, id))
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound {
+                entity: "group member",
+            })?;
+        let change = membership_change(user_id, g.company_id, [Some(old.scope)]);
+        let guard =
+            Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
+        user_group::Entity::delete_many()
             .filter(user_group::Column::GroupId.eq(id))
             .filter(user_group::Column::UserId.eq(user_id))
             .exec(&txn)
             .await?;
-        if removed.rows_affected == 0 {
-            return Err(Error::NotFound {
-                entity: "group member",
-            });
-        }
         audit::record(
             &txn,
             &actor.audit(),
@@ -411,16 +440,12 @@ impl Groups<'_> {
                 entity_type: "group",
                 entity_id: Some(id),
                 company_id: Some(g.company_id),
-                old_values: Some(serde_json::json!({ "user_id": user_id })),
+                old_values: Some(serde_json::json!({ "user_id": user_id, "scope": old.scope })),
                 new_values: None,
             },
         )
         .await?;
         guard.check(&txn).await?;
-        let change = Change::Key {
-            user_id,
-            company_id: g.company_id,
-        };
         fv.commit_changes(txn, &[change]).await?;
         Ok(())
     }
@@ -432,12 +457,8 @@ impl Groups<'_> {
         self.scoped(actor, id, codenames::GROUP_DELETE).await?;
         let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
-        let guard = Guard::before(
-            actor,
-            &txn,
-            vec![Watch::group_members(&txn, old.company_id, id).await?],
-        )
-        .await?;
+        let guard =
+            Guard::before(actor, &txn, Watch::group_members(actor, &txn, id).await?).await?;
         let affected = crate::permission::resolve(&txn, Change::Group(id)).await?;
         old.clone().delete(&txn).await?;
         audit::record(
@@ -459,6 +480,16 @@ impl Groups<'_> {
     }
 }
 
+/// A member of a group and where the membership holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Member {
+    /// The user.
+    #[serde(flatten)]
+    pub user: user::Model,
+    /// The group's company only, or also every company below it.
+    pub scope: GrantScope,
+}
+
 fn detail(group: group::Model, perms: Vec<permission::Model>) -> GroupDetail {
     let permissions = sorted_codenames(perms);
     GroupDetail { group, permissions }
@@ -469,4 +500,24 @@ pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<group::M
         .one(db)
         .await?
         .ok_or(Error::NotFound { entity: "group" })
+}
+
+/// The change a membership of `user_id` in a group of `company_id` makes, given its
+/// scopes before and after: below the company too when either is `subtree`.
+fn membership_change<const N: usize>(
+    user_id: i64,
+    company_id: i64,
+    scopes: [Option<GrantScope>; N],
+) -> Change {
+    if scopes.contains(&Some(GrantScope::Subtree)) {
+        Change::Subtree {
+            user_id,
+            company_id,
+        }
+    } else {
+        Change::Key {
+            user_id,
+            company_id,
+        }
+    }
 }

@@ -276,6 +276,7 @@ impl Invitations<'_> {
             company_id: row.company_id,
             role_id: row.role_id,
             is_default: false,
+            scope: Default::default(),
         };
         let system = Actor::system();
         let existing = user::Entity::find()
@@ -366,7 +367,7 @@ async fn ensure_may_invite(
     actor
         .require_in(fv, company_id, codenames::ROLE_ASSIGN)
         .await?;
-    assignments::grantable_role(fv, actor, company_id, role_id).await?;
+    assignments::grantable_role(fv, actor, company_id, role_id, Default::default()).await?;
     Ok(())
 }
 

@@ -15,10 +15,10 @@ use crate::entity::permission;
 use crate::error::{Error, FieldError, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
-use crate::permission::query::statement;
 use crate::policy::Actor;
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 use crate::service::search::contains_any;
+use crate::sql::statement;
 
 /// Most codenames one request may name (a role's or group's permission set, a check).
 pub const MAX_CODENAMES: usize = 2_000;

@@ -262,7 +262,7 @@ impl Roles<'_> {
             .map_err(|m| Error::invalid("name", m))?;
         let txn = fv.begin_write().await?;
         let old = lookup::role(&txn, id).await?;
-        let guard = Guard::before(actor, &txn, holders(&txn, &old).await?).await?;
+        let guard = Guard::before(actor, &txn, holders(actor, &txn, &old).await?).await?;
         let mut am = old.clone().into_active_model();
         if let Some(v) = name {
             am.name = Set(v.into_inner());
@@ -323,7 +323,7 @@ impl Roles<'_> {
         }
         let txn = fv.begin_write().await?;
         let role = lookup::role(&txn, id).await?;
-        let guard = Guard::before(actor, &txn, holders(&txn, &role).await?).await?;
+        let guard = Guard::before(actor, &txn, holders(actor, &txn, &role).await?).await?;
         let before = Bundle::Role.permissions_of(&txn, id).await?;
         Bundle::Role
             .replace(&txn, id, perms.iter().map(|p| p.id))
@@ -360,7 +360,7 @@ impl Roles<'_> {
         }
         let txn = fv.begin_write().await?;
         let old = lookup::role(&txn, id).await?;
-        let guard = Guard::before(actor, &txn, holders(&txn, &old).await?).await?;
+        let guard = Guard::before(actor, &txn, holders(actor, &txn, &old).await?).await?;
         let affected = crate::permission::resolve(&txn, Change::Role(id)).await?;
         old.clone().delete(&txn).await?;
         audit::record(
@@ -382,13 +382,14 @@ impl Roles<'_> {
     }
 }
 
-/// The holders of a company role, watched by the escalation guard (a global role is
-/// changed by superusers only, whose writes are not checked).
-async fn holders<C: ConnectionTrait>(db: &C, r: &role::Model) -> Result<Vec<Watch>> {
-    Ok(match r.company_id {
-        Some(c) => vec![Watch::role_holders(db, c, r.id).await?],
-        None => Vec::new(),
-    })
+/// The holders of a company role, in every company where it holds, watched by the
+/// escalation guard (a global role is changed by superusers only, whose writes are not
+/// checked).
+async fn holders<C: ConnectionTrait>(actor: &Actor, db: &C, r: &role::Model) -> Result<Vec<Watch>> {
+    match r.company_id {
+        Some(_) => Watch::role_holders(actor, db, r.id).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 fn detail(role: role::Model, perms: Vec<permission::Model>) -> RoleDetail {

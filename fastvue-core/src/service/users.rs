@@ -15,13 +15,13 @@ use crate::entity::{company, social_account, user, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{CursorPage, CursorRequest, Page, PageRequest};
 use crate::permission::Change;
-use crate::permission::query::statement;
 use crate::policy::escalation::{Guard, Watch};
 use crate::policy::{Actor, Scope};
 use crate::service::assignments::{self, NewAssignment};
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 use crate::service::lookup;
 use crate::service::search::contains_any;
+use crate::sql::statement;
 
 const UNIQUE: &[(&str, &[&str])] = &[
     ("email", &["uq_users_email", "users.email"]),
@@ -128,7 +128,7 @@ impl Users<'_> {
                 actor
                     .require_in(fv, a.company_id, codenames::ROLE_ASSIGN)
                     .await?;
-                assignments::grantable_role(fv, actor, a.company_id, a.role_id).await?;
+                assignments::grantable_role(fv, actor, a.company_id, a.role_id, a.scope).await?;
             }
             None if !actor.is_superuser() => {
                 return Err(Error::invalid(
@@ -639,7 +639,7 @@ impl Users<'_> {
         let changes_grants = patch.is_active.is_some_and(|v| v != old.is_active)
             || patch.is_superuser.is_some_and(|v| v != old.is_superuser);
         let guard = if changes_grants {
-            Guard::before(actor, &txn, Watch::user_everywhere(&txn, id).await?).await?
+            Guard::before(actor, &txn, Watch::user_everywhere(actor, &txn, id).await?).await?
         } else {
             Guard::before(actor, &txn, Vec::new()).await?
         };
@@ -734,7 +734,8 @@ impl Users<'_> {
         let ctx = actor.audit();
         ensure_not_self(&ctx, id)?;
         let txn = fv.begin_write().await?;
-        let guard = Guard::before(actor, &txn, Watch::user_everywhere(&txn, id).await?).await?;
+        let guard =
+            Guard::before(actor, &txn, Watch::user_everywhere(actor, &txn, id).await?).await?;
         let old = lookup::user(&txn, id).await?;
         let mut am = old.clone().into_active_model();
         am.is_active = Set(false);
@@ -996,8 +997,9 @@ pub(crate) async fn write_new<C: ConnectionTrait>(
     .await?;
     let assigned = match assignment {
         Some(a) => {
+            let change = assignments::change_of(model.id, a.company_id, a.scope);
             let guard =
-                Guard::before(actor, txn, vec![Watch::user(a.company_id, model.id)]).await?;
+                Guard::before(actor, txn, Watch::of_change(actor, txn, change).await?).await?;
             let made = assignments::insert(txn, &ctx, model.id, a).await?;
             guard.check(txn).await?;
             Some(made)
@@ -1009,10 +1011,7 @@ pub(crate) async fn write_new<C: ConnectionTrait>(
         changes.push(Change::User(model.id));
     }
     if let Some(a) = &assigned {
-        changes.push(Change::Key {
-            user_id: model.id,
-            company_id: a.company_id,
-        });
+        changes.push(assignments::change_of(model.id, a.company_id, a.scope));
     }
     Ok((model, assigned, changes))
 }

@@ -9,6 +9,7 @@ fn to(company_id: i64, role_id: i64) -> NewAssignment {
         company_id,
         role_id,
         is_default: false,
+        scope: Default::default(),
     }
 }
 
@@ -28,6 +29,7 @@ async fn assigning_a_role_records_who_assigned_it() {
                     company_id: acme.id,
                     role_id: viewer.id,
                     is_default: true,
+                    scope: Default::default(),
                 },
             )
             .await

@@ -102,6 +102,7 @@ async fn user_writes_are_audited_with_actor_entity_and_values() {
                     company_id: acme.id,
                     role_id: viewer.id,
                     is_default: false,
+                    scope: Default::default(),
                 },
             )
             .await
@@ -325,7 +326,7 @@ async fn group_writes_are_audited() {
         .await
         .unwrap();
     t.fv.groups()
-        .add_member(&ctx, g.group.id, ann.id)
+        .add_member(&ctx, g.group.id, ann.id, Default::default())
         .await
         .unwrap();
     t.fv.groups()
@@ -353,8 +354,14 @@ async fn group_writes_are_audited() {
         rows[2].new_values,
         Some(json!({ "permissions": ["user.read"] }))
     );
-    assert_eq!(rows[3].new_values, Some(json!({ "user_id": ann.id })));
-    assert_eq!(rows[4].old_values, Some(json!({ "user_id": ann.id })));
+    assert_eq!(
+        rows[3].new_values,
+        Some(json!({ "user_id": ann.id, "scope": "company" }))
+    );
+    assert_eq!(
+        rows[4].old_values,
+        Some(json!({ "user_id": ann.id, "scope": "company" }))
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use fastvue_core::Fastvue;
 use fastvue_core::entity::{company, permission, user_company_role, user_group};
-use fastvue_core::permission::GrantPath;
+use fastvue_core::permission::{CompanyStep, GrantPath};
 use fastvue_core::service::companies::CompanyPatch;
 use fastvue_core::service::groups::GroupPatch;
 use fastvue_core::service::permissions::{PermissionFilter, PermissionPatch};
@@ -41,7 +41,10 @@ async fn world_with(overrides: &[(&str, &str)]) -> World {
     let group = create_group(&t.fv, acme.id, "support", &["group.read", "user.read"])
         .await
         .id;
-    t.fv.groups().add_member(&sys(), group, ann).await.unwrap();
+    t.fv.groups()
+        .add_member(&sys(), group, ann, Default::default())
+        .await
+        .unwrap();
     World {
         t,
         acme,
@@ -166,7 +169,7 @@ async fn permissions_do_not_leak_across_companies() {
     .await;
     let g = create_group(&t.fv, acme.id, "ops", &["cache.manage"]).await;
     t.fv.groups()
-        .add_member(&sys(), g.id, ann.id)
+        .add_member(&sys(), g.id, ann.id, Default::default())
         .await
         .unwrap();
     assert!(!effective(&t.fv, ann.id, acme.id).await.is_empty());
@@ -222,7 +225,7 @@ async fn a_group_grants_its_permissions_to_members_in_its_company() {
     let bob = create_user(&t.fv, "bob").await;
     let g = create_group(&t.fv, acme.id, "ops", &["cache.manage", "audit.read"]).await;
     t.fv.groups()
-        .add_member(&sys(), g.id, ann.id)
+        .add_member(&sys(), g.id, ann.id, Default::default())
         .await
         .unwrap();
     assert_eq!(
@@ -417,7 +420,7 @@ async fn an_inactive_group_membership_grants_nothing() {
     // Re-adding the member re-activates the membership.
     w.fv()
         .groups()
-        .add_member(&sys(), w.group, w.ann)
+        .add_member(&sys(), w.group, w.ann, Default::default())
         .await
         .unwrap();
     assert_eq!(
@@ -427,6 +430,14 @@ async fn an_inactive_group_membership_grants_nothing() {
 }
 
 // --- explain --------------------------------------------------------------------------
+
+/// The path of a grant held in Acme itself.
+fn here(w: &World) -> Vec<CompanyStep> {
+    vec![CompanyStep {
+        id: w.acme.id,
+        name: w.acme.name.clone(),
+    }]
+}
 
 #[tokio::test]
 async fn explain_lists_every_role_and_group_path() {
@@ -448,11 +459,13 @@ async fn explain_lists_every_role_and_group_path() {
         [
             GrantPath::Group {
                 id: w.group,
-                name: "Group support".into()
+                name: "Group support".into(),
+                path: here(&w),
             },
             GrantPath::Role {
                 id: w.role,
-                name: "Role editor".into()
+                name: "Role editor".into(),
+                path: here(&w),
             },
         ]
     );
@@ -466,7 +479,8 @@ async fn explain_lists_every_role_and_group_path() {
         only_role.grants,
         [GrantPath::Role {
             id: w.role,
-            name: "Role editor".into()
+            name: "Role editor".into(),
+            path: here(&w),
         }]
     );
     let none = w
@@ -516,7 +530,8 @@ async fn explain_lists_the_superuser_path() {
             GrantPath::Superuser,
             GrantPath::Role {
                 id: w.role,
-                name: "Role editor".into()
+                name: "Role editor".into(),
+                path: here(&w),
             }
         ]
     );
@@ -847,7 +862,7 @@ async fn adding_a_group_member_is_seen_by_the_next_check() {
     assert_cached(w.fv(), bob.id, w.acme.id);
     w.fv()
         .groups()
-        .add_member(&sys(), w.group, bob.id)
+        .add_member(&sys(), w.group, bob.id, Default::default())
         .await
         .unwrap();
     assert!(has(w.fv(), bob.id, w.acme.id, "group.read").await);

@@ -1,4 +1,4 @@
-//! Role-permission changes racing permission checks on one instance (issue 8 item 5).
+//! Role-permission changes and company moves racing permission checks on one instance.
 //!
 //! 20 roles, each held by its own user and granting or not its own permission. For
 //! each role a chain of 5 `set_permissions` calls alternates revoke and grant; the 20
@@ -12,6 +12,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use fastvue_core::service::companies::CompanyPatch;
 
 use crate::helpers::*;
 
@@ -46,6 +48,113 @@ fn expected(initial: bool, chain: &[Write], c: &Check) -> Option<bool> {
     quiet.then(|| done.map_or(initial, |i| chain[i].grant))
 }
 
+/// Runs one chain of `changes` sequential writes per entry of `initial` (all chains at
+/// once, a quiet 20 ms after each write) while [`CHECKERS`] tasks check the chains'
+/// states, then asserts every check whose answer the history fixes (see [`expected`]),
+/// and that some fell after a completed revoke. `write(k, grant)` sets chain `k`'s state;
+/// `check(k)` reads it. Returns each chain's writes.
+async fn race<W, WF, C, CF>(
+    what: &str,
+    initial: Vec<bool>,
+    changes: usize,
+    write: W,
+    check: C,
+) -> Vec<Vec<Write>>
+where
+    W: Fn(usize, bool) -> WF + Clone + Send + Sync + 'static,
+    WF: Future<Output = ()> + Send + 'static,
+    C: Fn(usize) -> CF + Clone + Send + Sync + 'static,
+    CF: Future<Output = bool> + Send + 'static,
+{
+    let chains_n = initial.len();
+    let clock = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let checkers: Vec<_> = (0..CHECKERS)
+        .map(|c| {
+            let (check, clock, stop) = (check.clone(), clock.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut k = c;
+                while !stop.load(Ordering::SeqCst) {
+                    let start = clock.fetch_add(1, Ordering::SeqCst);
+                    let held = check(k % chains_n).await;
+                    let end = clock.fetch_add(1, Ordering::SeqCst);
+                    seen.push(Check {
+                        role: k % chains_n,
+                        held,
+                        start,
+                        end,
+                    });
+                    k += 7;
+                    tokio::task::yield_now().await;
+                }
+                seen
+            })
+        })
+        .collect();
+    let chains: Vec<_> = (0..chains_n)
+        .map(|k| {
+            let (write, clock, initial) = (write.clone(), clock.clone(), initial[k]);
+            tokio::spawn(async move {
+                let mut writes = Vec::new();
+                for i in 0..changes {
+                    let grant = if i % 2 == 0 { !initial } else { initial };
+                    let start = clock.fetch_add(1, Ordering::SeqCst);
+                    write(k, grant).await;
+                    let end = clock.fetch_add(1, Ordering::SeqCst);
+                    writes.push(Write { grant, start, end });
+                    // A quiet spell between two writes of the chain, in which every
+                    // check of this chain has one correct answer (no timing is asserted).
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                writes
+            })
+        })
+        .collect();
+    // A hang guard only: a deadlock never finishes.
+    let histories = tokio::time::timeout(Duration::from_secs(300), async {
+        let mut histories = Vec::new();
+        for chain in chains {
+            histories.push(chain.await.expect("a writer panicked"));
+        }
+        histories
+    })
+    .await
+    .expect("the writes deadlocked");
+    stop.store(true, Ordering::SeqCst);
+    let mut checks = Vec::new();
+    for checker in checkers {
+        checks.extend(
+            tokio::time::timeout(Duration::from_secs(120), checker)
+                .await
+                .expect("a checker hung")
+                .expect("a checker panicked"),
+        );
+    }
+    let (mut decided, mut after_revoke) = (0, 0);
+    let mut violations = Vec::new();
+    for c in &checks {
+        if let Some(want) = expected(initial[c.role], &histories[c.role], c) {
+            decided += 1;
+            after_revoke += u64::from(!want);
+            if c.held != want {
+                violations.push((c, &histories[c.role]));
+            }
+        }
+    }
+    let writes: usize = histories.iter().map(Vec::len).sum();
+    println!(
+        "{what}: {writes} writes, {} checks ({decided} with a fixed expected answer, \
+         {after_revoke} of them after a completed revoke), {} violations",
+        checks.len(),
+        violations.len()
+    );
+    assert_eq!(writes, chains_n * changes);
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(after_revoke > 0, "no check fell after a completed revoke");
+    histories
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checks_never_see_a_completed_revoke_undone_under_100_concurrent_role_changes() {
     // Enough connections for every writer and checker at once, so checks do not queue
@@ -71,109 +180,40 @@ async fn checks_never_see_a_completed_revoke_undone_under_100_concurrent_role_ch
         setup.push((role.id, user.id, codename, initial));
     }
     let setup = Arc::new(setup);
-    let clock = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-
-    let checkers: Vec<_> = (0..CHECKERS)
-        .map(|c| {
-            let (fv, setup, clock, stop) = (fv.clone(), setup.clone(), clock.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut k = c;
-                while !stop.load(Ordering::SeqCst) {
-                    let (_, user, codename, _) = &setup[k % ROLES];
-                    let start = clock.fetch_add(1, Ordering::SeqCst);
-                    let held = fv
-                        .authorizer()
-                        .has(*user, acme, codename)
-                        .await
-                        .expect("permission check");
-                    let end = clock.fetch_add(1, Ordering::SeqCst);
-                    seen.push(Check {
-                        role: k % ROLES,
-                        held,
-                        start,
-                        end,
-                    });
-                    k += 7;
-                    tokio::task::yield_now().await;
-                }
-                seen
-            })
-        })
-        .collect();
-
-    let chains: Vec<_> = (0..ROLES)
-        .map(|k| {
-            let (fv, setup, clock) = (fv.clone(), setup.clone(), clock.clone());
-            tokio::spawn(async move {
-                let (role_id, _, codename, initial) = &setup[k];
-                let mut writes = Vec::new();
-                for i in 0..CHANGES_PER_ROLE {
-                    let grant = if i % 2 == 0 { !initial } else { *initial };
-                    let perms = if grant {
-                        names(&["user.read", codename])
-                    } else {
-                        names(&["user.read"])
-                    };
-                    let start = clock.fetch_add(1, Ordering::SeqCst);
-                    fv.roles()
-                        .set_permissions(&sys(), *role_id, &perms)
-                        .await
-                        .expect("set_permissions");
-                    let end = clock.fetch_add(1, Ordering::SeqCst);
-                    writes.push(Write { grant, start, end });
-                    // A quiet spell between two writes of the chain, in which every
-                    // check of this role has one correct answer (no timing is asserted).
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                writes
-            })
-        })
-        .collect();
-
-    // A hang guard only: a deadlock never finishes.
-    let histories = tokio::time::timeout(Duration::from_secs(300), async {
-        let mut histories = Vec::new();
-        for chain in chains {
-            histories.push(chain.await.expect("a writer panicked"));
-        }
-        histories
-    })
-    .await
-    .expect("the role changes deadlocked");
-    stop.store(true, Ordering::SeqCst);
-    let mut checks = Vec::new();
-    for checker in checkers {
-        checks.extend(
-            tokio::time::timeout(Duration::from_secs(120), checker)
-                .await
-                .expect("a checker hung")
-                .expect("a checker panicked"),
-        );
-    }
-
-    let (mut decided, mut after_revoke) = (0, 0);
-    let mut violations = Vec::new();
-    for c in &checks {
-        if let Some(want) = expected(setup[c.role].3, &histories[c.role], c) {
-            decided += 1;
-            after_revoke += u64::from(!want);
-            if c.held != want {
-                violations.push((c, &histories[c.role]));
+    let initial = setup.iter().map(|s| s.3).collect();
+    let (writer, checker) = (setup.clone(), setup.clone());
+    let (wfv, cfv) = (fv.clone(), fv.clone());
+    let histories = race(
+        "concurrency",
+        initial,
+        CHANGES_PER_ROLE,
+        move |k, grant| {
+            let (fv, setup) = (wfv.clone(), writer.clone());
+            async move {
+                let (role_id, _, codename, _) = &setup[k];
+                let perms = if grant {
+                    names(&["user.read", codename])
+                } else {
+                    names(&["user.read"])
+                };
+                fv.roles()
+                    .set_permissions(&sys(), *role_id, &perms)
+                    .await
+                    .expect("set_permissions");
             }
-        }
-    }
-    let writes: usize = histories.iter().map(Vec::len).sum();
-    println!(
-        "concurrency: {writes} role changes, {} checks ({decided} with a fixed expected answer, \
-         {after_revoke} of them after a completed revoke), {} violations",
-        checks.len(),
-        violations.len()
-    );
-    assert_eq!(writes, ROLES * CHANGES_PER_ROLE);
-    assert!(violations.is_empty(), "{violations:#?}");
-    assert!(after_revoke > 0, "no check fell after a completed revoke");
+        },
+        move |k| {
+            let (fv, setup) = (cfv.clone(), checker.clone());
+            async move {
+                let (_, user, codename, _) = &setup[k];
+                fv.authorizer()
+                    .has(*user, acme, codename)
+                    .await
+                    .expect("permission check")
+            }
+        },
+    )
+    .await;
 
     // Final state = each chain's last write, through the cache and in the database.
     for (k, (role_id, user, codename, _)) in setup.iter().enumerate() {
@@ -197,5 +237,76 @@ async fn checks_never_see_a_completed_revoke_undone_under_100_concurrent_role_ch
         // Recomputed from the database, the answer is the same.
         fv.authorizer().invalidate_user(*user, None).await;
         assert_eq!(has(&fv, *user, acme, codename).await, last);
+    }
+}
+
+const SHOPS: usize = 10;
+const MOVES_PER_SHOP: usize = 5;
+
+/// Tree moves racing permission checks: a user holds `race.tree` over the holding's
+/// subtree; 10 shops, each moved in and out of the holding 5 times (their chains run at
+/// once), while 8 checkers ask whether the user holds `race.tree` in each shop. A shop
+/// seen inside the holding's reach after a completed move out (or missed after a move in)
+/// fails the test, judged as above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checks_never_see_a_completed_move_out_of_a_subtree_undone() {
+    let t = TestDb::with(&[("DB_POOL_SIZE", "4"), ("DB_MAX_OVERFLOW", "28")]).await;
+    let fv = t.fv.clone();
+    create_permission(&fv, "race.tree").await;
+    let holding = create_company(&fv, "HOLD").await.id;
+    let outside = create_company(&fv, "OUT").await.id;
+    let role = create_role(&fv, Some(holding), "tree-racer", &["race.tree"]).await;
+    let user = create_user(&fv, "tree-racer").await.id;
+    assign_subtree(&fv, user, holding, role.id).await;
+    let mut shops = Vec::new();
+    for k in 0..SHOPS {
+        // Even shops start inside and end outside; odd ones the other way round.
+        let inside = k % 2 == 0;
+        let parent = if inside { holding } else { outside };
+        let shop = create_child(&fv, &format!("SHOP{k}"), parent).await.id;
+        assert_eq!(has(&fv, user, shop, "race.tree").await, inside);
+        shops.push((shop, inside));
+    }
+    let shops = Arc::new(shops);
+    let initial = shops.iter().map(|s| s.1).collect();
+    let (writer, checker) = (shops.clone(), shops.clone());
+    let (wfv, cfv) = (fv.clone(), fv.clone());
+    let histories = race(
+        "tree moves",
+        initial,
+        MOVES_PER_SHOP,
+        move |k, grant| {
+            let (fv, shops) = (wfv.clone(), writer.clone());
+            async move {
+                let parent = if grant { holding } else { outside };
+                fv.companies()
+                    .update(
+                        &sys(),
+                        shops[k].0,
+                        CompanyPatch {
+                            parent_id: Some(parent),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .expect("move");
+            }
+        },
+        move |k| {
+            let (fv, shops) = (cfv.clone(), checker.clone());
+            async move {
+                fv.authorizer()
+                    .has(user, shops[k].0, "race.tree")
+                    .await
+                    .expect("permission check")
+            }
+        },
+    )
+    .await;
+    for (k, (shop, _)) in shops.iter().enumerate() {
+        let last = histories[k].last().unwrap().grant;
+        assert_eq!(has(&fv, user, *shop, "race.tree").await, last);
+        fv.authorizer().invalidate_user(user, None).await;
+        assert_eq!(has(&fv, user, *shop, "race.tree").await, last);
     }
 }

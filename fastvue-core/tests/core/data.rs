@@ -313,3 +313,50 @@ async fn a_companys_two_factor_requirement_is_loaded_exported_and_changed_by_a_r
     assert_eq!(load(fv, &off).await.unwrap().companies.updated, 1);
     assert!(!row(fv).await.require_2fa);
 }
+
+#[tokio::test]
+async fn subtree_scopes_are_loaded_exported_and_changed_by_a_reload() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    let mut value = json!({
+        "companies": [
+            {"code": "HQ", "name": "Head Office"},
+            {"code": "EAST", "name": "East", "parent": "HQ"}
+        ],
+        "users": [
+            {"username": "ann", "email": "ann@example.com"},
+            {"username": "ben", "email": "ben@example.com"}
+        ],
+        "groups": [
+            {"company": "HQ", "codename": "readers", "name": "Readers",
+             "permissions": ["group.read"], "subtree_members": ["ben"]}
+        ],
+        "assignments": [
+            {"user": "ann", "company": "HQ", "role": "viewer", "scope": "subtree"}
+        ]
+    });
+    load(fv, &doc(value.clone())).await.unwrap();
+    let ann = fv.users().resolve("ann").await.unwrap().id;
+    let ben = fv.users().resolve("ben").await.unwrap().id;
+    let east = company_id(fv, "EAST").await;
+    assert!(has(fv, ann, east, "user.read").await);
+    assert!(has(fv, ben, east, "group.read").await);
+    // Export writes the scopes back; loading the export elsewhere reproduces them.
+    let exported = data::export(fv, ExportOptions::default()).await.unwrap();
+    let text = serde_json::to_string(&exported).unwrap();
+    assert!(text.contains(r#""scope":"subtree""#), "{text}");
+    assert!(text.contains(r#""subtree_members":["ben"]"#), "{text}");
+    // A reload with company scopes narrows both, and drops the warm sets below.
+    value["assignments"][0]["scope"] = json!("company");
+    value["groups"][0]["members"] = json!(["ben"]);
+    value["groups"][0]["subtree_members"] = json!([]);
+    let report = load(fv, &doc(value.clone())).await.unwrap();
+    assert_eq!(report.assignments.updated, 1);
+    assert_eq!(report.groups.updated, 1);
+    assert!(!has(fv, ann, east, "user.read").await);
+    assert!(!has(fv, ben, east, "group.read").await);
+    // A user in both lists is named.
+    value["groups"][0]["subtree_members"] = json!(["ben"]);
+    let err = load(fv, &doc(value)).await.unwrap_err();
+    assert!(invalid_fields(Err::<(), _>(err)).contains(&"groups[0].subtree_members[0]".to_owned()));
+}

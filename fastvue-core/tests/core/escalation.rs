@@ -1,13 +1,16 @@
 //! The escalation invariant, proved by property tests over random operation sequences.
 //!
-//! A small world (companies A and B, seven users with seeded and custom roles, groups,
-//! three custom permissions, two API keys) receives random writes by random non-superuser
-//! actors: users acting in A or B, and API keys. Each write is accepted or refused by
+//! A small world (companies A and B, and A1 below A, seven users with seeded and custom
+//! roles, some held over A's whole subtree, groups, three custom permissions, two API
+//! keys) receives random writes by random non-superuser actors: users acting in A, B or
+//! A1, and API keys. Writes include subtree-scoped assignments and memberships and moving
+//! A1 between A and B. Each write is accepted or refused by
 //! the core. After every write, with every user's effective set in every company read
 //! through an uncached handle:
 //!
 //! - a refused write changed nothing anywhere;
-//! - an accepted write in company C gave no user, in C, a permission that user did not
+//! - an accepted write in company C (or over C's subtree: the companies below C are
+//!   checked the same way) gave no user, in C, a permission that user did not
 //!   hold before and the actor does not hold (grant ceiling), and changed the set of no
 //!   user who held, in C, something the actor does not (dominance); superusers, who hold
 //!   everything everywhere by definition, are not among the users checked;
@@ -18,6 +21,7 @@
 //! It runs on SQLite, and on PostgreSQL (+ Redis) when the CI sets the test variables.
 use std::collections::{BTreeMap, BTreeSet};
 
+use fastvue_core::entity::grant_scope::GrantScope;
 use fastvue_core::service::api_keys::NewApiKey;
 use fastvue_core::service::assignments::NewAssignment;
 use fastvue_core::service::companies::CompanyPatch;
@@ -44,7 +48,8 @@ const POOL: [&str; 8] = [
 
 /// The world's fixed parts.
 struct World {
-    companies: [i64; 2],
+    /// A, B and A1 (below A, or below B after a move).
+    companies: [i64; 3],
     users: Vec<i64>,
     /// API keys: (plaintext, creator, company, scopes).
     keys: Vec<(String, i64, i64, Vec<String>)>,
@@ -54,6 +59,9 @@ struct World {
 #[derive(Debug, Clone)]
 enum Op {
     Assign { user: usize, role: usize },
+    AssignSubtree { user: usize, role: usize },
+    AddMemberSubtree { group: usize, user: usize },
+    MoveA1 { under: usize },
     Unassign { user: usize, pick: usize },
     AddMember { group: usize, user: usize },
     RemoveMember { group: usize, user: usize },
@@ -87,6 +95,9 @@ fn op() -> impl Strategy<Value = Op> {
     let i = || 0usize..64;
     prop_oneof![
         (i(), i()).prop_map(|(user, role)| Op::Assign { user, role }),
+        (i(), i()).prop_map(|(user, role)| Op::AssignSubtree { user, role }),
+        (i(), i()).prop_map(|(group, user)| Op::AddMemberSubtree { group, user }),
+        (0usize..3).prop_map(|under| Op::MoveA1 { under }),
         (i(), i()).prop_map(|(user, pick)| Op::Unassign { user, pick }),
         (i(), i()).prop_map(|(group, user)| Op::AddMember { group, user }),
         (i(), i()).prop_map(|(group, user)| Op::RemoveMember { group, user }),
@@ -98,12 +109,12 @@ fn op() -> impl Strategy<Value = Op> {
         i().prop_map(|group| Op::DeleteGroup { group }),
         (i(), any::<bool>()).prop_map(|(user, active)| Op::UserActive { user, active }),
         i().prop_map(|user| Op::UserSuperuser { user }),
-        (0usize..2, any::<bool>())
+        (0usize..3, any::<bool>())
             .prop_map(|(company, active)| Op::CompanyActive { company, active }),
         (i(), any::<bool>())
             .prop_map(|(permission, active)| Op::PermissionActive { permission, active }),
         i().prop_map(|role| Op::CreateUser { role }),
-        (0usize..2, any::<u8>()).prop_map(|(company, mask)| Op::CreateRole { company, mask }),
+        (0usize..3, any::<u8>()).prop_map(|(company, mask)| Op::CreateRole { company, mask }),
     ]
 }
 
@@ -120,7 +131,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(7usize),
         1 => Just(8usize),
     ];
-    (actor, 0usize..2, prop::bool::weighted(0.75), op()).prop_map(
+    (actor, 0usize..3, prop::bool::weighted(0.75), op()).prop_map(
         |(actor, acting_in, local, op)| Step {
             actor,
             acting_in,
@@ -145,6 +156,7 @@ async fn build_world(t: &TestDb) -> World {
     }
     let a = create_company(fv, "WA").await.id;
     let b = create_company(fv, "WB").await.id;
+    let a1 = create_child(fv, "WA1", a).await.id;
     let ops = [
         "role.assign",
         "group.read",
@@ -160,6 +172,7 @@ async fn build_world(t: &TestDb) -> World {
         "role.update",
         "role.delete",
         "company.update",
+        "company.read",
         "report.read",
     ];
     create_role(fv, Some(a), "ops", &ops).await;
@@ -181,7 +194,8 @@ async fn build_world(t: &TestDb) -> World {
             assign(fv, users[u], c, r.id).await;
         }
     };
-    grant(0, a, "admin").await;
+    let admin_a = company_role(fv, a, "admin").await;
+    assign_subtree(fv, users[0], a, admin_a.id).await;
     grant(1, a, "ops").await;
     grant(2, a, "manager").await;
     grant(2, a, "exporter").await;
@@ -191,12 +205,14 @@ async fn build_world(t: &TestDb) -> World {
     grant(4, a, "payer").await;
     grant(5, b, "viewer").await;
     grant(6, a, "viewer").await;
+    grant(6, a1, "viewer").await;
+    grant(1, a1, "manager").await;
     fv.groups()
-        .add_member(&sys(), g_export, users[2])
+        .add_member(&sys(), g_export, users[2], GrantScope::Subtree)
         .await
         .unwrap();
     fv.groups()
-        .add_member(&sys(), g_pay, users[3])
+        .add_member(&sys(), g_pay, users[3], Default::default())
         .await
         .unwrap();
     let mut keys = Vec::new();
@@ -230,7 +246,7 @@ async fn build_world(t: &TestDb) -> World {
         keys.push((issued.plaintext().to_owned(), creator, company, scopes));
     }
     World {
-        companies: [a, b],
+        companies: [a, b, a1],
         users,
         keys,
     }
@@ -351,6 +367,16 @@ async fn run(
         return Err(Error::NotFound { entity: "pick" });
     }
     let user = |i: usize| users[i % users.len()].id;
+    // `c` and the companies below it (A1 when it sits below `c`).
+    let a1 = world.companies[2];
+    let a1_parent = fv.companies().get(&sys(), a1).await.unwrap().parent_id;
+    let below = |c: i64| {
+        if c != a1 && a1_parent == Some(c) {
+            vec![c, a1]
+        } else {
+            vec![c]
+        }
+    };
     let pick_role = |i: usize| roles.get(i % roles.len().max(1)).cloned();
     let pick_group = |i: usize| groups.get(i % groups.len().max(1)).cloned();
     let missing = || Error::NotFound { entity: "pick" };
@@ -362,9 +388,37 @@ async fn run(
                 company_id: c,
                 role_id: r.id,
                 is_default: false,
+                scope: Default::default(),
             };
             fv.assignments().assign(actor, user(*u), input).await?;
             vec![c]
+        }
+        Op::AssignSubtree { user: u, role } => {
+            let r = pick_role(*role).ok_or_else(missing)?;
+            let c = r.company_id.unwrap_or_default();
+            let input = NewAssignment {
+                company_id: c,
+                role_id: r.id,
+                scope: GrantScope::Subtree,
+                ..Default::default()
+            };
+            fv.assignments().assign(actor, user(*u), input).await?;
+            below(c)
+        }
+        Op::AddMemberSubtree { group, user: u } => {
+            let g = pick_group(*group).ok_or_else(missing)?;
+            fv.groups()
+                .add_member(actor, g.id, user(*u), GrantScope::Subtree)
+                .await?;
+            below(g.company_id)
+        }
+        Op::MoveA1 { under } => {
+            let patch = CompanyPatch {
+                parent_id: Some(world.companies[*under]),
+                ..Default::default()
+            };
+            fv.companies().update(actor, a1, patch).await?;
+            vec![a1]
         }
         Op::Unassign { user: u, pick } => {
             let held = fv.assignments().of_user(&sys(), user(*u)).await?;
@@ -373,31 +427,33 @@ async fn run(
             fv.assignments()
                 .unassign(actor, user(*u), a.assignment.id)
                 .await?;
-            vec![c]
+            below(c)
         }
         Op::AddMember { group, user: u } => {
             let g = pick_group(*group).ok_or_else(missing)?;
-            fv.groups().add_member(actor, g.id, user(*u)).await?;
-            vec![g.company_id]
+            fv.groups()
+                .add_member(actor, g.id, user(*u), Default::default())
+                .await?;
+            below(g.company_id)
         }
         Op::RemoveMember { group, user: u } => {
             let g = pick_group(*group).ok_or_else(missing)?;
             fv.groups().remove_member(actor, g.id, user(*u)).await?;
-            vec![g.company_id]
+            below(g.company_id)
         }
         Op::SetRolePerms { role, mask } => {
             let r = pick_role(*role).ok_or_else(missing)?;
             fv.roles()
                 .set_permissions(actor, r.id, &codenames(*mask))
                 .await?;
-            vec![r.company_id.unwrap_or_default()]
+            below(r.company_id.unwrap_or_default())
         }
         Op::SetGroupPerms { group, mask } => {
             let g = pick_group(*group).ok_or_else(missing)?;
             fv.groups()
                 .set_permissions(actor, g.id, &codenames(*mask))
                 .await?;
-            vec![g.company_id]
+            below(g.company_id)
         }
         Op::RoleActive { role, active } => {
             let r = pick_role(*role).ok_or_else(missing)?;
@@ -406,7 +462,7 @@ async fn run(
                 ..Default::default()
             };
             fv.roles().update(actor, r.id, patch).await?;
-            vec![r.company_id.unwrap_or_default()]
+            below(r.company_id.unwrap_or_default())
         }
         Op::GroupActive { group, active } => {
             let g = pick_group(*group).ok_or_else(missing)?;
@@ -415,17 +471,17 @@ async fn run(
                 ..Default::default()
             };
             fv.groups().update(actor, g.id, patch).await?;
-            vec![g.company_id]
+            below(g.company_id)
         }
         Op::DeleteRole { role } => {
             let r = pick_role(*role).ok_or_else(missing)?;
             fv.roles().delete(actor, r.id).await?;
-            vec![r.company_id.unwrap_or_default()]
+            below(r.company_id.unwrap_or_default())
         }
         Op::DeleteGroup { group } => {
             let g = pick_group(*group).ok_or_else(missing)?;
             fv.groups().delete(actor, g.id).await?;
-            vec![g.company_id]
+            below(g.company_id)
         }
         Op::UserActive { user: u, active } => {
             let patch = UserPatch {
@@ -450,7 +506,7 @@ async fn run(
                 ..Default::default()
             };
             fv.companies().update(actor, c, patch).await?;
-            vec![c]
+            below(c)
         }
         Op::PermissionActive { permission, active } => {
             let all = fv
@@ -479,6 +535,7 @@ async fn run(
                 company_id: c,
                 role_id: r.id,
                 is_default: true,
+                scope: Default::default(),
             };
             fv.users()
                 .create_with_role(actor, input, Some(assignment))
@@ -651,17 +708,33 @@ async fn the_invariant_world_accepts_writes_its_actors_may_make() {
             .items;
     let g_admin = groups.iter().find(|g| g.codename == "g-admin").unwrap();
     t.fv.groups()
-        .add_member(&admin_a, g_admin.id, world.users[6])
+        .add_member(&admin_a, g_admin.id, world.users[6], Default::default())
         .await
         .unwrap();
     // ... but not into g-export (report.export, which it does not hold).
     let g_export = groups.iter().find(|g| g.codename == "g-export").unwrap();
     assert!(matches!(
         t.fv.groups()
-            .add_member(&admin_a, g_export.id, world.users[6])
+            .add_member(&admin_a, g_export.id, world.users[6], Default::default())
             .await,
         Err(Error::Forbidden(_))
     ));
+    // A's admin, whose role holds over A's whole subtree, gives e6 A's manager role over
+    // the subtree too.
+    let manager_a = company_role(&t.fv, a, "manager").await;
+    t.fv.assignments()
+        .assign(
+            &admin_a,
+            world.users[6],
+            NewAssignment {
+                company_id: a,
+                role_id: manager_a.id,
+                scope: GrantScope::Subtree,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     // B's admin deactivates B's viewer e5.
     let patch = UserPatch {
         is_active: Some(false),

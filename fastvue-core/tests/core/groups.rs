@@ -18,7 +18,7 @@ async fn member_ids(t: &TestDb, group_id: i64) -> Vec<i64> {
         .await
         .unwrap()
         .into_iter()
-        .map(|u| u.id)
+        .map(|m| m.user.id)
         .collect()
 }
 
@@ -154,15 +154,15 @@ async fn adding_and_removing_members() {
     let ann = create_user(&t.fv, "ann").await;
     let bob = create_user(&t.fv, "bob").await;
     t.fv.groups()
-        .add_member(&sys(), g.id, ann.id)
+        .add_member(&sys(), g.id, ann.id, Default::default())
         .await
         .unwrap();
     t.fv.groups()
-        .add_member(&sys(), g.id, bob.id)
+        .add_member(&sys(), g.id, bob.id, Default::default())
         .await
         .unwrap();
     t.fv.groups()
-        .add_member(&sys(), g.id, ann.id)
+        .add_member(&sys(), g.id, ann.id, Default::default())
         .await
         .expect("adding twice is harmless");
     assert_eq!(member_ids(&t, g.id).await, [ann.id, bob.id]);
@@ -185,7 +185,7 @@ async fn removing_a_non_member_is_not_found() {
         "group member",
     );
     t.fv.groups()
-        .add_member(&sys(), g.id, ann.id)
+        .add_member(&sys(), g.id, ann.id, Default::default())
         .await
         .unwrap();
     t.fv.groups()
@@ -205,11 +205,17 @@ async fn membership_changes_need_an_existing_group_and_user() {
     let g = create_group(&t.fv, acme.id, "ops", &[]).await;
     let ann = create_user(&t.fv, "ann").await;
     assert_not_found(
-        t.fv.groups().add_member(&sys(), 454_545, ann.id).await,
+        t.fv.groups()
+            .add_member(&sys(), 454_545, ann.id, Default::default())
+            .await,
         "group",
     );
     assert_eq!(
-        invalid_fields(t.fv.groups().add_member(&sys(), g.id, 454_545).await),
+        invalid_fields(
+            t.fv.groups()
+                .add_member(&sys(), g.id, 454_545, Default::default())
+                .await
+        ),
         ["user_id"]
     );
     assert_not_found(
@@ -226,7 +232,7 @@ async fn deleting_a_group_removes_it_and_its_memberships() {
     let g = create_group(&t.fv, acme.id, "ops", &["user.read"]).await;
     let ann = create_user(&t.fv, "ann").await;
     t.fv.groups()
-        .add_member(&sys(), g.id, ann.id)
+        .add_member(&sys(), g.id, ann.id, Default::default())
         .await
         .unwrap();
     t.fv.groups().delete(&sys(), g.id).await.unwrap();

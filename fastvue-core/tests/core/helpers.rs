@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use fastvue_core::Actor;
+use fastvue_core::entity::grant_scope::GrantScope;
 use fastvue_core::entity::{company, group, permission, role, user, user_company_role};
 use fastvue_core::error::FieldError;
 use fastvue_core::pagination::PageRequest;
@@ -129,17 +130,37 @@ pub fn all() -> PageRequest {
 
 /// Creates an active company with `code` (name = code).
 pub async fn create_company(fv: &Fastvue, code: &str) -> company::Model {
+    company_under(fv, code, None).await
+}
+
+/// Creates company `code` under `parent` (by the system).
+pub async fn create_child(fv: &Fastvue, code: &str, parent: i64) -> company::Model {
+    company_under(fv, code, Some(parent)).await
+}
+
+async fn company_under(fv: &Fastvue, code: &str, parent_id: Option<i64>) -> company::Model {
     fv.companies()
         .create(
             &sys(),
             NewCompany {
                 name: format!("{code} Inc"),
                 code: code.to_owned(),
+                parent_id,
                 ..Default::default()
             },
         )
         .await
         .expect("create company")
+}
+
+/// Gives `user_id` role `role_id` over the subtree of `company_id` (by the system).
+pub async fn assign_subtree(
+    fv: &Fastvue,
+    user_id: i64,
+    company_id: i64,
+    role_id: i64,
+) -> user_company_role::Model {
+    assign_scoped(fv, user_id, company_id, role_id, GrantScope::Subtree).await
 }
 
 /// Creates an active user `name` (`name@example.com`, password [`PASSWORD`]).
@@ -248,6 +269,16 @@ pub async fn assign(
     company_id: i64,
     role_id: i64,
 ) -> user_company_role::Model {
+    assign_scoped(fv, user_id, company_id, role_id, GrantScope::Company).await
+}
+
+async fn assign_scoped(
+    fv: &Fastvue,
+    user_id: i64,
+    company_id: i64,
+    role_id: i64,
+    scope: GrantScope,
+) -> user_company_role::Model {
     fv.assignments()
         .assign(
             &sys(),
@@ -255,7 +286,8 @@ pub async fn assign(
             NewAssignment {
                 company_id,
                 role_id,
-                is_default: false,
+                scope,
+                ..Default::default()
             },
         )
         .await

@@ -21,6 +21,7 @@ mod permissions;
 mod properties;
 mod redis_outage;
 mod roles;
+mod subtree;
 mod tokens;
 mod transactions;
 mod users;

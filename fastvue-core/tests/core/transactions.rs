@@ -252,6 +252,7 @@ async fn user_and_assignment_writes_whose_audit_fails_leave_nothing() {
                     company_id: acme.id,
                     role_id: viewer.id,
                     is_default: false,
+                    scope: Default::default(),
                 },
             )
             .await,

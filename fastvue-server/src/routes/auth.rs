@@ -428,6 +428,82 @@ pub async fn my_permissions(
     Ok(())
 }
 
+/// Query of `GET /auth/me/companies`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MyCompaniesQuery {
+    /// A permission codename (`report.read`): list the companies where the caller holds
+    /// it. Required; 422 when missing, malformed or not an active permission.
+    pub permission: Option<String>,
+}
+
+/// Body of `GET /auth/me/companies`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyCompaniesOut {
+    /// The permission asked about.
+    pub permission: String,
+    /// The active companies where the caller holds it (its own assignments and groups,
+    /// and every company below its `subtree` ones), by id.
+    pub companies: Vec<ReachedCompany>,
+}
+
+/// A company of `GET /auth/me/companies`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReachedCompany {
+    /// Company id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Unique code.
+    pub code: String,
+    /// Parent company (null for a top-level company).
+    pub parent_id: Option<i64>,
+}
+
+/// The companies where the caller holds a permission: a data scope a frontend or a
+/// service can filter by (a holding administrator's `subtree` role reaches every
+/// company below the holding).
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me/companies",
+    tag = "auth",
+    description = "Requires a valid access token; no permission (the caller's own reach).",
+    params(MyCompaniesQuery),
+    responses(
+        (status = 200, description = "Companies where the caller holds the permission", body = MyCompaniesOut),
+        (status = 401, description = "No or invalid token", body = ErrorBody),
+        (status = 403, description = "An API key (this route needs a user's session)", body = ErrorBody),
+        (status = 422, description = "Missing, malformed or unknown permission", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[handler]
+pub async fn my_companies(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let fv = app(depot)?;
+    let caller = actor(depot)?;
+    let q: MyCompaniesQuery = query(req)?;
+    let Some(permission) = q.permission else {
+        return Err(fastvue_core::Error::invalid("permission", "is required").into());
+    };
+    let companies = fv.companies().where_held(caller, &permission).await?;
+    res.render(Json(MyCompaniesOut {
+        permission: permission.trim().to_owned(),
+        companies: (companies.into_iter())
+            .map(|c| ReachedCompany {
+                id: c.id,
+                name: c.name,
+                code: c.code,
+                parent_id: c.parent_id,
+            })
+            .collect(),
+    }));
+    Ok(())
+}
+
 /// A strong ETag over the user, company, superuser flag and sorted codenames
 /// (64-bit FNV-1a: stable across processes and releases). The permission stream uses it
 /// as its event ids.
@@ -535,6 +611,7 @@ pub async fn change_password(
         logout,
         me,
         my_permissions,
+        my_companies,
         switch_company,
         change_password
     ),
@@ -548,6 +625,8 @@ pub async fn change_password(
         MyCompany,
         MeOut,
         MyPermissions,
+        MyCompaniesOut,
+        ReachedCompany,
         SwitchCompanyIn,
         ChangePasswordIn
     ))

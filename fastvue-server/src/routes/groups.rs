@@ -6,8 +6,8 @@
 //! that company, and never changes the permissions of someone holding more than itself
 //! there (403).
 use chrono::{DateTime, Utc};
-use fastvue_core::entity::{group, user};
-use fastvue_core::service::groups::{self, GroupFilter, GroupPatch, NewGroup};
+use fastvue_core::entity::group;
+use fastvue_core::service::groups::{self, GroupFilter, GroupPatch, Member, NewGroup};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{PageQuery, json_body, path_id, query};
+use crate::grant_scope::Scope;
 use crate::openapi::ErrorBody;
 use crate::pages::PageOf;
 use crate::routes::roles::PermissionSetIn;
@@ -80,16 +81,21 @@ pub struct MemberOut {
     pub full_name: Option<String>,
     /// Whether the account is active.
     pub is_active: bool,
+    /// Where the membership holds: the group's company only, or also every company
+    /// below it.
+    pub scope: Scope,
 }
 
-impl From<user::Model> for MemberOut {
-    fn from(u: user::Model) -> Self {
+impl From<Member> for MemberOut {
+    fn from(m: Member) -> Self {
+        let u = m.user;
         Self {
             id: u.id,
             username: u.username,
             email: u.email,
             full_name: u.full_name,
             is_active: u.is_active,
+            scope: m.scope.into(),
         }
     }
 }
@@ -141,6 +147,11 @@ pub struct UpdateGroup {
 pub struct AddMember {
     /// The user to add: a member of the group's company (any user for superusers).
     pub user_id: i64,
+    /// `company` (default): the group's permissions hold in its company; `subtree`: also
+    /// in every company below it (a non-superuser needs the group's permissions over that
+    /// whole subtree, else 403). Adding an existing member changes its scope.
+    #[serde(default)]
+    pub scope: Scope,
 }
 
 impl From<groups::GroupDetail> for GroupDetail {
@@ -448,7 +459,9 @@ pub async fn add_member(
     let a = actor(depot)?;
     let id = path_id(req, "id")?;
     let body: AddMember = json_body(req).await?;
-    fv.groups().add_member(a, id, body.user_id).await?;
+    fv.groups()
+        .add_member(a, id, body.user_id, body.scope.into())
+        .await?;
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
 }

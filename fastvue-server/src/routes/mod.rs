@@ -42,7 +42,8 @@ pub fn auth_router() -> Router {
                 .push(
                     Router::with_path("me")
                         .get(auth::me)
-                        .push(Router::with_path("permissions").get(auth::my_permissions)),
+                        .push(Router::with_path("permissions").get(auth::my_permissions))
+                        .push(Router::with_path("companies").get(auth::my_companies)),
                 )
                 .push(Router::with_path("switch-company").post(auth::switch_company))
                 .push(Router::with_path("change-password").post(auth::change_password))

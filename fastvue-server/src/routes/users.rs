@@ -41,6 +41,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{self, actor};
 use crate::error::ApiError;
 use crate::extract::{CursorQuery, PageQuery, Paging, json_body, paging, path_id, query};
+use crate::grant_scope::Scope;
 use crate::openapi::ErrorBody;
 use crate::pages::{CursorOf, ListOf, PageOf};
 use crate::state::app;
@@ -130,6 +131,11 @@ pub struct CreateUser {
     /// Marks the initial assignment as the user's default.
     #[serde(default)]
     pub is_default: bool,
+    /// Where the initial role holds: `company` (default) or `subtree` (also in every
+    /// company below `company_id`; a non-superuser needs the role's permissions over
+    /// that whole subtree, else 403).
+    #[serde(default)]
+    pub scope: Scope,
 }
 
 /// Body of `PATCH /users/{id}`; absent fields are left as they are.
@@ -177,6 +183,8 @@ pub struct AssignmentOut {
     pub assigned_at: DateTime<Utc>,
     /// Who assigned it.
     pub assigned_by: Option<i64>,
+    /// Where the role holds: in `company_id` only, or also in every company below it.
+    pub scope: Scope,
 }
 
 impl From<AssignmentView> for AssignmentOut {
@@ -194,6 +202,7 @@ impl From<AssignmentView> for AssignmentOut {
             is_active: a.is_active,
             assigned_at: a.assigned_at,
             assigned_by: a.assigned_by,
+            scope: a.scope.into(),
         }
     }
 }
@@ -209,6 +218,11 @@ pub struct AssignRole {
     /// Marks the assignment as the user's default.
     #[serde(default)]
     pub is_default: bool,
+    /// `company` (default) or `subtree`: the role also holds in every company below
+    /// `company_id`. A non-superuser needs the role's permissions over that whole subtree
+    /// (through its own subtree-scoped grants), else 403.
+    #[serde(default)]
+    pub scope: Scope,
 }
 
 /// `?company_id=` of `GET /users/{id}/permissions`.
@@ -253,26 +267,47 @@ pub struct GrantOut {
     pub id: Option<i64>,
     /// The role or group name (null for `superuser`).
     pub name: Option<String>,
+    /// From the company of the assignment (the group's company) down to the company
+    /// asked about: one step when held there, more when inherited from above through a
+    /// `subtree` grant; empty for `superuser`.
+    pub path: Vec<PathStep>,
+    /// Whether it is inherited from an ancestor company.
+    pub inherited: bool,
+    /// The path in words: `role Admin assigned on Holding, inherited by Holding › Retail ›
+    /// Shop 12`.
+    pub description: String,
+}
+
+/// A company on a grant's path.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PathStep {
+    /// Company id.
+    pub id: i64,
+    /// Company name.
+    pub name: String,
 }
 
 impl From<GrantPath> for GrantOut {
     fn from(g: GrantPath) -> Self {
-        match g {
-            GrantPath::Superuser => Self {
-                kind: "superuser",
-                id: None,
-                name: None,
-            },
-            GrantPath::Role { id, name } => Self {
-                kind: "role",
-                id: Some(id),
-                name: Some(name),
-            },
-            GrantPath::Group { id, name } => Self {
-                kind: "group",
-                id: Some(id),
-                name: Some(name),
-            },
+        let description = g.describe();
+        let inherited = g.is_inherited();
+        let (kind, id, name, path) = match g {
+            GrantPath::Superuser => ("superuser", None, None, Vec::new()),
+            GrantPath::Role { id, name, path } => ("role", Some(id), Some(name), path),
+            GrantPath::Group { id, name, path } => ("group", Some(id), Some(name), path),
+        };
+        Self {
+            kind,
+            id,
+            name,
+            path: (path.into_iter())
+                .map(|c| PathStep {
+                    id: c.id,
+                    name: c.name,
+                })
+                .collect(),
+            inherited,
+            description,
         }
     }
 }
@@ -403,6 +438,7 @@ pub async fn create(
             company_id,
             role_id,
             is_default: body.is_default,
+            scope: body.scope.into(),
         }),
         (Some(_), None) => {
             return Err(fastvue_core::Error::invalid(
@@ -605,6 +641,7 @@ pub async fn assign(
                 company_id: body.company_id,
                 role_id: body.role_id,
                 is_default: body.is_default,
+                scope: body.scope.into(),
             },
         )
         .await?;

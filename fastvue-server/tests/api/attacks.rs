@@ -101,7 +101,7 @@ async fn victim(app: &TestApp) -> Victim {
         .id;
     app.fastvue
         .groups()
-        .add_member(&sys, b_group, b_user)
+        .add_member(&sys, b_group, b_user, Default::default())
         .await
         .unwrap();
     let a_group = app
@@ -138,7 +138,7 @@ async fn snapshot(app: &TestApp, v: &Victim) -> Value {
         "company": [company.name, company.code, company.is_active, company.parent_id],
         "role": [role.role.name, role.role.is_active, role.permissions],
         "group": [group.group.name, group.group.is_active, group.permissions],
-        "members": f.groups().members(&Actor::system(), v.b_group).await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(),
+        "members": f.groups().members(&Actor::system(), v.b_group).await.unwrap().iter().map(|m| m.user.id).collect::<Vec<_>>(),
     })
 }
 

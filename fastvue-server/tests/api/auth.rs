@@ -673,6 +673,7 @@ async fn switch_company_moves_a_member_and_refuses_a_stranger() {
                 company_id: other,
                 role_id: role.id,
                 is_default: false,
+                scope: Default::default(),
             },
         )
         .await

@@ -143,7 +143,12 @@ async fn invalidate_a_role_a_group_or_a_company() {
         .unwrap();
     app.fastvue
         .groups()
-        .add_member(&fastvue_core::Actor::system(), g.group.id, clerk.id)
+        .add_member(
+            &fastvue_core::Actor::system(),
+            g.group.id,
+            clerk.id,
+            Default::default(),
+        )
         .await
         .unwrap();
     warm(&app, clerk.id, a).await;

@@ -383,6 +383,7 @@ impl TestApp {
                     company_id,
                     role_id: role.id,
                     is_default: true,
+                    scope: Default::default(),
                 },
             )
             .await

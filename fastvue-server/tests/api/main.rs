@@ -26,5 +26,6 @@ mod permission_stream;
 mod permissions;
 mod roles;
 mod sessions;
+mod subtree;
 mod two_factor;
 mod users;

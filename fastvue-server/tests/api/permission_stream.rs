@@ -206,6 +206,7 @@ async fn user_in(app: &TestApp, company_id: i64, role_id: i64, tag: &str) -> i64
                 company_id,
                 role_id,
                 is_default: true,
+                scope: Default::default(),
             },
         )
         .await

@@ -132,6 +132,7 @@ pub(crate) async fn grant(app: &TestApp, user_id: i64, company_id: i64, codename
                 company_id,
                 role_id: r.id,
                 is_default: false,
+                scope: Default::default(),
             },
         )
         .await

@@ -259,6 +259,7 @@ async fn sign_up<C: ConnectionTrait>(
             company_id: company.id,
             role_id: role.id,
             is_default: true,
+            scope: Default::default(),
         }),
         NewUserAudit::SignUp,
     )
