@@ -1,6 +1,7 @@
 //! What a write changed, and which cached permission sets that affects.
 use sea_orm::ConnectionTrait;
 
+use crate::entity::grant_scope::GrantScope;
 use crate::error::Result;
 use crate::permission::tree;
 use crate::sql::{placeholders, statement};
@@ -105,22 +106,19 @@ UNION ALL \
 SELECT ug.user_id AS user_id, g.company_id AS company_id, ug.scope AS scope FROM user_groups ug \
 JOIN groups g ON g.id = ug.group_id WHERE ug.user_id = $1";
 
-/// The (user, company) pairs of `{base}` (rows of `user_id, company_id, scope`), each
-/// `subtree` row expanded to every company below its own, at most [`MAX_PAIRS`] + 1.
-const EXPANDED: &str = "\
+/// Every company strictly below the `subtree` rows of `{base}` (rows of `user_id,
+/// company_id, scope`), with the row's user, at most [`MAX_PAIRS`] + 1 rows.
+const BELOW: &str = "\
 WITH RECURSIVE base(user_id, company_id, scope) AS ({base}), \
 down(user_id, company_id, depth) AS ( \
-  SELECT user_id, company_id, 0 FROM base WHERE scope = 'subtree' \
+  SELECT base.user_id, c.id, 1 FROM base CROSS JOIN companies c \
+  WHERE base.scope = 'subtree' AND c.parent_id = base.company_id \
   UNION ALL \
   SELECT down.user_id, c.id, down.depth + 1 FROM down CROSS JOIN companies c \
   WHERE c.parent_id = down.company_id AND down.depth < {max} \
 ) \
-SELECT user_id, company_id FROM base UNION SELECT user_id, company_id FROM down \
+SELECT DISTINCT user_id, company_id FROM down \
 LIMIT {limit}";
-
-/// The users of `{base}` (when its expansion is too large).
-const BASE_USERS: &str = "\
-WITH base(user_id, company_id, scope) AS ({base}) SELECT DISTINCT user_id FROM base";
 
 /// Users holding a `subtree` assignment or membership in one of the companies `{ids}`.
 const SUBTREE_HOLDERS: &str = "\
@@ -168,35 +166,49 @@ pub async fn resolve<C: ConnectionTrait>(db: &C, change: Change) -> Result<Affec
     Ok(out)
 }
 
-/// The pairs of `base` (parameter `$1` = `id`) with `subtree` rows expanded; the users
-/// of `base` when there are more than [`MAX_PAIRS`].
+/// The pairs of `base` (parameter `$1` = `id`): its rows, and below each `subtree` row
+/// every company under its own. When the rows below come to more than [`MAX_PAIRS`], the
+/// holders of the `subtree` rows are dropped whole instead (the `company` rows stay
+/// pairs, however many, as before subtrees existed).
 async fn expanded<C: ConnectionTrait>(db: &C, base: &str, id: i64) -> Result<Affected> {
     let backend = db.get_database_backend();
-    let sql = EXPANDED
+    let mut out = Affected::default();
+    let mut subtree_users = Vec::new();
+    for row in db
+        .query_all_raw(statement(backend, base, vec![id.into()]))
+        .await?
+    {
+        let user_id = row.try_get::<i64>("", "user_id")?;
+        let company_id = row.try_get::<i64>("", "company_id")?;
+        out.keys.push((user_id, company_id));
+        if row.try_get::<String>("", "scope")? == GrantScope::Subtree.as_str() {
+            subtree_users.push(user_id);
+        }
+    }
+    if subtree_users.is_empty() {
+        return Ok(out);
+    }
+    let sql = BELOW
         .replace("{base}", base)
         .replace("{max}", &tree::MAX_COMPANY_DEPTH.to_string())
         .replace("{limit}", &(MAX_PAIRS + 1).to_string());
     let rows = db
         .query_all_raw(statement(backend, &sql, vec![id.into()]))
         .await?;
-    let mut out = Affected::default();
     if rows.len() > MAX_PAIRS {
-        let sql = BASE_USERS.replace("{base}", base);
-        let rows = db
-            .query_all_raw(statement(backend, &sql, vec![id.into()]))
-            .await?;
-        for row in rows {
-            out.users.push(row.try_get::<i64>("", "user_id")?);
-        }
+        subtree_users.sort_unstable();
+        subtree_users.dedup();
+        out.users = subtree_users;
         return Ok(out);
     }
-    out.keys.reserve(rows.len());
     for row in rows {
         out.keys.push((
             row.try_get::<i64>("", "user_id")?,
             row.try_get::<i64>("", "company_id")?,
         ));
     }
+    out.keys.sort_unstable();
+    out.keys.dedup();
     Ok(out)
 }
 

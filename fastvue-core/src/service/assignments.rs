@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::entity::grant_scope::GrantScope;
+pub use crate::entity::grant_scope::GrantScope;
 use crate::entity::{company, permission, role, role_permission, user_company_role};
 use crate::error::{Error, Result, map_unique};
 use crate::permission::Change;

@@ -128,6 +128,15 @@ async fn a_subtree_role_holds_in_every_company_below_down_to_six_levels_and_a_co
             .await
             .unwrap()
     );
+    // A change to the role reaches its company-scoped and its subtree holders, warm
+    // sets included.
+    fv.roles()
+        .set_permissions(&sys(), role, &names(&["user.read"]))
+        .await
+        .unwrap();
+    assert!(!has(fv, ann, tree.chain[5], "report.read").await);
+    assert!(!has(fv, bob, tree.chain[0], "report.read").await);
+    assert!(has(fv, ann, tree.chain[5], "user.read").await);
 }
 
 #[tokio::test]

@@ -4,24 +4,27 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::Deserialize;
 
 use crate::Fastvue;
 use crate::codenames;
 use crate::domain::{Checker, Email, Name, Password, Username};
-use crate::entity::{company, social_account, user, user_company_role};
+use crate::entity::{social_account, user, user_company_role};
 use crate::error::{Error, Result, map_unique};
-use crate::pagination::{CursorPage, CursorRequest, Page, PageRequest};
 use crate::permission::Change;
 use crate::policy::escalation::{Guard, Watch};
 use crate::policy::{Actor, Scope};
 use crate::service::assignments::{self, NewAssignment};
-use crate::service::audit::{self, AuditContext, Entry, snapshot};
+use crate::service::audit::{self, Entry, snapshot};
 use crate::service::lookup;
-use crate::service::search::contains_any;
 use crate::sql::statement;
+
+mod list;
+mod new;
+
+pub(crate) use new::{NewUserAudit, PreparedUser, ensure_company_exists, write_new};
 
 const UNIQUE: &[(&str, &[&str])] = &[
     ("email", &["uq_users_email", "users.email"]),
@@ -386,172 +389,6 @@ impl Users<'_> {
             .ok_or(Error::NotFound { entity: "user" })
     }
 
-    /// Lists users, by id: for a non-superuser only those holding an active role in a
-    /// company where it holds `user.read` (needed in its active company too).
-    pub async fn list(
-        &self,
-        actor: &Actor,
-        filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<Page<user::Model>> {
-        let filter = self.visible(actor, filter).await?;
-        self.numbered(&filter, page).await
-    }
-
-    /// [`Users::list`] read after a cursor (keyset pagination): the same rows and
-    /// rules, a page costing the same however deep.
-    pub async fn list_after(
-        &self,
-        actor: &Actor,
-        filter: &UserFilter,
-        cursor: CursorRequest,
-    ) -> Result<CursorPage<user::Model>> {
-        let filter = self.visible(actor, filter).await?;
-        self.after(&filter, cursor).await
-    }
-
-    /// The users of company `company_id` (holding an active role there), by id: the actor
-    /// needs `user.read` there ([`Error::NotFound`] for a company outside its scope).
-    pub async fn of_company(
-        &self,
-        actor: &Actor,
-        company_id: i64,
-        filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<Page<user::Model>> {
-        let filter = self.in_company(actor, company_id, filter).await?;
-        self.numbered(&filter, page).await
-    }
-
-    /// [`Users::of_company`] read after a cursor (keyset pagination).
-    pub async fn of_company_after(
-        &self,
-        actor: &Actor,
-        company_id: i64,
-        filter: &UserFilter,
-        cursor: CursorRequest,
-    ) -> Result<CursorPage<user::Model>> {
-        let filter = self.in_company(actor, company_id, filter).await?;
-        self.after(&filter, cursor).await
-    }
-
-    /// `filter` narrowed to the companies where the actor may read users.
-    async fn visible(&self, actor: &Actor, filter: &UserFilter) -> Result<UserFilter> {
-        actor.require(self.fv, codenames::USER_READ).await?;
-        let scope = actor.scope(self.fv, codenames::USER_READ).await?;
-        let mut filter = filter.clone();
-        filter.company_ids = scope.narrow(filter.company_ids.take());
-        Ok(filter)
-    }
-
-    /// `filter` narrowed to one company the actor may read users of.
-    async fn in_company(
-        &self,
-        actor: &Actor,
-        company_id: i64,
-        filter: &UserFilter,
-    ) -> Result<UserFilter> {
-        actor.require(self.fv, codenames::USER_READ).await?;
-        let scope = actor.scope(self.fv, codenames::USER_READ).await?;
-        if !scope.contains(company_id) {
-            return Err(Error::NotFound { entity: "company" });
-        }
-        crate::service::lookup::company(self.fv.db(), company_id).await?;
-        Ok(UserFilter {
-            company_id: Some(company_id),
-            company_ids: None,
-            ..filter.clone()
-        })
-    }
-
-    /// The users a filter selects (unordered, every column).
-    fn selected(filter: &UserFilter) -> Select<user::Entity> {
-        let mut q = user::Entity::find();
-        if let Some(term) = filter.search.as_deref().filter(|t| !t.trim().is_empty()) {
-            q = q.filter(contains_any(
-                &[
-                    user::Column::Email,
-                    user::Column::Username,
-                    user::Column::FullName,
-                ],
-                term,
-            ));
-        }
-        if let Some(active) = filter.is_active {
-            q = q.filter(user::Column::IsActive.eq(active));
-        }
-        if let Some(su) = filter.is_superuser {
-            q = q.filter(user::Column::IsSuperuser.eq(su));
-        }
-        let member_of = |ids: Vec<i64>| {
-            user::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(user_company_role::Column::UserId)
-                    .from(user_company_role::Entity)
-                    .and_where(user_company_role::Column::CompanyId.is_in(ids))
-                    .and_where(user_company_role::Column::IsActive.eq(true))
-                    .to_owned(),
-            )
-        };
-        if let Some(id) = filter.company_id {
-            q = q.filter(member_of(vec![id]));
-        }
-        if let Some(ids) = &filter.company_ids {
-            q = q.filter(member_of(ids.clone()));
-        }
-        q
-    }
-
-    async fn numbered(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<user::Model>> {
-        let q = Self::selected(filter);
-        let db = self.fv.db();
-        // A plain COUNT(*) over the filtered rows: sea-orm's `count()` wraps the query
-        // in a subquery of every column, several times slower on SQLite.
-        let total: i64 = q
-            .clone()
-            .select_only()
-            .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "n")
-            .into_tuple()
-            .one(db)
-            .await?
-            .unwrap_or(0);
-        let total = u64::try_from(total).unwrap_or(0);
-        // A deferred join: the OFFSET walks ids only (an index-only scan of the primary
-        // key on PostgreSQL, the compact `idx_users_id` on SQLite, whose rows live in the
-        // table b-tree), then the page's rows are read by id. Deep pages skip thousands of
-        // ids instead of thousands of full rows.
-        let page_ids = q
-            .select_only()
-            .column(user::Column::Id)
-            .order_by_asc(user::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .into_query();
-        let items = user::Entity::find()
-            .filter(user::Column::Id.in_subquery(page_ids))
-            .order_by_asc(user::Column::Id)
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
-    }
-
-    async fn after(
-        &self,
-        filter: &UserFilter,
-        cursor: CursorRequest,
-    ) -> Result<CursorPage<user::Model>> {
-        let mut q = Self::selected(filter);
-        if let Some(after) = cursor.after() {
-            q = q.filter(user::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(user::Column::Id)
-            .limit(cursor.limit())
-            .all(self.fv.db())
-            .await?;
-        Ok(CursorPage::new(rows, cursor, |u| u.id))
-    }
-
     /// Applies a patch.
     ///
     /// Rules: the actor needs `user.update` (in its active company and in one of the
@@ -914,111 +751,4 @@ async fn unlink_all<C: ConnectionTrait>(
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.trim().is_empty())
-}
-
-/// A new user that passed [`Users::prepare`]: parsed fields and the password hash.
-#[derive(Debug)]
-pub(crate) struct PreparedUser {
-    email: String,
-    username: String,
-    password_hash: Option<String>,
-    full_name: Option<String>,
-    is_active: bool,
-    is_superuser: bool,
-    current_company_id: Option<i64>,
-}
-
-/// How a new user's audit row reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NewUserAudit {
-    /// `create`, by the actor (the API, `data load`, bootstrap).
-    Create,
-    /// `signup`, the new user as actor of its own rows (provider sign-up).
-    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
-    SignUp,
-}
-
-/// Writes a prepared user, its audit row and its first assignment inside `txn`: the one
-/// place users are inserted. The actor's rights were checked by the caller; the
-/// escalation guard is checked here. Returns the cache changes to publish at commit.
-pub(crate) async fn write_new<C: ConnectionTrait>(
-    txn: &C,
-    actor: &Actor,
-    ctx: &AuditContext,
-    input: PreparedUser,
-    assignment: Option<&NewAssignment>,
-    audit_as: NewUserAudit,
-) -> Result<(user::Model, Option<user_company_role::Model>, Vec<Change>)> {
-    if let Some(company_id) = input.current_company_id {
-        ensure_company_exists(txn, company_id).await?;
-    }
-    let current_company_id = input
-        .current_company_id
-        .or(assignment.map(|a| a.company_id));
-    let now = Utc::now();
-    let model = user::ActiveModel {
-        email: Set(input.email),
-        username: Set(input.username),
-        password_hash: Set(input.password_hash),
-        full_name: Set(input.full_name),
-        is_active: Set(input.is_active),
-        is_superuser: Set(input.is_superuser),
-        current_company_id: Set(current_company_id),
-        email_unconfirmed: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await
-    .map_err(|e| map_unique(e, UNIQUE))?;
-    let ctx = match audit_as {
-        NewUserAudit::Create => ctx.clone(),
-        NewUserAudit::SignUp => AuditContext {
-            actor_id: Some(model.id),
-            ..ctx.clone()
-        },
-    };
-    audit::record(
-        txn,
-        &ctx,
-        Entry {
-            action: match audit_as {
-                NewUserAudit::Create => "create",
-                NewUserAudit::SignUp => "signup",
-            },
-            entity_type: "user",
-            entity_id: Some(model.id),
-            company_id: model.current_company_id,
-            old_values: None,
-            new_values: snapshot(&model),
-        },
-    )
-    .await?;
-    let assigned = match assignment {
-        Some(a) => {
-            let change = assignments::change_of(model.id, a.company_id, a.scope);
-            let guard =
-                Guard::before(actor, txn, Watch::of_change(actor, txn, change).await?).await?;
-            let made = assignments::insert(txn, &ctx, model.id, a).await?;
-            guard.check(txn).await?;
-            Some(made)
-        }
-        None => None,
-    };
-    let mut changes = Vec::new();
-    if model.is_superuser {
-        changes.push(Change::User(model.id));
-    }
-    if let Some(a) = &assigned {
-        changes.push(assignments::change_of(model.id, a.company_id, a.scope));
-    }
-    Ok((model, assigned, changes))
-}
-
-pub(crate) async fn ensure_company_exists<C: ConnectionTrait>(db: &C, id: i64) -> Result<()> {
-    match company::Entity::find_by_id(id).one(db).await? {
-        Some(_) => Ok(()),
-        None => Err(Error::invalid("current_company_id", "no such company")),
-    }
 }
