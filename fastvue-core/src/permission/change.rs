@@ -55,6 +55,23 @@ pub enum Change {
     All,
 }
 
+impl Change {
+    /// The change a grant (assignment or membership) of `user_id` in `company_id` with
+    /// `scope` makes: that one set, or every set at or below the company.
+    pub fn of_grant(user_id: i64, company_id: i64, scope: GrantScope) -> Self {
+        match scope {
+            GrantScope::Company => Change::Key {
+                user_id,
+                company_id,
+            },
+            GrantScope::Subtree => Change::Subtree {
+                user_id,
+                company_id,
+            },
+        }
+    }
+}
+
 /// The cache entries a change affects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Affected {

@@ -116,6 +116,18 @@ WITH RECURSIVE roots(company_id, scope) AS ( \
     AND g.is_active = TRUE AND gp.group_id = g.id AND p.id = gp.permission_id \
     AND p.codename = $2 AND p.is_active = TRUE \
 ), \
+{down} \
+SELECT id FROM down \
+UNION \
+SELECT c.id AS id FROM roots CROSS JOIN companies c \
+WHERE c.id = roots.company_id AND c.is_active = TRUE AND c.deleted_at IS NULL \
+ORDER BY id \
+LIMIT {limit}";
+
+/// `down(id, depth)`: every active company below the `subtree` rows of `roots(company_id,
+/// scope)` (themselves included), reached through active companies, at most
+/// [`tree::MAX_COMPANY_DEPTH`] levels down.
+const DOWN_CTE: &str = "\
 down(id, depth) AS ( \
   SELECT c.id, 0 FROM roots CROSS JOIN companies c \
   WHERE c.id = roots.company_id AND roots.scope = 'subtree' \
@@ -124,13 +136,13 @@ down(id, depth) AS ( \
   SELECT c.id, down.depth + 1 FROM down CROSS JOIN companies c \
   WHERE c.parent_id = down.id AND c.is_active = TRUE AND c.deleted_at IS NULL \
     AND down.depth < {max} \
-) \
-SELECT id FROM down \
-UNION \
-SELECT c.id AS id FROM roots CROSS JOIN companies c \
-WHERE c.id = roots.company_id AND c.is_active = TRUE AND c.deleted_at IS NULL \
-ORDER BY id \
-LIMIT {limit}";
+)";
+
+/// A statement with [`DOWN_CTE`] in place of `{down}`.
+fn with_down(sql: &str) -> String {
+    sql.replace("{down}", DOWN_CTE)
+        .replace("{max}", &tree::MAX_COMPANY_DEPTH.to_string())
+}
 
 /// Every active company, ascending (a superuser's reach).
 const ACTIVE_COMPANIES: &str = "\
@@ -163,9 +175,7 @@ pub(crate) async fn companies_where<C: ConnectionTrait>(
         let sql = ACTIVE_COMPANIES.replace("{limit}", &limit);
         statement(backend, &sql, vec![codename.into()])
     } else {
-        let sql = COMPANIES_WHERE
-            .replace("{max}", &tree::MAX_COMPANY_DEPTH.to_string())
-            .replace("{limit}", &limit);
+        let sql = with_down(COMPANIES_WHERE).replace("{limit}", &limit);
         statement(backend, &sql, vec![user_id.into(), codename.into()])
     };
     let mut out = Vec::new();
@@ -205,15 +215,7 @@ const MEMBER_OF_2FA_COMPANY: &str = "\
 WITH RECURSIVE roots(company_id, scope) AS ( \
   SELECT company_id, scope FROM user_company_roles WHERE user_id = $1 AND is_active = TRUE \
 ), \
-down(id, depth) AS ( \
-  SELECT c.id, 0 FROM roots CROSS JOIN companies c \
-  WHERE c.id = roots.company_id AND roots.scope = 'subtree' \
-    AND c.is_active = TRUE AND c.deleted_at IS NULL \
-  UNION \
-  SELECT c.id, down.depth + 1 FROM down CROSS JOIN companies c \
-  WHERE c.parent_id = down.id AND c.is_active = TRUE AND c.deleted_at IS NULL \
-    AND down.depth < {max} \
-) \
+{down} \
 SELECT c.id AS id FROM companies c \
 WHERE c.require_2fa = TRUE AND c.is_active = TRUE \
   AND (c.id IN (SELECT company_id FROM roots) OR c.id IN (SELECT id FROM down)) \
@@ -224,7 +226,7 @@ pub(crate) async fn member_of_2fa_company<C: ConnectionTrait>(
     db: &C,
     user_id: i64,
 ) -> Result<bool> {
-    let sql = MEMBER_OF_2FA_COMPANY.replace("{max}", &tree::MAX_COMPANY_DEPTH.to_string());
+    let sql = with_down(MEMBER_OF_2FA_COMPANY);
     let stmt = statement(db.get_database_backend(), &sql, vec![user_id.into()]);
     Ok(db.query_one_raw(stmt).await?.is_some())
 }

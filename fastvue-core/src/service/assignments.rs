@@ -85,7 +85,7 @@ impl Assignments<'_> {
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
         crate::service::lookup::user(&txn, user_id).await?;
-        let change = change_of(user_id, input.company_id, input.scope);
+        let change = Change::of_grant(user_id, input.company_id, input.scope);
         let guard =
             Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
         let model = insert(&txn, &ctx, user_id, &input).await?;
@@ -119,7 +119,7 @@ impl Assignments<'_> {
             .ok_or(Error::NotFound {
                 entity: "assignment",
             })?;
-        let change = change_of(user_id, old.company_id, old.scope);
+        let change = Change::of_grant(user_id, old.company_id, old.scope);
         let guard =
             Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
         old.clone().delete(&txn).await?;
@@ -254,22 +254,8 @@ impl Assignments<'_> {
     }
 }
 
-/// The change an assignment of `user_id` in `company_id` with `scope` makes.
-pub(crate) fn change_of(user_id: i64, company_id: i64, scope: GrantScope) -> Change {
-    match scope {
-        GrantScope::Company => Change::Key {
-            user_id,
-            company_id,
-        },
-        GrantScope::Subtree => Change::Subtree {
-            user_id,
-            company_id,
-        },
-    }
-}
-
 /// Inserts an assignment of `user_id` (which the caller has checked exists) and its audit
-/// row on `txn`. The caller commits, then reports [`change_of`] the assignment.
+/// row on `txn`. The caller commits, then reports [`Change::of_grant`] of the assignment.
 pub(crate) async fn insert<C: ConnectionTrait>(
     txn: &C,
     ctx: &AuditContext,

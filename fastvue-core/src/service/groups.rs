@@ -370,11 +370,9 @@ impl Groups<'_> {
         let old = user_group::Entity::find_by_id((user_id, id))
             .one(&txn)
             .await?;
-        let change = membership_change(
-            user_id,
-            g.company_id,
-            [old.as_ref().map(|m| m.scope), Some(scope)],
-        );
+        // Below the company too when the old or the new scope is `subtree`.
+        let widest = old.as_ref().map_or(scope, |m| m.scope.max(scope));
+        let change = Change::of_grant(user_id, g.company_id, widest);
         let guard =
             Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
         user_group::Entity::insert(user_group::ActiveModel {
@@ -424,7 +422,7 @@ impl Groups<'_> {
             .ok_or(Error::NotFound {
                 entity: "group member",
             })?;
-        let change = membership_change(user_id, g.company_id, [Some(old.scope)]);
+        let change = Change::of_grant(user_id, g.company_id, old.scope);
         let guard =
             Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
         user_group::Entity::delete_many()
@@ -500,24 +498,4 @@ pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<group::M
         .one(db)
         .await?
         .ok_or(Error::NotFound { entity: "group" })
-}
-
-/// The change a membership of `user_id` in a group of `company_id` makes, given its
-/// scopes before and after: below the company too when either is `subtree`.
-fn membership_change<const N: usize>(
-    user_id: i64,
-    company_id: i64,
-    scopes: [Option<GrantScope>; N],
-) -> Change {
-    if scopes.contains(&Some(GrantScope::Subtree)) {
-        Change::Subtree {
-            user_id,
-            company_id,
-        }
-    } else {
-        Change::Key {
-            user_id,
-            company_id,
-        }
-    }
 }

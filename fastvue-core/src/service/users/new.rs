@@ -94,7 +94,7 @@ pub(crate) async fn write_new<C: ConnectionTrait>(
     .await?;
     let assigned = match assignment {
         Some(a) => {
-            let change = assignments::change_of(model.id, a.company_id, a.scope);
+            let change = Change::of_grant(model.id, a.company_id, a.scope);
             let guard =
                 Guard::before(actor, txn, Watch::of_change(actor, txn, change).await?).await?;
             let made = assignments::insert(txn, &ctx, model.id, a).await?;
@@ -108,7 +108,7 @@ pub(crate) async fn write_new<C: ConnectionTrait>(
         changes.push(Change::User(model.id));
     }
     if let Some(a) = &assigned {
-        changes.push(assignments::change_of(model.id, a.company_id, a.scope));
+        changes.push(Change::of_grant(model.id, a.company_id, a.scope));
     }
     Ok((model, assigned, changes))
 }
