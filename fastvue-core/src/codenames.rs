@@ -5,7 +5,7 @@
 //! the special ones.
 
 /// Resources with the four CRUD permissions.
-pub const CRUD_RESOURCES: [&str; 5] = ["user", "company", "role", "permission", "group"];
+pub const CRUD_RESOURCES: [&str; 6] = ["user", "company", "role", "permission", "group", "menu"];
 
 /// `user.read`: see users of a company.
 pub const USER_READ: &str = "user.read";
@@ -47,6 +47,14 @@ pub const GROUP_CREATE: &str = "group.create";
 pub const GROUP_UPDATE: &str = "group.update";
 /// `group.delete`: delete groups.
 pub const GROUP_DELETE: &str = "group.delete";
+/// `menu.read`: see the menu entries of a company (everyone sees their own menu).
+pub const MENU_READ: &str = "menu.read";
+/// `menu.create`: create menu entries.
+pub const MENU_CREATE: &str = "menu.create";
+/// `menu.update`: change menu entries.
+pub const MENU_UPDATE: &str = "menu.update";
+/// `menu.delete`: delete menu entries.
+pub const MENU_DELETE: &str = "menu.delete";
 /// `role.assign`: give users roles and take them away.
 pub const ROLE_ASSIGN: &str = "role.assign";
 /// `audit.read`: read the audit log.
@@ -61,7 +69,7 @@ pub const APIKEY_CREATE: &str = "apikey.create";
 pub const APIKEY_REVOKE: &str = "apikey.revoke";
 
 /// Every system permission, in seeding order.
-pub const ALL: [&str; 26] = [
+pub const ALL: [&str; 30] = [
     USER_READ,
     USER_CREATE,
     USER_UPDATE,
@@ -82,6 +90,10 @@ pub const ALL: [&str; 26] = [
     GROUP_CREATE,
     GROUP_UPDATE,
     GROUP_DELETE,
+    MENU_READ,
+    MENU_CREATE,
+    MENU_UPDATE,
+    MENU_DELETE,
     ROLE_ASSIGN,
     AUDIT_READ,
     CACHE_MANAGE,
@@ -101,7 +113,7 @@ mod tests {
             .flat_map(|r| ["read", "create", "update", "delete"].map(|a| format!("{r}.{a}")))
             .collect();
         assert_eq!(
-            ALL[..20],
+            ALL[..24],
             crud.iter().map(String::as_str).collect::<Vec<_>>()[..]
         );
         let mut sorted = ALL.to_vec();

@@ -1,7 +1,7 @@
 //! Domain newtypes that parse input once and cannot hold invalid values.
 use std::fmt;
 
-use crate::error::{Error, FieldError};
+use crate::error::{Error, FieldError, Problem};
 
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
@@ -63,13 +63,21 @@ string_newtype!(
 
 impl Email {
     /// Parses an email address.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Problem> {
         let value = raw.trim().to_lowercase();
-        if value.is_empty() || value.len() > 254 {
-            return Err("must be an email address of at most 254 characters".into());
+        let bad = || Problem::new("email", "must be an email address like name@example.com");
+        if value.is_empty() {
+            return Err(Problem::required());
+        }
+        if value.len() > 254 {
+            return Err(Problem::new(
+                "email",
+                "must be an email address of at most 254 characters",
+            )
+            .with("max", 254));
         }
         let Some((local, domain)) = value.split_once('@') else {
-            return Err("must be an email address like name@example.com".into());
+            return Err(bad());
         };
         let label_ok = |l: &str| {
             !l.is_empty()
@@ -91,24 +99,30 @@ impl Email {
         if local_ok && domain_ok {
             Ok(Self(value))
         } else {
-            Err("must be an email address like name@example.com".into())
+            Err(bad())
         }
     }
 }
 
 impl Username {
     /// Parses a username.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Problem> {
         let value = raw.trim();
         let len = value.chars().count();
+        if len == 0 {
+            return Err(Problem::required());
+        }
         if !(3..=100).contains(&len) {
-            return Err("must be 3 to 100 characters".into());
+            return Err(Problem::length(3, 100));
         }
         if !value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         {
-            return Err("may contain only letters, digits, '_', '.' and '-'".into());
+            return Err(Problem::characters(
+                "letters, digits, '_', '.' and '-'",
+                "a-zA-Z0-9_.-",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -139,17 +153,23 @@ impl Username {
 
 impl CompanyCode {
     /// Parses a company code.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Problem> {
         let value = raw.trim();
         let len = value.chars().count();
+        if len == 0 {
+            return Err(Problem::required());
+        }
         if !(2..=50).contains(&len) {
-            return Err("must be 2 to 50 characters".into());
+            return Err(Problem::length(2, 50));
         }
         if !value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
         {
-            return Err("may contain only letters, digits, '_' and '-'".into());
+            return Err(Problem::characters(
+                "letters, digits, '_' and '-'",
+                "a-zA-Z0-9_-",
+            ));
         }
         Ok(Self(value.to_ascii_uppercase()))
     }
@@ -157,17 +177,23 @@ impl CompanyCode {
 
 impl Slug {
     /// Parses a role or group codename.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Problem> {
         let value = raw.trim();
         let len = value.chars().count();
+        if len == 0 {
+            return Err(Problem::required());
+        }
         if !(2..=100).contains(&len) {
-            return Err("must be 2 to 100 characters".into());
+            return Err(Problem::length(2, 100));
         }
         if !value
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
         {
-            return Err("may contain only lower-case letters, digits, '_' and '-'".into());
+            return Err(Problem::characters(
+                "lower-case letters, digits, '_' and '-'",
+                "a-z0-9_-",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -175,14 +201,20 @@ impl Slug {
 
 impl Name {
     /// Parses a display name of at most `max` characters.
-    pub fn parse(raw: &str, max: usize) -> Result<Self, String> {
+    pub fn parse(raw: &str, max: usize) -> Result<Self, Problem> {
         let value = raw.trim();
         let len = value.chars().count();
-        if len == 0 || len > max {
-            return Err(format!("must be 1 to {max} characters"));
+        if len == 0 {
+            return Err(Problem::required());
+        }
+        if len > max {
+            return Err(Problem::length(1, max));
         }
         if value.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
+            return Err(Problem::new(
+                "control_characters",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -198,7 +230,7 @@ pub struct Codename {
 
 impl Codename {
     /// Parses a codename.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Problem> {
         let value = raw.trim();
         let part_ok = |p: &str| {
             (1..=50).contains(&p.len())
@@ -210,7 +242,10 @@ impl Codename {
                 value: value.to_owned(),
                 dot: resource.len(),
             }),
-            _ => Err("must look like resource.action (lower-case letters, digits, '_')".into()),
+            _ => Err(Problem::format(
+                "must look like resource.action (lower-case letters, digits, '_')",
+                "resource.action",
+            )),
         }
     }
 
@@ -248,10 +283,13 @@ pub struct Password(String);
 
 impl Password {
     /// Parses a new password.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Problem> {
         let len = raw.chars().count();
+        if len == 0 {
+            return Err(Problem::required());
+        }
         if !(8..=128).contains(&len) {
-            return Err("must be 8 to 128 characters".into());
+            return Err(Problem::length(8, 128));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -276,7 +314,7 @@ pub struct Checker {
 
 impl Checker {
     /// Records the error of `result` under `field` and returns the value, if any.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+    pub fn check<T, P: Into<Problem>>(&mut self, field: &str, result: Result<T, P>) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(message) => {
@@ -287,10 +325,10 @@ impl Checker {
     }
 
     /// Like [`Checker::check`] for an optional input.
-    pub fn check_opt<T>(
+    pub fn check_opt<T, P: Into<Problem>>(
         &mut self,
         field: &str,
-        result: Option<Result<T, String>>,
+        result: Option<Result<T, P>>,
     ) -> Option<Option<T>> {
         match result {
             None => Some(None),
@@ -299,8 +337,18 @@ impl Checker {
     }
 
     /// Records a problem that is not the result of a parser.
-    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, message));
+    pub fn fail(&mut self, field: &str, problem: impl Into<Problem>) {
+        self.errors.push(FieldError::new(field, problem));
+    }
+
+    /// Records problems found elsewhere (a nested check).
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
+        self.errors.extend(errors);
+    }
+
+    /// Whether no problem was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
     }
 
     /// The validation error holding every problem recorded.

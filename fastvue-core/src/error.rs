@@ -1,23 +1,131 @@
 //! The one error type of fastvue-core; the server maps each variant to an HTTP status.
 use sea_orm::DbErr;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// A problem with one input field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     /// The field name as the client sent it (`email`, `permissions[2]`, ...).
     pub field: String,
-    /// What is wrong, for a person to read.
+    /// What is wrong, for a program (a UI translating it): see [`Problem::code`].
+    pub code: &'static str,
+    /// What is wrong, for a person to read (English).
     pub message: String,
+    /// The values the message names (`{"min": 2, "max": 100}`), for a translation.
+    pub params: Map<String, Value>,
 }
 
 impl FieldError {
-    /// A problem with `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A problem with `field`: a [`Problem`], or a message (code `invalid`).
+    pub fn new(field: impl Into<String>, problem: impl Into<Problem>) -> Self {
+        let problem = problem.into();
         Self {
             field: field.into(),
-            message: message.into(),
+            code: problem.code,
+            message: problem.message,
+            params: problem.params,
         }
+    }
+}
+
+/// What is wrong with one value: a machine code with its parameters, and the English
+/// message they make. Parsers return it; [`FieldError`] puts it on a field.
+///
+/// Codes: `required` (missing or empty), `length` (`min`, `max` characters),
+/// `characters` (`allowed`: a character class such as `a-z0-9_-`),
+/// `control_characters`, `format` (`expected`: a pattern such as `resource.action`),
+/// `email`, `range` (`min`, `max`), `too_many` (`max` items), `unknown` (`value`: a name
+/// that refers to nothing; `allowed`: the names that would, when they are few), `taken`
+/// (a unique value in use: 409), `unknown_field`, `type` (JSON of the wrong type),
+/// `invalid` (anything else: only the message says what).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The machine code.
+    pub code: &'static str,
+    /// The English message.
+    pub message: String,
+    /// The code's parameters.
+    pub params: Map<String, Value>,
+}
+
+impl Problem {
+    /// A problem `code` described by `message`, without parameters.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            params: Map::new(),
+        }
+    }
+
+    /// The same problem with the parameter `key`.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.params.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// `required`: the value is missing or empty.
+    pub fn required() -> Self {
+        Self::new("required", "is required")
+    }
+
+    /// `length`: `min` to `max` characters.
+    pub fn length(min: usize, max: usize) -> Self {
+        Self::new("length", format!("must be {min} to {max} characters"))
+            .with("min", min)
+            .with("max", max)
+    }
+
+    /// `length` with no lower bound than 1: at most `max` characters.
+    pub fn at_most(max: usize) -> Self {
+        Self::new("length", format!("must be at most {max} characters")).with("max", max)
+    }
+
+    /// `characters`: only the characters of `class` (a character class such as
+    /// `a-zA-Z0-9_.-`, the same in every language), described in English by `words`.
+    pub fn characters(words: &str, class: &str) -> Self {
+        Self::new("characters", format!("may contain only {words}")).with("allowed", class)
+    }
+
+    /// `format`: the value should look like `expected`.
+    pub fn format(message: impl Into<String>, expected: &str) -> Self {
+        Self::new("format", message).with("expected", expected)
+    }
+
+    /// `range`: a number from `min` to `max`.
+    pub fn range(min: i64, max: i64) -> Self {
+        Self::new("range", format!("must be between {min} and {max}"))
+            .with("min", min)
+            .with("max", max)
+    }
+
+    /// `too_many`: at most `max` items.
+    pub fn too_many(max: usize, what: &str) -> Self {
+        Self::new("too_many", format!("at most {max} {what}")).with("max", max)
+    }
+
+    /// `unknown`: `value` names no `what`.
+    pub fn unknown(what: &str, value: &str) -> Self {
+        Self::new("unknown", format!("unknown {what} {value}")).with("value", value)
+    }
+}
+
+impl From<String> for Problem {
+    fn from(message: String) -> Self {
+        Self::new("invalid", message)
+    }
+}
+
+impl From<&str> for Problem {
+    fn from(message: &str) -> Self {
+        Self::new("invalid", message)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -93,9 +201,9 @@ fn summarize(errors: &[FieldError]) -> String {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// A validation error on a single field.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Validation(vec![FieldError::new(field, message)])
+    /// A validation error on a single field (a [`Problem`], or a message: `invalid`).
+    pub fn invalid(field: impl Into<String>, problem: impl Into<Problem>) -> Self {
+        Error::Validation(vec![FieldError::new(field, problem)])
     }
 
     /// A unique conflict on `field`.

@@ -365,6 +365,11 @@ impl Fastvue {
         Permissions { fv: self }
     }
 
+    /// Menu administration and each user's menu.
+    pub fn menus(&self) -> crate::service::menus::Menus<'_> {
+        crate::service::menus::Menus { fv: self }
+    }
+
     /// Group administration.
     pub fn groups(&self) -> Groups<'_> {
         Groups { fv: self }

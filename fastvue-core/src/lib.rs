@@ -18,6 +18,7 @@ pub mod db;
 pub mod domain;
 pub mod entity;
 pub mod error;
+pub mod etag;
 mod fastvue;
 pub mod mail;
 pub mod pagination;

@@ -19,7 +19,7 @@ fn checked_page_size(page_size: Option<u64>, errors: &mut Vec<FieldError>) -> u6
     if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
         errors.push(FieldError::new(
             "page_size",
-            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            crate::error::Problem::range(1, MAX_PAGE_SIZE as i64),
         ));
     }
     page_size
@@ -47,7 +47,10 @@ impl PageRequest {
         let mut errors = Vec::new();
         let page = page.unwrap_or(1);
         if page == 0 {
-            errors.push(FieldError::new("page", "must be at least 1"));
+            errors.push(FieldError::new(
+                "page",
+                crate::error::Problem::new("range", "must be at least 1").with("min", 1),
+            ));
         }
         let page_size = checked_page_size(page_size, &mut errors);
         if errors.is_empty() {
@@ -137,7 +140,10 @@ impl CursorRequest {
             _ if cursor.is_empty() => None,
             Ok(id) if cursor.bytes().all(|b| b.is_ascii_digit()) => Some(id),
             _ => {
-                errors.push(FieldError::new("cursor", CURSOR_RULE));
+                errors.push(FieldError::new(
+                    "cursor",
+                    crate::error::Problem::format(CURSOR_RULE, "next_cursor"),
+                ));
                 None
             }
         };

@@ -1,5 +1,5 @@
 //! The one HTTP error type: every failure becomes the API.md error body.
-use fastvue_core::error::FieldError;
+use fastvue_core::error::{FieldError, Problem};
 use salvo::http::{StatusCode, header};
 use salvo::prelude::*;
 use serde::Serialize;
@@ -185,7 +185,7 @@ impl From<fastvue_core::Error> for ApiError {
                 status: StatusCode::CONFLICT,
                 code: "conflict",
                 details: field
-                    .map(|f| vec![FieldError::new(f, message.clone())])
+                    .map(|f| vec![FieldError::new(f, Problem::new("taken", message.clone()))])
                     .unwrap_or_default(),
                 message,
                 retry_after: None,

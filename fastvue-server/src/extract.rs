@@ -11,7 +11,7 @@
 //!   number into a string).
 //! - [`path_id`]: 400 `bad_request` unless the parameter is a positive integer (an id
 //!   that is well-formed but unknown is the handler's 404).
-use fastvue_core::error::FieldError;
+use fastvue_core::error::{FieldError, Problem};
 use fastvue_core::pagination::{CursorRequest, PageRequest};
 use salvo::http::ParseError;
 use salvo::prelude::*;
@@ -60,7 +60,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 let field = field_name(&path, &message);
                 ApiError::unprocessable(
                     "the request body is invalid",
-                    vec![FieldError::new(field, message)],
+                    vec![FieldError::new(field, json_problem(message))],
                 )
             }
             _ => ApiError::bad_request(format!(
@@ -88,7 +88,7 @@ pub fn parse_query<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
         let message = e.into_inner().to_string();
         let field = field_name(&path, &message);
         ApiError::bad_request("a query parameter is invalid")
-            .with_details(vec![FieldError::new(field, message)])
+            .with_details(vec![FieldError::new(field, json_problem(message))])
     })
 }
 
@@ -99,8 +99,12 @@ pub fn path_id(req: &Request, name: &str) -> Result<i64, ApiError> {
         .and_then(|v| v.parse::<i64>().ok())
         .filter(|id| *id > 0)
         .ok_or_else(|| {
-            ApiError::bad_request(format!("`{name}` must be a positive integer"))
-                .with_details(vec![FieldError::new(name, "must be a positive integer")])
+            ApiError::bad_request(format!("`{name}` must be a positive integer")).with_details(
+                vec![FieldError::new(
+                    name,
+                    Problem::new("type", "must be a positive integer"),
+                )],
+            )
         })
 }
 
@@ -163,6 +167,22 @@ pub fn paging(req: &Request) -> Result<Paging, ApiError> {
 }
 
 /// serde_json appends ` at line L column C`; clients need only the reason.
+/// serde's message about a body's field as a [`Problem`]: a missing field is
+/// `required`, an unknown one `unknown_field`, a value of another JSON type `type`, any
+/// other refused value `invalid`.
+fn json_problem(message: String) -> Problem {
+    let code = if message.starts_with("missing field") {
+        "required"
+    } else if message.starts_with("unknown field") {
+        "unknown_field"
+    } else if message.starts_with("invalid type") {
+        "type"
+    } else {
+        "invalid"
+    };
+    Problem::new(code, message)
+}
+
 fn without_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),

@@ -1,5 +1,7 @@
 //! fastvue-server: the REST API of fastvue-rs over salvo.
+pub mod admin_ui;
 pub mod auth;
+pub mod conditional;
 pub mod error;
 pub mod extract;
 pub mod grant_scope;

@@ -119,8 +119,18 @@ pub struct ErrorInfo {
 pub struct FieldErrorBody {
     /// The field as the client sent it (`email`, `permissions[2]`).
     pub field: String,
-    /// What is wrong with it.
+    /// What is wrong, for a program (a UI translating it): `required`, `length`,
+    /// `characters`, `control_characters`, `format`, `email`, `range`, `too_many`,
+    /// `unknown`, `taken`, `unknown_field`, `type` or `invalid`.
+    #[schema(example = "length")]
+    pub code: String,
+    /// What is wrong with it, in English.
     pub message: String,
+    /// The values the message names, by code: `length` and `range` `min`/`max`,
+    /// `characters` `allowed` (a character class), `format` `expected` (a pattern),
+    /// `too_many` `max`, `unknown` `value` (and `allowed`, a list, when short).
+    #[schema(value_type = std::collections::BTreeMap<String, serde_json::Value>, example = json!({"min": 2, "max": 100}))]
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The whole document: [`ApiDoc`] merged with every route module's `Api`.
@@ -140,6 +150,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::users::Api::openapi(),
         routes::companies::Api::openapi(),
         routes::roles::Api::openapi(),
+        routes::menus::Api::openapi(),
         routes::permissions::Api::openapi(),
         routes::groups::Api::openapi(),
         routes::cache::Api::openapi(),
@@ -149,7 +160,66 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     ] {
         doc.merge(part);
     }
+    unique_operation_ids(&mut doc);
     doc
+}
+
+/// Makes every `operationId` unique, as OpenAPI requires (client generators refuse
+/// repeats): utoipa names an operation after its handler, and several modules have a
+/// `list` or a `get`. A repeated id becomes `{tag}_{id}` (`roles_list`), and one still
+/// repeated (two `auth` handlers of one name) gets its path's last segment too.
+fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    fn operations(
+        doc: &mut utoipa::openapi::OpenApi,
+    ) -> impl Iterator<Item = (&String, &mut utoipa::openapi::path::Operation)> {
+        doc.paths.paths.iter_mut().flat_map(|(path, item)| {
+            [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            .map(move |op| (path, op))
+        })
+    }
+    fn counts(doc: &mut utoipa::openapi::OpenApi) -> std::collections::HashMap<String, usize> {
+        let mut seen = std::collections::HashMap::new();
+        for (_, op) in operations(doc) {
+            if let Some(id) = &op.operation_id {
+                *seen.entry(id.clone()).or_insert(0) += 1;
+            }
+        }
+        seen
+    }
+    let seen = counts(doc);
+    for (_, op) in operations(doc) {
+        if let Some(id) = op.operation_id.as_mut()
+            && seen.get(id.as_str()).copied().unwrap_or(0) > 1
+        {
+            let tag = op
+                .tags
+                .as_ref()
+                .and_then(|t| t.first())
+                .map_or("api", String::as_str);
+            *id = format!("{tag}_{id}");
+        }
+    }
+    let seen = counts(doc);
+    for (path, op) in operations(doc) {
+        if let Some(id) = op.operation_id.as_mut()
+            && seen.get(id.as_str()).copied().unwrap_or(0) > 1
+        {
+            let last = path
+                .rsplit('/')
+                .find(|s| !s.is_empty() && !s.starts_with('{'))
+                .unwrap_or("root")
+                .replace('-', "_");
+            *id = format!("{id}_{last}");
+        }
+    }
 }
 
 /// The serialized document, built on first use.

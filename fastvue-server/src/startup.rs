@@ -152,6 +152,10 @@ fn service_with(fastvue: Fastvue, streams: Streams) -> Service {
         .push(Router::with_path("openapi.json").get(openapi::openapi_json))
         .push(Router::with_path("docs/{**rest}").get(openapi::docs))
         .push(api());
+    let router = match &settings.admin_ui_dir {
+        Some(dir) => router.push(crate::admin_ui::router(dir)),
+        None => router,
+    };
     with_middleware(router, &settings)
 }
 
@@ -186,6 +190,7 @@ fn api() -> Router {
         .push(crate::routes::users::router())
         .push(crate::routes::companies::router())
         .push(crate::routes::roles::router())
+        .push(crate::routes::menus::router())
         .push(crate::routes::permissions::router())
         .push(crate::routes::groups::router())
         .push(crate::routes::cache::router())

@@ -20,6 +20,7 @@ mod m20261205_000011_email_tokens;
 mod m20261205_000012_sessions_sign_ins;
 mod m20261205_000013_invitations;
 mod m20261205_000014_subtree_scope;
+mod m20261206_000015_menus;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_sessions_sign_ins::Migration),
             Box::new(m20261205_000013_invitations::Migration),
             Box::new(m20261205_000014_subtree_scope::Migration),
+            Box::new(m20261206_000015_menus::Migration),
         ]
     }
 }

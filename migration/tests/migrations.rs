@@ -182,6 +182,25 @@ const TABLES: &[(&str, &[&str])] = &[
             "rate_limit_per_minute",
         ],
     ),
+    (
+        "menus",
+        &[
+            "id",
+            "company_id",
+            "parent_id",
+            "name",
+            "path",
+            "title",
+            "i18n_key",
+            "icon",
+            "sort_order",
+            "permissions",
+            "permission_mode",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ],
+    ),
 ];
 
 /// The named indexes of docs/schema.md (the named UNIQUE constraints are
@@ -206,6 +225,8 @@ const INDEXES: &[(&str, &str)] = &[
     ("oauth_states", "idx_oauth_states_expires_at"),
     ("api_keys", "idx_api_keys_company_id"),
     ("api_keys", "idx_api_keys_created_by"),
+    ("menus", "uq_menus_global_name"),
+    ("menus", "idx_menus_parent_id"),
 ];
 
 const TS: &str = "'2026-11-22T10:00:00Z'";
@@ -331,6 +352,8 @@ on_both_backends!(
     on_delete_actions,
     json_columns_hold_json_values,
     the_user_id_index_exists_only_where_the_rows_are_not_already_ordered_by_an_index,
+    menus_are_seeded_once_and_a_new_database_gets_no_permissions_from_the_migration,
+    an_upgraded_database_gives_the_menu_permissions_to_its_seeded_roles_only,
 );
 
 // ---------------------------------------------------------------- helpers --
@@ -742,4 +765,116 @@ async fn json_columns_hold_json_values(db: DatabaseConnection) {
     assert_eq!(new_values, expected);
     let old_values: Option<Json> = scalar(&db, "SELECT old_values FROM audit_logs").await;
     assert_eq!(old_values, None);
+}
+
+async fn menus_are_seeded_once_and_a_new_database_gets_no_permissions_from_the_migration(
+    db: DatabaseConnection,
+) {
+    migrate_up(&db).await;
+    assert_eq!(count(&db, "menus", "company_id IS NULL").await, 12);
+    assert_eq!(
+        count(&db, "permissions", "1 = 1").await,
+        0,
+        "bootstrap seeds them"
+    );
+    let account: i64 = scalar(&db, "SELECT id FROM menus WHERE name = 'account'").await;
+    assert_eq!(
+        count(&db, "menus", &format!("parent_id = {account}")).await,
+        2,
+        "sessions and profile under the account section"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "menus",
+            "name = 'users' AND permissions = 'user.read' AND path = '/users'"
+        )
+        .await,
+        1
+    );
+    // Names are unique among global entries and within a company, not across them.
+    assert_violation(
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO menus (name, title, created_at, updated_at) VALUES ('users', 'Again', {TS}, {TS})"
+            ),
+        )
+        .await,
+        is_unique,
+        "a second global `users` (uq_menus_global_name)",
+    );
+    let acme = insert_company(&db, "acme", "NULL").await;
+    exec(
+        &db,
+        &format!(
+            "INSERT INTO menus (company_id, name, title, created_at, updated_at) \
+             VALUES ({acme}, 'users', 'Acme users', {TS}, {TS})"
+        ),
+    )
+    .await
+    .unwrap();
+}
+
+async fn an_upgraded_database_gives_the_menu_permissions_to_its_seeded_roles_only(
+    db: DatabaseConnection,
+) {
+    // A database seeded before menus existed: up to the migration before, then a
+    // system permission, a company and its seeded roles, and a custom role.
+    let before = Migrator::migrations().len() as u32 - 1;
+    Migrator::up(&db, Some(before))
+        .await
+        .expect("migrate up to before menus");
+    exec(
+        &db,
+        &format!(
+            "INSERT INTO permissions (codename, name, resource, action, is_system, created_at, updated_at) \
+             VALUES ('user.read', 'Can read user', 'user', 'read', TRUE, {TS}, {TS})"
+        ),
+    )
+    .await
+    .unwrap();
+    let acme = insert_company(&db, "acme", "NULL").await;
+    for (codename, system) in [
+        ("admin", "TRUE"),
+        ("manager", "TRUE"),
+        ("viewer", "TRUE"),
+        ("custom", "FALSE"),
+    ] {
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO roles (name, codename, company_id, is_system, created_at, updated_at) \
+                 VALUES ('{codename}', '{codename}', {acme}, {system}, {TS}, {TS})"
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    migrate_up(&db).await;
+    assert_eq!(
+        count(
+            &db,
+            "permissions",
+            "codename LIKE 'menu.%' AND is_system = TRUE"
+        )
+        .await,
+        4
+    );
+    let granted = |role: &'static str| {
+        let db = db.clone();
+        async move {
+            count(
+                &db,
+                "role_permissions rp JOIN roles r ON r.id = rp.role_id \
+                 JOIN permissions p ON p.id = rp.permission_id",
+                &format!("r.codename = '{role}' AND p.codename LIKE 'menu.%'"),
+            )
+            .await
+        }
+    };
+    assert_eq!(granted("admin").await, 4);
+    assert_eq!(granted("manager").await, 1);
+    assert_eq!(granted("viewer").await, 1);
+    assert_eq!(granted("custom").await, 0, "only the seeded roles");
 }

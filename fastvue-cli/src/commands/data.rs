@@ -127,6 +127,7 @@ fn print_report(name: &str, report: &LoadReport) {
         ("roles", report.roles),
         ("groups", report.groups),
         ("assignments", report.assignments),
+        ("menus", report.menus),
     ] {
         table.row(vec![
             kind.to_owned(),
@@ -166,7 +167,7 @@ async fn export(
         }));
     } else {
         println!(
-            "exported {} records to {} ({} companies, {} users, {} permissions, {} roles, {} groups, {} assignments)",
+            "exported {} records to {} ({} companies, {} users, {} permissions, {} roles, {} groups, {} assignments, {} menu entries)",
             doc.records(),
             file.display(),
             doc.companies.len(),
@@ -174,7 +175,8 @@ async fn export(
             doc.permissions.len(),
             doc.roles.len(),
             doc.groups.len(),
-            doc.assignments.len()
+            doc.assignments.len(),
+            doc.menus.len()
         );
     }
     Ok(())

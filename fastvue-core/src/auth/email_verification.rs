@@ -59,8 +59,9 @@ impl EmailVerification<'_> {
         let fv = self.fv;
         let user = actor.session_user()?;
         if !user.email_unconfirmed {
+            // A state, not a taken value: no field detail (whose code would be `taken`).
             return Err(Error::Conflict {
-                field: Some("email"),
+                field: None,
                 message: "this address is already confirmed".into(),
             });
         }

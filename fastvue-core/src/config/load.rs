@@ -128,6 +128,7 @@ pub(super) fn load(lookup: impl Fn(&str) -> Raw) -> Result<Settings, ConfigError
         backend_cors_origins: http.backend_cors_origins,
         allowed_hosts: http.allowed_hosts,
         frontend_url: http.frontend_url,
+        admin_ui_dir: http.admin_ui_dir,
         mail,
         sign_in_history_days,
         totp_issuer,
@@ -257,9 +258,11 @@ struct Http {
     allowed_hosts: Vec<String>,
     trusted_proxies: TrustedProxies,
     frontend_url: Option<String>,
+    admin_ui_dir: Option<std::path::PathBuf>,
 }
 
-/// `BACKEND_CORS_ORIGINS`, `ALLOWED_HOSTS`, `TRUSTED_PROXIES`, `FRONTEND_URL`.
+/// `BACKEND_CORS_ORIGINS`, `ALLOWED_HOSTS`, `TRUSTED_PROXIES`, `FRONTEND_URL`,
+/// `ADMIN_UI_DIR`.
 fn http<F: Fn(&str) -> Raw>(l: &mut Loader<F>) -> Http {
     let mut backend_cors_origins = Vec::new();
     for entry in l.list("BACKEND_CORS_ORIGINS") {
@@ -314,11 +317,25 @@ fn http<F: Fn(&str) -> Raw>(l: &mut Loader<F>) -> Http {
             );
         }
     }
+    let admin_ui_dir = l.text("ADMIN_UI_DIR").map(std::path::PathBuf::from);
+    if let Some(dir) = &admin_ui_dir
+        && !dir.join("index.html").is_file()
+    {
+        l.problem(
+            "ADMIN_UI_DIR",
+            format!(
+                "expected a built admin frontend (a folder holding index.html, such as \
+                 examples/vue-admin/dist after `npm run build`); {} holds none",
+                dir.display()
+            ),
+        );
+    }
     Http {
         backend_cors_origins,
         allowed_hosts,
         trusted_proxies: TrustedProxies::new(proxies),
         frontend_url,
+        admin_ui_dir,
     }
 }
 

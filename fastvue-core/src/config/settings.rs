@@ -208,6 +208,9 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// `FRONTEND_URL`: the http(s) URL of the web frontend, if known.
     pub frontend_url: Option<String>,
+    /// `ADMIN_UI_DIR`: a built admin frontend (a folder holding `index.html`, such as
+    /// `examples/vue-admin/dist`) that the server serves under `/admin`; unset: none.
+    pub admin_ui_dir: Option<std::path::PathBuf>,
     /// Outgoing mail (`SMTP_*`, `MAIL_*`, `PUBLIC_URL`).
     pub mail: MailSettings,
     /// `SIGN_IN_HISTORY_DAYS`: how long sign-in successes and failures are kept (1 to

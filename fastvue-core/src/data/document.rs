@@ -15,6 +15,7 @@ fn yes() -> bool {
 }
 
 use crate::entity::grant_scope::GrantScope;
+use crate::entity::menu::PermissionMode;
 
 fn is_true(v: &bool) -> bool {
     *v
@@ -52,6 +53,9 @@ pub struct Document {
     /// Role assignments.
     #[serde(default)]
     pub assignments: Vec<AssignmentRecord>,
+    /// Menu entries (with `clear`, a document without any keeps the global entries).
+    #[serde(default)]
+    pub menus: Vec<MenuRecord>,
 }
 
 impl Default for Document {
@@ -65,6 +69,7 @@ impl Default for Document {
             roles: Vec::new(),
             groups: Vec::new(),
             assignments: Vec::new(),
+            menus: Vec::new(),
         }
     }
 }
@@ -279,8 +284,54 @@ impl Document {
             self.roles.len(),
             self.groups.len(),
             self.assignments.len(),
+            self.menus.len(),
         ]
         .iter()
         .sum::<usize>() as u64
     }
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+fn is_any(m: &PermissionMode) -> bool {
+    *m == PermissionMode::Any
+}
+
+/// A menu entry, by (`company` code, or none for a global entry, plus `name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MenuRecord {
+    /// Owning company's code; omitted for a global entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// Name, unique within the company.
+    pub name: String,
+    /// Name of the parent entry: of the same company, else a global one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Route path; omitted for a section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Translation key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i18n_key: Option<String>,
+    /// Icon name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    /// Position among siblings.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub order: i32,
+    /// Permission codenames that show it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
+    /// `any` (default) or `all`.
+    #[serde(default, skip_serializing_if = "is_any")]
+    pub permission_mode: PermissionMode,
+    /// Active (default true).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub is_active: bool,
 }

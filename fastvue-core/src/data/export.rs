@@ -6,8 +6,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use crate::Fastvue;
 use crate::entity::grant_scope::GrantScope;
 use crate::entity::{
-    company, group, group_permission, permission, role, role_permission, user, user_company_role,
-    user_group,
+    company, group, group_permission, menu, permission, role, role_permission, user,
+    user_company_role, user_group,
 };
 use crate::error::Result;
 
@@ -39,6 +39,7 @@ pub async fn export(fv: &Fastvue, options: ExportOptions) -> Result<Document> {
         .all(&txn)
         .await?;
     let assignments = user_company_role::Entity::find().all(&txn).await?;
+    let menus = menu::Entity::find().all(&txn).await?;
     txn.commit().await?;
 
     let code: HashMap<i64, &str> = companies.iter().map(|c| (c.id, c.code.as_str())).collect();
@@ -149,6 +150,29 @@ pub async fn export(fv: &Fastvue, options: ExportOptions) -> Result<Document> {
                 })
             })
             .collect(),
+        menus: {
+            let menu_name: HashMap<i64, &str> =
+                menus.iter().map(|m| (m.id, m.name.as_str())).collect();
+            menus
+                .iter()
+                .map(|m| MenuRecord {
+                    company: company_code(m.company_id),
+                    name: m.name.clone(),
+                    parent: m
+                        .parent_id
+                        .and_then(|p| menu_name.get(&p))
+                        .map(|n| (*n).to_owned()),
+                    path: m.path.clone(),
+                    title: m.title.clone(),
+                    i18n_key: m.i18n_key.clone(),
+                    icon: m.icon.clone(),
+                    order: m.sort_order,
+                    permissions: m.codenames().map(str::to_owned).collect(),
+                    permission_mode: m.permission_mode,
+                    is_active: m.is_active,
+                })
+                .collect()
+        },
         ..Document::default()
     };
     doc.companies.sort_by(|a, b| a.code.cmp(&b.code));
@@ -171,6 +195,10 @@ pub async fn export(fv: &Fastvue, options: ExportOptions) -> Result<Document> {
             &b.role,
             b.global_role,
         ))
+    });
+    // Global entries first, then by company and name (a load takes parents in any order).
+    doc.menus.sort_by(|a, b| {
+        (a.company.is_some(), &a.company, &a.name).cmp(&(b.company.is_some(), &b.company, &b.name))
     });
     Ok(doc)
 }

@@ -23,8 +23,8 @@ mod load;
 mod parse;
 
 pub use document::{
-    AssignmentRecord, CompanyRecord, Document, GroupRecord, PermissionRecord, RoleRecord,
-    UserRecord,
+    AssignmentRecord, CompanyRecord, Document, GroupRecord, MenuRecord, PermissionRecord,
+    RoleRecord, UserRecord,
 };
 pub use export::{ExportOptions, export};
 pub use load::{Counts, LoadOptions, LoadReport, load};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::domain::{Codename, CompanyCode, Email, Name, Password, Slug, Username};
 use crate::entity::grant_scope::GrantScope;
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, FieldError, Problem, Result};
 
 use super::{Document, MAX_REPORTED_PROBLEMS};
 
@@ -16,18 +16,18 @@ pub(super) struct Problems {
 }
 
 impl Problems {
-    pub(super) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, field: impl Into<String>, problem: impl Into<Problem>) {
         if self.list.len() < MAX_REPORTED_PROBLEMS {
-            self.list.push(FieldError::new(field, message));
+            self.list.push(FieldError::new(field, problem));
         } else {
             self.more += 1;
         }
     }
 
-    fn check<T>(
+    fn check<T, P: Into<Problem>>(
         &mut self,
         field: impl Into<String>,
-        r: std::result::Result<T, String>,
+        r: std::result::Result<T, P>,
     ) -> Option<T> {
         match r {
             Ok(v) => Some(v),
@@ -60,6 +60,8 @@ pub(super) struct Parsed {
     pub(super) roles: Vec<PRole>,
     pub(super) groups: Vec<PGroup>,
     pub(super) assignments: Vec<PAssignment>,
+    /// Checked field by field on load, by the menus service's own rules.
+    pub(super) menus: Vec<super::MenuRecord>,
 }
 
 pub(super) struct PCompany {
@@ -434,6 +436,7 @@ pub(super) fn parse(doc: &Document) -> Result<Parsed> {
         roles,
         groups,
         assignments,
+        menus: doc.menus.clone(),
     })
 }
 

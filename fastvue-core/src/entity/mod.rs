@@ -7,6 +7,7 @@ pub mod grant_scope;
 pub mod group;
 pub mod group_permission;
 pub mod invitation;
+pub mod menu;
 pub mod mfa_challenge;
 pub mod oauth_state;
 pub mod permission;

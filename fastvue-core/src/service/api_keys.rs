@@ -174,7 +174,12 @@ impl ApiKeys<'_> {
                 ));
             }
             (None, Some(other)) => other,
-            (None, None) => return Err(Error::invalid("created_by", "is required")),
+            (None, None) => {
+                return Err(Error::invalid(
+                    "created_by",
+                    crate::error::Problem::required(),
+                ));
+            }
         };
         if !actor.is_system() {
             actor.require(self.fv, codenames::APIKEY_CREATE).await?;

@@ -8,6 +8,7 @@ pub mod companies;
 pub mod groups;
 pub mod invitations;
 pub(crate) mod lookup;
+pub mod menus;
 pub mod permissions;
 pub mod roles;
 pub(crate) mod search;

@@ -12,7 +12,7 @@ use crate::Fastvue;
 use crate::codenames;
 use crate::domain::{Checker, Codename, Name};
 use crate::entity::permission;
-use crate::error::{Error, FieldError, Result, map_unique};
+use crate::error::{Error, FieldError, Problem, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
 use crate::policy::Actor;
@@ -331,7 +331,7 @@ impl Permissions<'_> {
         }
         let user_id = match (request.user_id, actor.user_id()) {
             (Some(u), _) | (None, Some(u)) => u,
-            (None, None) => return Err(Error::invalid("user_id", "is required")),
+            (None, None) => return Err(Error::invalid("user_id", Problem::required())),
         };
         let company_id = match request.company_id {
             Some(c) => c,
@@ -432,7 +432,7 @@ pub(crate) async fn resolve_codenames<C: ConnectionTrait>(
     if codenames.len() > MAX_CODENAMES {
         return Err(Error::invalid(
             field,
-            format!("at most {MAX_CODENAMES} permissions"),
+            Problem::too_many(MAX_CODENAMES, "permissions"),
         ));
     }
     let mut errors = Vec::new();
@@ -455,7 +455,7 @@ pub(crate) async fn resolve_codenames<C: ConnectionTrait>(
     };
     for w in &wanted {
         if !found.iter().any(|p| &p.codename == w) {
-            errors.push(FieldError::new(field, format!("unknown permission {w}")));
+            errors.push(FieldError::new(field, Problem::unknown("permission", w)));
         }
     }
     if errors.is_empty() {

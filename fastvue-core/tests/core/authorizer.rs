@@ -270,7 +270,7 @@ async fn a_superuser_holds_every_active_permission_in_every_active_company() {
         .await
         .unwrap();
     let all_active = active_codenames(&t.fv).await;
-    assert_eq!(all_active.len(), 27);
+    assert_eq!(all_active.len(), 31);
     assert!(!all_active.contains(&"report.export".to_owned()));
     assert_eq!(effective(&t.fv, root.id, acme.id).await, all_active);
     let default =

@@ -87,7 +87,7 @@ async fn bootstrap_is_idempotent_and_reports_the_generated_password_only_once() 
     let t = TestDb::new().await;
     assert!(t.report.as_ref().unwrap().generated_admin.is_some());
     let before = counts(&t.fv).await;
-    assert_eq!(before, [26, 3, 26 + 10 + 7, 1, 1]);
+    assert_eq!(before, [30, 3, 30 + 11 + 8, 1, 1]);
 
     let second = t.fv.bootstrap().await.unwrap();
     assert!(second.generated_admin.is_none(), "never reported again");
@@ -302,7 +302,7 @@ async fn replicas_bootstrapping_at_the_same_time_all_start_and_report_one_workin
         ];
         assert_eq!(
             counts(&t.fv).await,
-            [26, 3, 26 + 10 + 7, 1, 1],
+            [30, 3, 30 + 11 + 8, 1, 1],
             "round {round}"
         );
         let generated: Vec<&(String, String)> = reports

@@ -27,7 +27,7 @@ async fn creating_a_company_seeds_admin_manager_and_viewer_with_the_documented_p
     assert!(acme.is_active);
 
     let every = sorted(system_permissions());
-    assert_eq!(every.len(), 26);
+    assert_eq!(every.len(), 30);
     let reads: Vec<String> = every
         .iter()
         .filter(|c| c.ends_with(".read"))
@@ -40,6 +40,7 @@ async fn creating_a_company_seeds_admin_manager_and_viewer_with_the_documented_p
             "audit.read",
             "company.read",
             "group.read",
+            "menu.read",
             "permission.read",
             "role.read",
             "user.read"

@@ -360,3 +360,103 @@ async fn subtree_scopes_are_loaded_exported_and_changed_by_a_reload() {
     let err = load(fv, &doc(value)).await.unwrap_err();
     assert!(invalid_fields(Err::<(), _>(err)).contains(&"groups[0].subtree_members[0]".to_owned()));
 }
+
+#[tokio::test]
+async fn menu_entries_load_parents_first_in_any_order_round_trip_and_reload_unchanged() {
+    let t = TestDb::new().await;
+    let d = doc(json!({
+        "companies": [{"code": "HQ", "name": "Head Office"}],
+        "permissions": [{"codename": "report.read", "name": "View reports"}],
+        "menus": [
+            {"company": "HQ", "name": "monthly", "parent": "reports", "path": "/reports/monthly",
+             "title": "Monthly"},
+            {"company": "HQ", "name": "reports", "title": "Reports",
+             "permissions": ["report.read"], "permission_mode": "all", "order": 5},
+            {"company": "HQ", "name": "mine", "parent": "account", "path": "/account/mine",
+             "title": "Mine under a global section"}
+        ]
+    }));
+    let first = load(&t.fv, &d).await.unwrap();
+    assert_eq!(first.menus.created, 3, "{first:?}");
+    let again = load(&t.fv, &d).await.unwrap();
+    assert_eq!(
+        (
+            again.menus.created,
+            again.menus.updated,
+            again.menus.unchanged
+        ),
+        (0, 0, 3)
+    );
+
+    let exported = data::export(&t.fv, ExportOptions::default()).await.unwrap();
+    let hq: Vec<_> = exported
+        .menus
+        .iter()
+        .filter(|m| m.company.as_deref() == Some("HQ"))
+        .map(|m| (m.name.as_str(), m.parent.as_deref()))
+        .collect();
+    assert_eq!(
+        hq,
+        [
+            ("mine", Some("account")),
+            ("monthly", Some("reports")),
+            ("reports", None)
+        ]
+    );
+    assert!(
+        exported
+            .menus
+            .iter()
+            .any(|m| m.company.is_none() && m.name == "users")
+    );
+    // The export loads into a fresh database as it is.
+    let other = TestDb::new().await;
+    let report = data::load(
+        &other.fv,
+        &Document::from_json(&exported.to_json()).unwrap(),
+        LoadOptions { clear: true },
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.menus.created + report.menus.unchanged,
+        exported.menus.len() as u64
+    );
+    assert_eq!(
+        data::export(&other.fv, ExportOptions::default())
+            .await
+            .unwrap()
+            .menus,
+        exported.menus
+    );
+}
+
+#[tokio::test]
+async fn a_bad_menu_entry_is_named_and_nothing_is_written() {
+    let t = TestDb::new().await;
+    let d = doc(json!({
+        "companies": [{"code": "HQ", "name": "Head Office"}],
+        "menus": [
+            {"company": "HQ", "name": "fine", "path": "/fine", "title": "Fine"},
+            {"company": "HQ", "name": "bad", "path": "//evil.example", "title": "Bad",
+             "permissions": ["no.such"]},
+            {"company": "HQ", "name": "orphan", "parent": "nowhere", "title": "Orphan",
+             "path": "/orphan"}
+        ]
+    }));
+    let err = load(&t.fv, &d).await.unwrap_err();
+    let Error::Validation(problems) = err else {
+        panic!("{err:?}")
+    };
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["menus[1].path", "menus[1].permissions", "menus[2].parent"]
+    );
+    assert_eq!(
+        count(&t.fv, company::Entity).await,
+        1,
+        "only the default company"
+    );
+}

@@ -16,6 +16,7 @@ mod data;
 mod escalation;
 mod feed;
 mod groups;
+mod menus;
 mod operations;
 mod permissions;
 mod properties;

@@ -265,7 +265,7 @@ async fn listing_permissions_filters_by_resource_category_search_and_activity() 
             .unwrap();
     assert_eq!(
         (everything.total, everything.pages, everything.items.len()),
-        (29, 3, 10)
+        (33, 4, 10)
     );
 }
 

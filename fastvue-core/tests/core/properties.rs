@@ -120,7 +120,7 @@ proptest! {
         action in "[a-z0-9_]{1,50}",
     ) {
         let code = Codename::parse(&format!("{resource}.{action}"))
-            .map_err(TestCaseError::fail)?;
+            .map_err(|p| TestCaseError::fail(p.message))?;
         prop_assert_eq!((code.resource(), code.action()), (resource.as_str(), action.as_str()));
     }
 

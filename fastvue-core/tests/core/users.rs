@@ -2,7 +2,7 @@
 
 use fastvue_core::Error;
 use fastvue_core::service::audit::AuditFilter;
-use fastvue_core::service::users::{NewUser, UserFilter, UserPatch};
+use fastvue_core::service::users::{NewUser, UserFilter, UserPatch, UserSort};
 
 use crate::helpers::*;
 
@@ -755,4 +755,82 @@ async fn the_password_hash_never_appears_in_a_serialized_user_nor_in_audit_rows(
             assert!(!text.contains(needle), "audit row leaks {needle}: {text}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_sorted_list_pages_through_every_user_once_in_order_both_ways() {
+    let t = TestDb::new().await;
+    // Names out of id order, and two equal full names (the id breaks the tie).
+    for (name, full) in [
+        ("sort-c", Some("Same")),
+        ("sort-a", None),
+        ("sort-d", Some("Same")),
+        ("sort-b", Some("Alpha")),
+        ("sort-e", None),
+    ] {
+        let u = create_user(&t.fv, name).await;
+        if let Some(full) = full {
+            t.fv.users()
+                .update(
+                    &sys(),
+                    u.id,
+                    UserPatch {
+                        full_name: Some(full.into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let read = |sort: &str| {
+        let fv = t.fv.clone();
+        let sort = UserSort::parse(sort).unwrap();
+        async move {
+            let mut out = Vec::new();
+            for n in 1..=3 {
+                let filter = UserFilter {
+                    search: Some("sort-".into()),
+                    sort,
+                    ..Default::default()
+                };
+                let p = fv.users().list(&sys(), &filter, page(n, 2)).await.unwrap();
+                out.extend(p.items.into_iter().map(|u| u.username));
+            }
+            out
+        }
+    };
+    assert_eq!(
+        read("username").await,
+        ["sort-a", "sort-b", "sort-c", "sort-d", "sort-e"]
+    );
+    assert_eq!(
+        read("-username").await,
+        ["sort-e", "sort-d", "sort-c", "sort-b", "sort-a"]
+    );
+    // No full name sorts first ascending, last descending; ties go by id.
+    assert_eq!(
+        read("full_name").await,
+        ["sort-a", "sort-e", "sort-b", "sort-c", "sort-d"]
+    );
+    assert_eq!(
+        read("-full_name").await,
+        ["sort-d", "sort-c", "sort-b", "sort-e", "sort-a"]
+    );
+    assert_eq!(read("id").await, read("created_at").await);
+
+    assert_eq!(invalid_fields(UserSort::parse("password_hash")), ["sort"]);
+    let cursor = fastvue_core::pagination::CursorRequest::new("", Some(2)).unwrap();
+    let scrolled =
+        t.fv.users()
+            .list_after(
+                &sys(),
+                &UserFilter {
+                    sort: UserSort::parse("-email").unwrap(),
+                    ..Default::default()
+                },
+                cursor,
+            )
+            .await;
+    assert_eq!(invalid_fields(scrolled), ["sort"]);
 }

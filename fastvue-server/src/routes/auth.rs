@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use fastvue_core::auth::{Step, TokenPair};
 use fastvue_core::entity::user;
-use salvo::http::header::{self, HeaderValue};
-use salvo::http::{HeaderMap, StatusCode};
+use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -168,6 +167,23 @@ pub struct MeOut {
     pub companies: Vec<MyCompany>,
     /// The company this request acts in (`X-Company-ID` or the current company).
     pub active_company_id: Option<i64>,
+    /// With `include=permissions`: the caller's permissions in the active company, as
+    /// `GET /auth/me/permissions` answers them (null without an active company).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<MyPermissions>,
+    /// With `include=menus`: the caller's menu in the active company, as
+    /// `GET /auth/me/menus` answers it (null without an active company).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub menus: Option<crate::routes::menus::MyMenus>,
+}
+
+/// Query of `GET /auth/me`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MeQuery {
+    /// What else to answer, comma-separated: `permissions`, `menus` (so that a frontend
+    /// starts with one request). Anything else is 422.
+    pub include: Option<String>,
 }
 
 /// Query of `GET /auth/me/permissions`.
@@ -340,25 +356,56 @@ pub async fn logout(
     Ok(())
 }
 
-/// The caller, its companies with its roles there, and the active company.
+/// The caller, its companies with its roles there, and the active company; with
+/// `include=permissions,menus` also its permissions and menu there (one request to start
+/// a frontend).
 #[utoipa::path(
     get,
     path = "/api/v1/auth/me",
     tag = "auth",
     description = "Requires a valid access token; no permission.",
+    params(MeQuery),
     responses(
         (status = 200, description = "The caller", body = MeOut),
         (status = 400, description = "Malformed X-Company-ID", body = ErrorBody),
+        (status = 422, description = "`include` lists something other than permissions and menus", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "X-Company-ID names a foreign company", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 #[handler]
-pub async fn me(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+pub async fn me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let fv = app(depot)?;
     let caller = actor(depot)?;
     let user = caller.session_user()?;
+    let q: MeQuery = query(req)?;
+    let (mut with_permissions, mut with_menus) = (false, false);
+    for part in q.include.as_deref().unwrap_or("").split(',').map(str::trim) {
+        match part {
+            "" => {}
+            "permissions" => with_permissions = true,
+            "menus" => with_menus = true,
+            _ => {
+                return Err(fastvue_core::Error::invalid(
+                    "include",
+                    "may list only permissions and menus",
+                )
+                .into());
+            }
+        }
+    }
+    let mut permissions = None;
+    let mut menus = None;
+    if caller.company_id().is_some() {
+        if with_permissions {
+            let (company_id, codenames) = fv.users().own_permissions(caller, None).await?;
+            permissions = Some(MyPermissions::new(user, company_id, codenames));
+        }
+        if with_menus {
+            menus = Some(fv.menus().visible(caller, None).await?.into());
+        }
+    }
     let mut companies: BTreeMap<i64, MyCompany> = BTreeMap::new();
     for a in fv.assignments().own(caller).await? {
         if !a.assignment.is_active {
@@ -379,6 +426,8 @@ pub async fn me(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
         user: user.clone().into(),
         companies: companies.into_values().collect(),
         active_company_id: caller.company_id(),
+        permissions,
+        menus,
     }));
     Ok(())
 }
@@ -413,18 +462,9 @@ pub async fn my_permissions(
     let (company_id, codenames) = fv.users().own_permissions(caller, q.company_id).await?;
     let body = MyPermissions::new(caller.session_user()?, company_id, codenames);
     let etag = permissions_etag(&body);
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        res.headers_mut().insert(header::ETAG, value);
+    if !crate::conditional::answered_unchanged(req, res, &etag) {
+        res.render(Json(body));
     }
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    if if_none_match(req.headers(), &etag) {
-        res.status_code(StatusCode::NOT_MODIFIED);
-        return Ok(());
-    }
-    res.render(Json(body));
     Ok(())
 }
 
@@ -487,7 +527,11 @@ pub async fn my_companies(
     let caller = actor(depot)?;
     let q: MyCompaniesQuery = query(req)?;
     let Some(permission) = q.permission else {
-        return Err(fastvue_core::Error::invalid("permission", "is required").into());
+        return Err(fastvue_core::Error::invalid(
+            "permission",
+            fastvue_core::error::Problem::required(),
+        )
+        .into());
     };
     let companies = fv.companies().where_held(caller, &permission).await?;
     res.render(Json(MyCompaniesOut {
@@ -508,34 +552,14 @@ pub async fn my_companies(
 /// (64-bit FNV-1a: stable across processes and releases). The permission stream uses it
 /// as its event ids.
 pub fn permissions_etag(p: &MyPermissions) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        // A separator no codename contains keeps ["ab","c"] and ["a","bc"] apart.
-        hash ^= 0xff;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    };
-    feed(p.user_id.to_string().as_bytes());
-    feed(p.company_id.to_string().as_bytes());
-    feed(&[u8::from(p.is_superuser)]);
+    let mut hash = fastvue_core::etag::Fnv::new();
+    hash.feed(p.user_id.to_string().as_bytes());
+    hash.feed(p.company_id.to_string().as_bytes());
+    hash.feed(&[u8::from(p.is_superuser)]);
     for codename in &p.permissions {
-        feed(codename.as_bytes());
+        hash.feed(codename.as_bytes());
     }
-    format!("\"p{}-{}-{hash:016x}\"", p.user_id, p.company_id)
-}
-
-/// Whether `If-None-Match` lists `etag` (weak comparison, as RFC 9110 asks) or is `*`.
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim())
-        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+    format!("\"p{}-{}-{:016x}\"", p.user_id, p.company_id, hash.finish())
 }
 
 /// Make a company the caller's current company.

@@ -8,6 +8,7 @@ pub mod email;
 pub mod groups;
 pub mod health;
 pub mod invitations;
+pub mod menus;
 pub mod oauth;
 pub mod password;
 pub mod permission_stream;
@@ -43,6 +44,7 @@ pub fn auth_router() -> Router {
                     Router::with_path("me")
                         .get(auth::me)
                         .push(Router::with_path("permissions").get(auth::my_permissions))
+                        .push(Router::with_path("menus").get(menus::my_menus))
                         .push(Router::with_path("companies").get(auth::my_companies)),
                 )
                 .push(Router::with_path("switch-company").post(auth::switch_company))

@@ -7,9 +7,12 @@
 //!   `ETag` (the one `GET /auth/me/permissions` answers) and whose data is
 //!   [`PermissionsEvent`]. With a `Last-Event-ID` equal to the current `ETag` (a
 //!   reconnect that missed nothing) that first event is left out.
-//! * Afterwards a `permissions` event whenever the set's `ETag` changes, on whichever
-//!   replica the change was made (see [`crate::streams`]); a `: heartbeat` comment every
-//!   `SSE_HEARTBEAT_SECONDS`.
+//! * Then a `menus` event ([`MenusEvent`]) with the `ETag` of the caller's menu
+//!   (`GET /auth/me/menus`): a client holding another tag fetches it again.
+//! * Afterwards a `permissions` event whenever the set's `ETag` changes and a `menus`
+//!   event whenever the menu's does (a permission change, or an administrator editing
+//!   the company's or the global entries), on whichever replica the change was made (see
+//!   [`crate::streams`]); a `: heartbeat` comment every `SSE_HEARTBEAT_SECONDS`.
 //! * Final events, after which the server closes the stream (the client must call
 //!   `close()`, or `EventSource` reconnects): `revoked` when the user was deactivated or
 //!   deleted, `expired` at the access token's `exp`, `closed` when the user opened more
@@ -65,10 +68,11 @@ pub struct StreamQuery {
 /// `text/event-stream` items; its `data` is JSON).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamEvent {
-    /// `permissions`, or the final `revoked`, `expired` or `closed`.
-    #[schema(pattern = "^(permissions|revoked|expired|closed)$")]
+    /// `permissions`, `menus`, or the final `revoked`, `expired` or `closed`.
+    #[schema(pattern = "^(permissions|menus|revoked|expired|closed)$")]
     pub event: String,
-    /// JSON text: a [`PermissionsEvent`] for `permissions`, a [`StreamEnd`] otherwise.
+    /// JSON text: a [`PermissionsEvent`] for `permissions`, a [`MenusEvent`] for `menus`,
+    /// a [`StreamEnd`] otherwise.
     pub data: String,
     /// The set's ETag, on `permissions` events (what `Last-Event-ID` sends back).
     pub id: Option<String>,
@@ -81,6 +85,15 @@ pub struct PermissionsEvent {
     #[serde(flatten)]
     pub set: MyPermissions,
     /// The set's `ETag` (also the event's `id`).
+    pub etag: String,
+}
+
+/// Data of a `menus` event: fetch `GET /auth/me/menus` when `etag` is not the one held.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MenusEvent {
+    /// The company followed.
+    pub company_id: i64,
+    /// The menu's `ETag`.
     pub etag: String,
 }
 
@@ -159,6 +172,8 @@ pub async fn permission_stream(
     if last_event_id(req) != Some(etag.as_str()) {
         first.push_str(&permissions_event(set, &etag));
     }
+    let menus_etag = fv.menus().visible(&me, Some(company_id)).await?.etag;
+    first.push_str(&menus_event(company_id, &menus_etag));
     let heartbeat_every = streams.settings().heartbeat;
     let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -168,6 +183,7 @@ pub async fn permission_stream(
         user_id: user.id,
         company_id,
         last_etag: etag,
+        last_menus: menus_etag,
         heartbeat,
         expires: Box::pin(tokio::time::sleep(until(expires_at))),
         first: Some(first),
@@ -228,6 +244,15 @@ fn permissions_event(set: MyPermissions, etag: &str) -> String {
     event("permissions", Some(etag), &data)
 }
 
+fn menus_event(company_id: i64, etag: &str) -> String {
+    let data = serde_json::to_string(&MenusEvent {
+        company_id,
+        etag: etag.to_owned(),
+    })
+    .unwrap_or_else(|_| "{}".to_owned());
+    event("menus", None, &data)
+}
+
 fn end_event(name: &str, reason: &'static str) -> String {
     let data = serde_json::to_string(&StreamEnd { reason }).unwrap_or_else(|_| "{}".to_owned());
     event(name, None, &data)
@@ -241,6 +266,8 @@ struct StreamState {
     company_id: i64,
     /// `ETag` of the last set sent (or of the client's, per `Last-Event-ID`).
     last_etag: String,
+    /// `ETag` of the last menu announced.
+    last_menus: String,
     heartbeat: Interval,
     expires: Pin<Box<Sleep>>,
     /// `retry:` and the initial event, not sent yet.
@@ -293,8 +320,8 @@ impl StreamState {
     }
 
     /// Re-reads the user, recomputes the set and returns the event to send: `revoked`
-    /// when the user may no longer act, the set when its `ETag` changed (or always with
-    /// `resync`), else nothing.
+    /// when the user may no longer act, the set and the menu tag when their `ETag`s changed
+    /// (both with `resync`), else nothing.
     async fn recompute(&mut self, resync: bool) -> Option<String> {
         self.retry = false;
         let user = match self.fv.active_user(self.user_id).await {
@@ -323,13 +350,29 @@ impl StreamState {
                 return None;
             }
         };
+        let menus = match self.fv.menus().tree_for(&user, self.company_id).await {
+            Ok(tree) => tree.etag,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    user_id = self.user_id,
+                    "permission stream: cannot recompute the menu; retrying"
+                );
+                self.retry = true;
+                return None;
+            }
+        };
+        let mut chunk = String::new();
         let etag = permissions_etag(&set);
-        if etag == self.last_etag && !resync {
-            return None;
+        if etag != self.last_etag || resync {
+            chunk.push_str(&permissions_event(set, &etag));
+            self.last_etag = etag;
         }
-        let chunk = permissions_event(set, &etag);
-        self.last_etag = etag;
-        Some(chunk)
+        if menus != self.last_menus || resync {
+            chunk.push_str(&menus_event(self.company_id, &menus));
+            self.last_menus = menus;
+        }
+        (!chunk.is_empty()).then_some(chunk)
     }
 }
 
@@ -337,6 +380,6 @@ impl StreamState {
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(
     paths(permission_stream),
-    components(schemas(StreamEvent, PermissionsEvent, StreamEnd))
+    components(schemas(StreamEvent, PermissionsEvent, MenusEvent, StreamEnd))
 )]
 pub struct Api;

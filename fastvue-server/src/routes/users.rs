@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use fastvue_core::entity::user;
 use fastvue_core::permission::{Explanation, GrantPath};
 use fastvue_core::service::assignments::{AssignmentView, NewAssignment};
-use fastvue_core::service::users::{NewUser, UserFilter, UserPatch};
+use fastvue_core::service::users::{NewUser, UserFilter, UserPatch, UserSort};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -103,6 +103,11 @@ pub struct UserQuery {
     pub is_superuser: Option<bool>,
     /// Only users holding an active role in this company (empty outside the caller's scope).
     pub company_id: Option<i64>,
+    /// The order of numbered pages: `id` (default), `username`, `email`, `full_name`,
+    /// `created_at` or `last_login_at`, prefixed with `-` for descending (then by id).
+    /// Keyset pages (`cursor`) are by id only (422 otherwise).
+    #[param(example = "-created_at")]
+    pub sort: Option<String>,
 }
 
 /// Body of `POST /users`.
@@ -346,7 +351,7 @@ impl From<Explanation> for ExplainOut {
 /// List users
 ///
 /// Requires `user.read`. A non-superuser sees the users holding an active role in a
-/// company where it holds `user.read`. Ordered by id.
+/// company where it holds `user.read`. Ordered by id, or by `sort`.
 #[utoipa::path(
     get,
     path = "/api/v1/users",
@@ -357,7 +362,7 @@ impl From<Explanation> for ExplainOut {
         (status = 400, description = "Malformed parameter", body = ErrorBody),
         (status = 401, description = "No or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks `user.read`", body = ErrorBody),
-        (status = 422, description = "Bad page, page_size or cursor", body = ErrorBody),
+        (status = 422, description = "Bad page, page_size, cursor or sort", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -377,6 +382,12 @@ pub async fn list(
         is_superuser: q.is_superuser,
         company_id: q.company_id,
         company_ids: None,
+        sort: q
+            .sort
+            .as_deref()
+            .map(UserSort::parse)
+            .transpose()?
+            .unwrap_or_default(),
     };
     let users = fv.users();
     let body = match paging {
@@ -443,14 +454,19 @@ pub async fn create(
         (Some(_), None) => {
             return Err(fastvue_core::Error::invalid(
                 "company_id",
-                "is required without an active company",
+                fastvue_core::error::Problem::new(
+                    "required",
+                    "is required without an active company",
+                ),
             )
             .into());
         }
         (None, Some(_)) if body.company_id.is_some() => {
-            return Err(
-                fastvue_core::Error::invalid("role_id", "is required with company_id").into(),
-            );
+            return Err(fastvue_core::Error::invalid(
+                "role_id",
+                fastvue_core::error::Problem::new("required", "is required with company_id"),
+            )
+            .into());
         }
         (None, _) => None,
     };

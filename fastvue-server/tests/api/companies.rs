@@ -259,6 +259,7 @@ async fn a_creator_gets_only_a_seeded_role_it_could_grant_itself() {
         "group.read",
         "audit.read",
         "apikey.read",
+        "menu.read",
         "company.create",
     ];
     custom_role(&app, t.a, "founder", &read_all).await;

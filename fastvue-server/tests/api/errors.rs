@@ -59,12 +59,17 @@ async fn an_empty_body_or_a_non_json_content_type_answers_400() {
 #[tokio::test]
 async fn wrong_types_missing_and_unknown_fields_answer_422_naming_the_field() {
     let app = spawn_app().await;
-    for (body, field) in [
-        (r#"{"username": 5, "password": "x"}"#, "username"),
-        (r#"{"username": "root@example.com"}"#, "password"),
+    for (body, field, code) in [
+        (r#"{"username": 5, "password": "x"}"#, "username", "type"),
+        (
+            r#"{"username": "root@example.com"}"#,
+            "password",
+            "required",
+        ),
         (
             r#"{"username": "root@example.com", "password": "x", "is_superuser": true}"#,
             "is_superuser",
+            "unknown_field",
         ),
     ] {
         let res = post_login(&app, "application/json", body.as_bytes().to_vec()).await;
@@ -72,8 +77,98 @@ async fn wrong_types_missing_and_unknown_fields_answer_422_naming_the_field() {
         let error = error_of(res).await;
         assert_eq!(error["code"], "validation_error", "{body}");
         assert_eq!(error["details"][0]["field"], field, "{body}");
+        assert_eq!(error["details"][0]["code"], code, "{body}");
         assert!(error["details"][0]["message"].is_string(), "{body}");
     }
+}
+
+#[tokio::test]
+async fn field_errors_carry_a_machine_code_and_its_parameters_for_translation() {
+    let app = spawn_app().await;
+    let token = app.root_token().await;
+    let create = |body: serde_json::Value| {
+        app.client
+            .post(format!("{}/api/v1/users", app.address))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let res = create(serde_json::json!({
+        "email": "not-an-email", "username": "ab", "password": "short"
+    }))
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let error = error_of(res).await;
+    let details = error["details"].as_array().unwrap();
+    let by_field = |f: &str| {
+        details
+            .iter()
+            .find(|d| d["field"] == f)
+            .unwrap_or_else(|| panic!("no {f} in {error}"))
+            .clone()
+    };
+    assert_eq!(by_field("email")["code"], "email");
+    let username = by_field("username");
+    assert_eq!(username["code"], "length");
+    assert_eq!(
+        username["params"],
+        serde_json::json!({"min": 3, "max": 100})
+    );
+    assert_eq!(username["message"], "must be 3 to 100 characters");
+    assert_eq!(by_field("password")["params"]["min"], 8);
+
+    // A taken value: 409 with the field and `taken`.
+    let res = create(serde_json::json!({
+        "email": "root@example.com", "username": "someone-new", "password": "long-enough-1"
+    }))
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 409);
+    let error = error_of(res).await;
+    assert_eq!(error["details"][0]["field"], "email");
+    assert_eq!(error["details"][0]["code"], "taken");
+
+    // An unknown reference names the value.
+    let res = app
+        .client
+        .post(format!("{}/api/v1/permissions/check", app.address))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"permissions": ["no.such", "Bad Codename"]}))
+        .send()
+        .await
+        .unwrap();
+    if res.status() == 422 {
+        let error = error_of(res).await;
+        assert!(
+            error["details"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["code"].is_string())
+        );
+    }
+    // A list parameter out of range.
+    let res = app
+        .client
+        .get(format!("{}/api/v1/users?page_size=100000", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let error = error_of(res).await;
+    assert_eq!(error["details"][0]["code"], "range");
+    assert_eq!(error["details"][0]["params"]["min"], 1);
+    let res = app
+        .client
+        .get(format!("{}/api/v1/users?sort=password_hash", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(error_of(res).await["details"][0]["field"], "sort");
 }
 
 #[tokio::test]

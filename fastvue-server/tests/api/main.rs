@@ -13,6 +13,7 @@ mod groups;
 mod health;
 mod helpers;
 mod invitations;
+mod menus;
 mod metrics;
 mod middleware;
 mod oauth;

@@ -140,6 +140,24 @@ async fn every_operation_documents_a_response() {
 }
 
 #[tokio::test]
+async fn every_operation_has_an_operation_id_no_other_operation_has() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("{id} names both {other} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(seen["roles_list"], "get /api/v1/roles");
+}
+
+#[tokio::test]
 async fn docs_serves_swagger_ui_and_its_assets_offline() {
     let app = spawn_app().await;
     // `/docs` redirects to `/docs/` (reqwest follows it).

@@ -77,12 +77,24 @@ impl Sse {
         }
     }
 
-    /// The next event (skipping `retry:` and heartbeats): its name and data.
+    /// The next event (skipping `retry:`, heartbeats and `menus` events, which
+    /// [`Sse::menus`] reads): its name and data.
     async fn event(&mut self) -> (String, Value) {
         loop {
             match self.next().await.expect("the stream ended") {
+                Item::Event { name, .. } if name == "menus" => {}
                 Item::Event { name, data, .. } => return (name, data),
                 Item::Retry(_) | Item::Comment(_) => {}
+            }
+        }
+    }
+
+    /// The data of the next `menus` event (skipping every other item).
+    async fn menus(&mut self) -> Value {
+        loop {
+            match self.next().await.expect("the stream ended") {
+                Item::Event { name, data, .. } if name == "menus" => return data,
+                _ => {}
             }
         }
     }
@@ -287,6 +299,50 @@ async fn the_stream_opens_with_the_current_set_and_its_etag() {
 }
 
 #[tokio::test]
+async fn the_stream_announces_the_menu_tag_at_once_and_again_when_an_entry_changes() {
+    let app = spawn_app().await;
+    let m = member(&app, &["user.read"]).await;
+    let rest = app
+        .client
+        .get(format!("{}/api/v1/auth/me/menus", app.address))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    let etag = rest.headers()["etag"].to_str().unwrap().to_owned();
+    let mut sse = Sse::open(&app, "", Some(&m.token), &[]).await;
+    let first = sse.menus().await;
+    assert_eq!(first, json!({"company_id": m.company_id, "etag": etag}));
+
+    // An administrator adds an entry to the company: the member's stream says so.
+    let (status, body) = as_root(
+        &app,
+        Method::POST,
+        "/menus",
+        m.company_id,
+        json!({"company_id": m.company_id, "name": "reports", "path": "/reports",
+               "title": "Reports", "permissions": ["user.read"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let next = sse.menus().await;
+    assert_ne!(next["etag"], first["etag"]);
+    let now = app
+        .client
+        .get(format!("{}/api/v1/auth/me/menus", app.address))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(now.headers()["etag"].to_str().unwrap(), next["etag"]);
+
+    // A permission change that hides an entry announces the menu too.
+    set_role_permissions(&app, &m, &[]).await;
+    let hidden = sse.menus().await;
+    assert_ne!(hidden["etag"], next["etag"]);
+}
+
+#[tokio::test]
 async fn a_role_change_through_the_api_reaches_an_open_stream() {
     let app = spawn_app().await;
     let m = member(&app, &["user.read"]).await;
@@ -460,6 +516,7 @@ async fn heartbeats_arrive_and_the_open_stream_is_counted_in_metrics() {
     let m = member(&app, &["user.read"]).await;
     let mut sse = Sse::open(&app, "", Some(&m.token), &[]).await;
     sse.event().await;
+    assert_eq!(sse.menus().await["company_id"], m.company_id);
     assert_eq!(
         sse.next().await,
         Some(Item::Comment("heartbeat".to_owned()))
@@ -536,6 +593,11 @@ async fn a_reconnect_with_the_current_etag_gets_no_initial_event() {
 
     let mut again = Sse::open(&app, "", Some(&m.token), &[("last-event-id", &etag)]).await;
     assert_eq!(again.next().await, Some(Item::Retry(3000)));
+    // No `permissions` event; the menu's tag still comes (it has no event id).
+    let Some(Item::Event { name, .. }) = again.next().await else {
+        panic!("no menus event");
+    };
+    assert_eq!(name, "menus");
     assert_eq!(
         again.next().await,
         Some(Item::Comment("heartbeat".to_owned()))

@@ -24,8 +24,9 @@ use super::{Document, ID_CHUNK};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadOptions {
     /// Delete every company, user, role, group, assignment and non-system permission
-    /// first (in the same transaction), so the database ends up holding exactly the
-    /// document. The audit trail is kept.
+    /// (and, when the document lists menu entries, every menu entry) first, in the same
+    /// transaction, so the database ends up holding exactly the document. The audit
+    /// trail is kept.
     pub clear: bool,
 }
 
@@ -67,6 +68,8 @@ pub struct LoadReport {
     pub groups: Counts,
     /// Assignments.
     pub assignments: Counts,
+    /// Menu entries.
+    pub menus: Counts,
 }
 
 impl LoadReport {
@@ -80,6 +83,7 @@ impl LoadReport {
                 self.roles,
                 self.groups,
                 self.assignments,
+                self.menus,
             ]
             .iter()
             .any(|c| c.created + c.updated > 0)
@@ -119,7 +123,7 @@ pub async fn load(
         ..LoadReport::default()
     };
     if options.clear {
-        clear(&txn).await?;
+        clear(&txn, !doc.menus.is_empty()).await?;
     }
     ensure_system_permissions(&txn).await?;
     let mut problems = Problems::default();
@@ -143,6 +147,7 @@ pub async fn load(
         .await?;
     w.assignments(&parsed, &companies, &users, &roles, &mut report)
         .await?;
+    w.menus(&parsed, &companies, &mut report).await?;
     let signed_out = std::mem::take(&mut w.signed_out);
     drop(w);
     // Any reference problem: nothing is committed (dropping the transaction rolls it back).
@@ -220,8 +225,14 @@ async fn password_hashes(
     Ok(out)
 }
 
-/// Deletes what `clear` names, children first.
-async fn clear<C: ConnectionTrait>(db: &C) -> Result<()> {
+/// Deletes what `clear` names, children first (and every menu entry with `menus`: a
+/// document that lists entries replaces them; otherwise only the deleted companies'
+/// entries go, with their companies).
+async fn clear<C: ConnectionTrait>(db: &C, menus: bool) -> Result<()> {
+    if menus {
+        // Children go with their parents (ON DELETE CASCADE).
+        crate::entity::menu::Entity::delete_many().exec(db).await?;
+    }
     user_group::Entity::delete_many().exec(db).await?;
     group_permission::Entity::delete_many().exec(db).await?;
     group::Entity::delete_many().exec(db).await?;
@@ -240,6 +251,7 @@ async fn clear<C: ConnectionTrait>(db: &C) -> Result<()> {
 }
 
 mod grants;
+mod menus;
 
 type CompanyIds = HashMap<String, i64>;
 type UserIds = HashMap<String, i64>;

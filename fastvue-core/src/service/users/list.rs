@@ -8,7 +8,7 @@ use crate::pagination::{CursorPage, CursorRequest, Page, PageRequest};
 use crate::policy::Actor;
 use crate::service::search::contains_any;
 
-use super::{UserFilter, Users};
+use super::{SortBy, UserFilter, UserSort, Users};
 
 impl Users<'_> {
     /// Lists users, by id: for a non-superuser only those holding an active role in a
@@ -145,18 +145,16 @@ impl Users<'_> {
         // key on PostgreSQL, the compact `idx_users_id` on SQLite, whose rows live in the
         // table b-tree), then the page's rows are read by id. Deep pages skip thousands of
         // ids instead of thousands of full rows.
-        let page_ids = q
-            .select_only()
-            .column(user::Column::Id)
-            .order_by_asc(user::Column::Id)
+        let page_ids = sorted(q.select_only().column(user::Column::Id), filter.sort)
             .offset(page.offset())
             .limit(page.page_size())
             .into_query();
-        let items = user::Entity::find()
-            .filter(user::Column::Id.in_subquery(page_ids))
-            .order_by_asc(user::Column::Id)
-            .all(db)
-            .await?;
+        let items = sorted(
+            user::Entity::find().filter(user::Column::Id.in_subquery(page_ids)),
+            filter.sort,
+        )
+        .all(db)
+        .await?;
         Ok(Page::new(items, total, page))
     }
 
@@ -165,6 +163,12 @@ impl Users<'_> {
         filter: &UserFilter,
         cursor: CursorRequest,
     ) -> Result<CursorPage<user::Model>> {
+        if filter.sort != UserSort::default() {
+            return Err(Error::invalid(
+                "sort",
+                "keyset pages (cursor) go by ascending id only; use page numbers to sort",
+            ));
+        }
         let mut q = Self::selected(filter);
         if let Some(after) = cursor.after() {
             q = q.filter(user::Column::Id.gt(after));
@@ -176,4 +180,40 @@ impl Users<'_> {
             .await?;
         Ok(CursorPage::new(rows, cursor, |u| u.id))
     }
+}
+
+/// `q` ordered by `sort`, then by id (in the same direction: a total order, so pages
+/// neither repeat nor skip rows).
+fn sorted<Q: QueryOrder>(q: Q, sort: UserSort) -> Q {
+    let column = match sort.by {
+        SortBy::Id => None,
+        SortBy::Username => Some(user::Column::Username),
+        SortBy::Email => Some(user::Column::Email),
+        SortBy::FullName => Some(user::Column::FullName),
+        SortBy::CreatedAt => Some(user::Column::CreatedAt),
+        SortBy::LastLoginAt => Some(user::Column::LastLoginAt),
+    };
+    let order = if sort.descending {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    };
+    let nulls = if sort.descending {
+        sea_orm::sea_query::NullOrdering::Last
+    } else {
+        sea_orm::sea_query::NullOrdering::First
+    };
+    let q = match column {
+        // Names compare without case on both backends (SQLite's default collation is
+        // binary); NULLs (no full name, never signed in) sort as the smallest value on
+        // both, first ascending and last descending.
+        Some(c @ (user::Column::Username | user::Column::FullName)) => q.order_by_with_nulls(
+            sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(c)),
+            order.clone(),
+            nulls,
+        ),
+        Some(c) => q.order_by_with_nulls(c, order.clone(), nulls),
+        None => q,
+    };
+    q.order_by(user::Column::Id, order)
 }

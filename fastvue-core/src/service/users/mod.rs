@@ -84,6 +84,80 @@ pub struct UserFilter {
     pub company_id: Option<i64>,
     /// Only members of these companies (intersected with the actor's scope).
     pub company_ids: Option<Vec<i64>>,
+    /// The order of numbered pages (keyset pages are always by id).
+    pub sort: UserSort,
+}
+
+/// The order of a users list: a column, ascending or descending, then the id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserSort {
+    /// The column.
+    pub by: SortBy,
+    /// Largest first.
+    pub descending: bool,
+}
+
+/// The columns a users list sorts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortBy {
+    /// Id (creation order); the default.
+    #[default]
+    Id,
+    /// Username.
+    Username,
+    /// Email.
+    Email,
+    /// Full name.
+    FullName,
+    /// Creation time.
+    CreatedAt,
+    /// Last sign-in.
+    LastLoginAt,
+}
+
+impl UserSort {
+    /// The words [`UserSort::parse`] takes, each optionally prefixed with `-`.
+    pub const FIELDS: [&'static str; 6] = [
+        "id",
+        "username",
+        "email",
+        "full_name",
+        "created_at",
+        "last_login_at",
+    ];
+
+    /// Parses `username`, `-created_at`, ...: a column of [`UserSort::FIELDS`], with a
+    /// leading `-` for descending.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let raw = raw.trim();
+        let (descending, name) = match raw.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        let by = match name {
+            "id" => SortBy::Id,
+            "username" => SortBy::Username,
+            "email" => SortBy::Email,
+            "full_name" => SortBy::FullName,
+            "created_at" => SortBy::CreatedAt,
+            "last_login_at" => SortBy::LastLoginAt,
+            _ => {
+                return Err(Error::invalid(
+                    "sort",
+                    crate::error::Problem::new(
+                        "unknown",
+                        format!(
+                            "must be one of {}, each optionally prefixed with '-'",
+                            Self::FIELDS.join(", ")
+                        ),
+                    )
+                    .with("value", raw)
+                    .with("allowed", Self::FIELDS.to_vec()),
+                ));
+            }
+        };
+        Ok(Self { by, descending })
+    }
 }
 
 /// User administration.

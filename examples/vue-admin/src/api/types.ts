@@ -1,0 +1,27 @@
+// Names for the generated schema's types the app uses.
+import type { components } from './schema'
+
+type S = components['schemas']
+
+export type Me = S['MeOut']
+export type MyPermissions = S['MyPermissions']
+export type MyCompany = S['MyCompany']
+export type MyMenus = S['MyMenus']
+export type MenuNode = S['MenuNodeOut']
+export type MenuOut = S['MenuOut']
+export type User = S['UserOut']
+export type Assignment = S['AssignmentOut']
+export type Session = S['SessionOut']
+export type CompanyNode = S['CompanyTreeNode']
+export type Role = S['RoleOut']
+export type Group = S['GroupOut']
+export type Permission = S['PermissionOut']
+export type AuditLog = S['AuditLogOut']
+export type ApiKey = S['ApiKeyOut']
+export type Provider = S['ProviderOut']
+export type TokenPair = S['TokensOut']
+export type MfaRequired = S['MfaRequiredOut']
+export type Member = S['MemberOut']
+export type Offer = S['OfferOut']
+export type Enrolment = S['EnrolmentOut']
+export type TwoFactorStatus = S['StatusOut']
