@@ -244,6 +244,23 @@ async fn menu_administration_over_http_answers_each_rule_with_its_status() {
     .await
     .unwrap();
     assert_eq!(res.status(), 422);
+    // Extreme numbers (found by schemathesis): 422, never a 500.
+    let res = post(
+        &admin,
+        json!({"company_id": acme, "name": "z", "title": "Z", "order": i32::MIN, "parent_id": 0}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let root = app.root_token().await;
+    let res = post(
+        &root,
+        json!({"company_id": i64::MAX - 1, "name": "", "title": "", "order": i32::MIN,
+               "parent_id": 0, "permissions": []}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
     assert_eq!(
         post(
             &viewer,

@@ -210,7 +210,8 @@ fn token(v: &str, max: usize, extra: &[char]) -> Result<String, Problem> {
 }
 
 fn order(v: i32) -> Result<i32, Problem> {
-    if v.abs() > MAX_ORDER {
+    // Not `abs()`: it overflows on i32::MIN.
+    if !(-MAX_ORDER..=MAX_ORDER).contains(&v) {
         return Err(Problem::range(-i64::from(MAX_ORDER), i64::from(MAX_ORDER)));
     }
     Ok(v)
@@ -240,5 +241,11 @@ mod tests {
         assert!(i18n_key("menu.users").is_ok());
         assert!(i18n_key("menu users").is_err());
         assert!(order(100_001).is_err());
+        assert!(
+            order(i32::MIN).is_err(),
+            "no overflow at the bottom of the range"
+        );
+        assert!(order(i32::MAX).is_err());
+        assert_eq!(order(-100_000), Ok(-100_000));
     }
 }
