@@ -76,15 +76,17 @@ start_server() {
   done
   die "the server did not answer /health/live (see $ARTIFACTS/server.log)"
 }
-mkdir -p "$APP/dist"
+# The build first: the server refuses an ADMIN_UI_DIR without index.html. It type-checks
+# against the committed schema.d.ts, which the next step compares with the server's spec.
+say "type check and build"
+rm -rf "$APP/dist"
+npm run --silent build
+[ -f dist/index.html ] || die "the build wrote no dist/index.html"
+
 start_server
 
 say "typed client: src/api/schema.d.ts against $BASE/openapi.json"
 npm run --silent gen:api:check -- "$BASE/openapi.json"
-
-say "type check and build"
-npm run --silent build
-[ -f dist/index.html ] || die "the build wrote no dist/index.html"
 
 curl -fs "$BASE/admin/users" | grep -q '<div id="app">' || die "$BASE/admin/users does not fall back to index.html"
 
