@@ -461,3 +461,43 @@ async fn menu_writes_are_audited() {
     let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, ["create", "delete"]);
 }
+
+#[tokio::test]
+async fn a_company_holds_at_most_max_menus_entries_and_the_next_is_refused_unwritten() {
+    use fastvue_core::entity::menu;
+    use fastvue_core::service::menus::MAX_MENUS;
+    use sea_orm::{EntityTrait, Set};
+    let t = TestDb::new().await;
+    let acme = create_company(&t.fv, "ACME").await;
+    let now = chrono::Utc::now();
+    let rows = (0..MAX_MENUS).map(|i| menu::ActiveModel {
+        company_id: Set(Some(acme.id)),
+        name: Set(format!("bulk-{i}")),
+        title: Set(format!("Bulk {i}")),
+        permissions: Set(String::new()),
+        is_active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    for chunk in rows.collect::<Vec<_>>().chunks(100) {
+        menu::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(t.fv.db())
+            .await
+            .unwrap();
+    }
+    let before = total(&t).await;
+    assert_conflict(
+        t.fv.menus()
+            .create(&sys(), entry(Some(acme.id), "one-too-many", &[]))
+            .await,
+        None,
+    );
+    assert_eq!(total(&t).await, before);
+    // Another company and the global menu have room of their own.
+    let other = create_company(&t.fv, "OTHER").await;
+    t.fv.menus()
+        .create(&sys(), entry(Some(other.id), "fine", &[]))
+        .await
+        .unwrap();
+}

@@ -132,22 +132,20 @@ async fn field_errors_carry_a_machine_code_and_its_parameters_for_translation() 
     // An unknown reference names the value.
     let res = app
         .client
-        .post(format!("{}/api/v1/permissions/check", app.address))
+        .post(format!("{}/api/v1/roles", app.address))
         .bearer_auth(&token)
-        .json(&serde_json::json!({"permissions": ["no.such", "Bad Codename"]}))
+        .json(
+            &serde_json::json!({"name": "R", "codename": "r-unknown", "company_id": 1,
+                                  "permissions": ["no.such"]}),
+        )
         .send()
         .await
         .unwrap();
-    if res.status() == 422 {
-        let error = error_of(res).await;
-        assert!(
-            error["details"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|d| d["code"].is_string())
-        );
-    }
+    assert_eq!(res.status(), 422);
+    let error = error_of(res).await;
+    assert_eq!(error["details"][0]["field"], "permissions");
+    assert_eq!(error["details"][0]["code"], "unknown");
+    assert_eq!(error["details"][0]["params"]["value"], "no.such");
     // A list parameter out of range.
     let res = app
         .client
