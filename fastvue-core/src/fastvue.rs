@@ -96,6 +96,7 @@ struct Inner {
     #[cfg(feature = "oauth")]
     oauth_states: StateStore,
     mailer: crate::mail::Mailer,
+    totals: crate::service::totals::Totals,
 }
 
 impl Fastvue {
@@ -168,6 +169,7 @@ impl Fastvue {
         let oauth_states = StateStore::new(redis.as_ref());
         let active_users = ActiveUsers::new(cache.enabled, ACTIVE_USERS_CAPACITY);
         let mailer = crate::mail::Mailer::start(&settings.mail)?;
+        let totals = crate::service::totals::Totals::new(cache.enabled);
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -184,6 +186,7 @@ impl Fastvue {
                 #[cfg(feature = "oauth")]
                 oauth_states,
                 mailer,
+                totals,
             }),
         })
     }
@@ -292,6 +295,11 @@ impl Fastvue {
     /// When this process last wrote each API key's `last_used_at`.
     pub(crate) fn key_usage(&self) -> &KeyUsage {
         &self.inner.key_usage
+    }
+
+    /// Remembered totals of numbered list pages (see [`crate::service::totals`]).
+    pub(crate) fn totals(&self) -> &crate::service::totals::Totals {
+        &self.inner.totals
     }
 
     /// Recently authenticated users (see [`ActiveUsers`]).

@@ -21,6 +21,7 @@ mod m20261205_000012_sessions_sign_ins;
 mod m20261205_000013_invitations;
 mod m20261205_000014_subtree_scope;
 mod m20261206_000015_menus;
+mod m20261207_000016_row_versions;
 
 /// Runs the fastvue-rs migrations, in order.
 ///
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_invitations::Migration),
             Box::new(m20261205_000014_subtree_scope::Migration),
             Box::new(m20261206_000015_menus::Migration),
+            Box::new(m20261207_000016_row_versions::Migration),
         ]
     }
 }

@@ -13,4 +13,5 @@ pub mod permissions;
 pub mod roles;
 pub(crate) mod search;
 pub mod social_accounts;
+pub(crate) mod totals;
 pub mod users;

@@ -834,3 +834,104 @@ async fn a_sorted_list_pages_through_every_user_once_in_order_both_ways() {
             .await;
     assert_eq!(invalid_fields(scrolled), ["sort"]);
 }
+
+/// The `users` row version, read as any reader does.
+async fn users_version(fv: &fastvue_core::Fastvue) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = fv
+        .db()
+        .query_one_raw(sea_orm::Statement::from_string(
+            fv.db().get_database_backend(),
+            "SELECT version FROM row_versions WHERE name = 'users'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "version").unwrap()
+}
+
+async fn raw(fv: &fastvue_core::Fastvue, sql: &str) {
+    use sea_orm::ConnectionTrait;
+    fv.db().execute_unprepared(sql).await.unwrap();
+}
+
+async fn total(fv: &fastvue_core::Fastvue, filter: &UserFilter) -> u64 {
+    fv.users().list(&sys(), filter, all()).await.unwrap().total
+}
+
+#[tokio::test]
+async fn a_remembered_users_total_follows_writes_made_outside_the_services() {
+    let t = TestDb::new().await;
+    let acme = create_company(&t.fv, "ACME").await;
+    let u = create_user(&t.fv, "outsider").await;
+    let active = UserFilter {
+        is_active: Some(true),
+        ..Default::default()
+    };
+    let searched = UserFilter {
+        search: Some("renamed".into()),
+        ..Default::default()
+    };
+    let members = UserFilter {
+        company_id: Some(acme.id),
+        ..Default::default()
+    };
+    let before = (
+        total(&t.fv, &active).await,
+        total(&t.fv, &searched).await,
+        total(&t.fv, &members).await,
+    );
+    assert_eq!(before.1, 0);
+    // Asked twice, the remembered totals answer the same.
+    assert_eq!(total(&t.fv, &active).await, before.0);
+
+    // Signing in (last_login_at) is not a change a list filters on.
+    let v = users_version(&t.fv).await;
+    raw(
+        &t.fv,
+        &format!(
+            "UPDATE users SET last_login_at = updated_at WHERE id = {}",
+            u.id
+        ),
+    )
+    .await;
+    assert_eq!(
+        users_version(&t.fv).await,
+        v,
+        "last_login_at moved the version"
+    );
+
+    // An operator's own SQL, not through a service, still moves every total it changes.
+    raw(
+        &t.fv,
+        &format!(
+            "UPDATE users SET full_name = 'Renamed Person' WHERE id = {}",
+            u.id
+        ),
+    )
+    .await;
+    assert!(users_version(&t.fv).await > v);
+    assert_eq!(total(&t.fv, &searched).await, 1);
+    raw(
+        &t.fv,
+        &format!("UPDATE users SET is_active = false WHERE id = {}", u.id),
+    )
+    .await;
+    assert_eq!(total(&t.fv, &active).await, before.0 - 1);
+    raw(
+        &t.fv,
+        &format!(
+            "INSERT INTO user_company_roles (user_id, company_id, role_id, is_default, is_active, assigned_at, scope) \
+             SELECT {}, {}, id, false, true, CURRENT_TIMESTAMP, 'company' FROM roles WHERE company_id = {} LIMIT 1",
+            u.id, acme.id, acme.id
+        ),
+    )
+    .await;
+    assert_eq!(total(&t.fv, &members).await, before.2 + 1);
+    raw(
+        &t.fv,
+        &format!("DELETE FROM user_company_roles WHERE user_id = {}", u.id),
+    )
+    .await;
+    assert_eq!(total(&t.fv, &members).await, before.2);
+}

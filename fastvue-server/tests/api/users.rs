@@ -315,6 +315,78 @@ async fn list_users_searches_filters_and_paginates() {
     assert_eq!(get(&app, "/users?is_active=maybe", &t.root).await.0, 400);
 }
 
+#[tokio::test]
+async fn the_total_of_a_numbered_page_follows_every_change_to_users_and_their_roles() {
+    let app = spawn_app().await;
+    let t = tenants(&app).await;
+    let total = |path: &'static str| {
+        let app = &app;
+        let root = t.root.clone();
+        async move {
+            let (status, page) = get(app, path, &root).await;
+            assert_eq!(status, 200, "{page}");
+            page["total"].as_u64().expect("total")
+        }
+    };
+    let everyone = total("/users").await;
+    let active = total("/users?is_active=true").await;
+    assert_eq!(total("/users?search=zebra").await, 0);
+    // Asked again, the remembered total is the same.
+    assert_eq!(total("/users").await, everyone);
+
+    let viewer = role_of(&app, t.a, "viewer").await.id;
+    let (status, made) = post(&app, "/users", &t.root, {
+        let mut body = new_user_body("pagecount", viewer);
+        body["company_id"] = json!(t.a);
+        body
+    })
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_i64().unwrap();
+    assert_eq!(total("/users").await, everyone + 1, "a new user is counted");
+    let in_a = format!("/users?company_id={}", t.a);
+    let (_, page) = get(&app, &in_a, &t.root).await;
+    let members = page["total"].as_u64().unwrap();
+
+    let (status, _) = patch(
+        &app,
+        &format!("/users/{id}"),
+        &t.root,
+        json!({"full_name": "Zebra"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        total("/users?search=zebra").await,
+        1,
+        "a renamed user is found"
+    );
+
+    let (_, roles) = get(&app, &format!("/users/{id}/roles"), &t.root).await;
+    let aid = roles[0]["id"].as_i64().expect("assignment");
+    let (status, _) = delete(&app, &format!("/users/{id}/roles/{aid}"), &t.root).await;
+    assert_eq!(status, 204);
+    let (_, page) = get(&app, &in_a, &t.root).await;
+    assert_eq!(
+        page["total"],
+        members - 1,
+        "a removed role leaves the company's count"
+    );
+
+    let (status, _) = delete(&app, &format!("/users/{id}"), &t.root).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        total("/users?is_active=true").await,
+        active,
+        "a deactivated user leaves the active count"
+    );
+    assert_eq!(
+        total("/users").await,
+        everyone + 1,
+        "deactivation keeps the row"
+    );
+}
+
 /// Follows `next_cursor` from an empty cursor; returns every id seen, page by page.
 async fn scroll(app: &TestApp, path: &str, token: &str, page_size: u64) -> Vec<Vec<i64>> {
     let sep = if path.contains('?') { '&' } else { '?' };

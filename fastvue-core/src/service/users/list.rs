@@ -130,17 +130,24 @@ impl Users<'_> {
     async fn numbered(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<user::Model>> {
         let q = Self::selected(filter);
         let db = self.fv.db();
-        // A plain COUNT(*) over the filtered rows: sea-orm's `count()` wraps the query
-        // in a subquery of every column, several times slower on SQLite.
-        let total: i64 = q
-            .clone()
-            .select_only()
-            .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "n")
-            .into_tuple()
-            .one(db)
-            .await?
-            .unwrap_or(0);
-        let total = u64::try_from(total).unwrap_or(0);
+        // A plain COUNT(*) over the filtered rows (sea-orm's `count()` wraps the query in
+        // a subquery of every column, several times slower on SQLite), remembered while
+        // no user or assignment changes.
+        let total = self
+            .fv
+            .totals()
+            .get_or_count(db, "users", filter.total_key(), async || {
+                let n: i64 = q
+                    .clone()
+                    .select_only()
+                    .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "n")
+                    .into_tuple()
+                    .one(db)
+                    .await?
+                    .unwrap_or(0);
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await?;
         // A deferred join: the OFFSET walks ids only (an index-only scan of the primary
         // key on PostgreSQL, the compact `idx_users_id` on SQLite, whose rows live in the
         // table b-tree), then the page's rows are read by id. Deep pages skip thousands of
@@ -179,6 +186,26 @@ impl Users<'_> {
             .all(self.fv.db())
             .await?;
         Ok(CursorPage::new(rows, cursor, |u| u.id))
+    }
+}
+
+impl UserFilter {
+    /// What selects the rows, not their order: the key of the filter's total.
+    fn total_key(&self) -> String {
+        let mut ids = self.company_ids.clone();
+        if let Some(ids) = ids.as_mut() {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        let search = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        format!(
+            "{search:?}|{:?}|{:?}|{:?}|{ids:?}",
+            self.is_active, self.is_superuser, self.company_id
+        )
     }
 }
 
