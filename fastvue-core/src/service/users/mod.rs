@@ -1,28 +1,23 @@
 //! Users: create, read, list, update, deactivate, passwords and sign-in verification.
-use std::collections::BTreeMap;
-
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde::Deserialize;
 
 use crate::Fastvue;
 use crate::codenames;
 use crate::domain::{Checker, Email, Name, Password, Username};
-use crate::entity::{social_account, user, user_company_role};
-use crate::error::{Error, Result, map_unique};
-use crate::permission::Change;
-use crate::policy::escalation::{Guard, Watch};
+use crate::entity::{user, user_company_role};
+use crate::error::{Error, Result};
 use crate::policy::{Actor, Scope};
 use crate::service::assignments::{self, NewAssignment};
-use crate::service::audit::{self, Entry, snapshot};
 use crate::service::lookup;
-use crate::sql::statement;
 
 mod list;
 mod new;
+mod update;
 
 pub(crate) use new::{NewUserAudit, PreparedUser, ensure_company_exists, write_new};
 
@@ -367,62 +362,6 @@ impl Users<'_> {
             .await
     }
 
-    /// The escalation rules of changing (or, without a patch, deactivating) an account:
-    ///
-    /// - only superusers set or change `is_superuser` (sending the current value is a no-op);
-    /// - only superusers change a superuser's account;
-    /// - a non-superuser changes only accounts whose permissions it holds itself: for every
-    ///   company where the target holds a permission through a role or a group (counting
-    ///   inactive assignments, roles and groups, which a reactivation would restore), the
-    ///   actor must hold it there too. Otherwise resetting a password or an email would
-    ///   take over an account more powerful than the actor, in its company or in another.
-    ///   An API key holds nothing outside its company and scopes, so it changes only
-    ///   accounts that hold nothing more.
-    ///
-    /// Every refusal is [`Error::Forbidden`].
-    async fn ensure_may_change(
-        &self,
-        actor: &Actor,
-        target: &user::Model,
-        patch: Option<&UserPatch>,
-    ) -> Result<()> {
-        if actor.is_superuser() {
-            return Ok(());
-        }
-        if patch
-            .and_then(|p| p.is_superuser)
-            .is_some_and(|v| v != target.is_superuser)
-        {
-            return Err(Error::Forbidden(
-                "only superusers may change is_superuser".into(),
-            ));
-        }
-        if target.is_superuser {
-            return Err(Error::Forbidden(
-                "only superusers may change a superuser's account".into(),
-            ));
-        }
-        if actor.user_id() == Some(target.id) && actor.key().is_none() {
-            return Ok(());
-        }
-        let mut by_company: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for (company_id, codename) in potential_grants(self.fv.db(), target.id).await? {
-            by_company.entry(company_id).or_default().push(codename);
-        }
-        for (company_id, codenames) in by_company {
-            let held = actor.held(self.fv, company_id).await?;
-            if !held
-                .missing(codenames.iter().map(String::as_str))
-                .is_empty()
-            {
-                return Err(Error::Forbidden(
-                    "this account holds permissions you do not hold yourself".into(),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// The active superuser created first, if any (the default creator of keys made by the
     /// CLI). An operator lookup: no actor, no visibility rule.
     pub async fn oldest_active_superuser(&self) -> Result<Option<user::Model>> {
@@ -463,267 +402,6 @@ impl Users<'_> {
             .ok_or(Error::NotFound { entity: "user" })
     }
 
-    /// Applies a patch.
-    ///
-    /// Rules: the actor needs `user.update` (in its active company and in one of the
-    /// user's companies, else [`Error::NotFound`]), and [the account rules](Self::ensure_may_change);
-    /// a new `current_company_id` must be a company where it holds `user.update`. Your
-    /// own password changes only through [`crate::auth::Tokens::change_password`], with
-    /// the current one ([`Error::Forbidden`] here); nobody deactivates itself
-    /// ([`Error::Conflict`]).
-    ///
-    /// Effects: deactivation and superuser changes drop the user's cached permissions;
-    /// deactivation and a new password revoke the user's refresh tokens (every session).
-    /// A new email set by someone else unlinks the user's provider accounts (Google...)
-    /// and marks the address unconfirmed, so a provider sign-in with it never links
-    /// itself to this account.
-    pub async fn update(&self, actor: &Actor, id: i64, patch: UserPatch) -> Result<user::Model> {
-        let fv = self.fv;
-        actor.require(fv, codenames::USER_UPDATE).await?;
-        let scope = actor.scope(fv, codenames::USER_UPDATE).await?;
-        let target = self.get_in(id, &scope).await?;
-        self.ensure_may_change(actor, &target, Some(&patch)).await?;
-        let by_self = actor.key().is_none() && actor.user_id() == Some(id);
-        if patch.password.is_some() && by_self {
-            return Err(Error::Forbidden(
-                "change your own password with POST /auth/change-password, which asks for the current one"
-                    .into(),
-            ));
-        }
-        if let Some(c) = patch.current_company_id
-            && !scope.contains(c)
-        {
-            return Err(Error::Forbidden(format!(
-                "you lack `user.update` in company {c}"
-            )));
-        }
-        self.apply(actor, id, patch, by_self).await
-    }
-
-    /// Sets a user's current company (the company used when a request names none): the
-    /// actor's own, where it holds an active role (a superuser: any existing company).
-    pub async fn switch_company(&self, actor: &Actor, company_id: i64) -> Result<user::Model> {
-        let user = actor.session_user()?;
-        self.fv.actors().ensure_may_act_in(user, company_id).await?;
-        let patch = UserPatch {
-            current_company_id: Some(company_id),
-            ..Default::default()
-        };
-        self.apply(actor, user.id, patch, true).await
-    }
-
-    /// Applies a patch whose rules were checked.
-    async fn apply(
-        &self,
-        actor: &Actor,
-        id: i64,
-        patch: UserPatch,
-        by_self: bool,
-    ) -> Result<user::Model> {
-        let fv = self.fv;
-        let mut c = Checker::default();
-        let email = c.check_opt("email", patch.email.as_deref().map(Email::parse));
-        let username = c.check_opt("username", patch.username.as_deref().map(Username::parse));
-        let password = c.check_opt("password", patch.password.as_deref().map(Password::parse));
-        let full_name = c.check_opt(
-            "full_name",
-            non_empty(&patch.full_name).map(|n| Name::parse(n, 200)),
-        );
-        let (Some(email), Some(username), Some(password), Some(full_name)) =
-            (email, username, password, full_name)
-        else {
-            return Err(c.into_error());
-        };
-        let ctx = actor.audit();
-        if patch.is_active == Some(false) {
-            ensure_not_self(&ctx, id)?;
-        }
-        let password_hash = match password {
-            Some(p) => Some(fv.hasher().hash_async(p.expose().to_owned()).await?),
-            None => None,
-        };
-        let txn = fv.begin_write().await?;
-        let old = lookup::user(&txn, id).await?;
-        if let Some(company_id) = patch.current_company_id {
-            ensure_company_exists(&txn, company_id).await?;
-        }
-        let changes_grants = patch.is_active.is_some_and(|v| v != old.is_active)
-            || patch.is_superuser.is_some_and(|v| v != old.is_superuser);
-        let guard = if changes_grants {
-            Guard::before(actor, &txn, Watch::user_everywhere(actor, &txn, id).await?).await?
-        } else {
-            Guard::before(actor, &txn, Vec::new()).await?
-        };
-        let mut am = old.clone().into_active_model();
-        let mut email_changed = false;
-        if let Some(v) = email {
-            email_changed = v.as_str() != old.email;
-            am.email = Set(v.into_inner());
-        }
-        if let Some(v) = username {
-            am.username = Set(v.into_inner());
-        }
-        if patch.full_name.is_some() {
-            // An empty string parsed to `None`, which clears the name.
-            am.full_name = Set(full_name.map(Name::into_inner));
-        }
-        if let Some(h) = password_hash {
-            am.password_hash = Set(Some(h));
-        }
-        if let Some(v) = patch.is_active {
-            am.is_active = Set(v);
-            am.deleted_at = Set(if v {
-                None
-            } else {
-                old.deleted_at.or(Some(Utc::now()))
-            });
-        }
-        if let Some(v) = patch.is_superuser {
-            am.is_superuser = Set(v);
-        }
-        if let Some(v) = patch.current_company_id {
-            am.current_company_id = Set(Some(v));
-        }
-        // A new address is unproven until its holder follows the link mailed to it
-        // (`auth::email_verification`), whoever set it.
-        if email_changed {
-            am.email_unconfirmed = Set(true);
-        }
-        let unlinked = if email_changed && !by_self {
-            unlink_all(&txn, &ctx, id).await?
-        } else {
-            0
-        };
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await.map_err(|e| map_unique(e, UNIQUE))?;
-        let mut new_values = snapshot(&new);
-        if unlinked > 0
-            && let Some(obj) = new_values.as_mut().and_then(|v| v.as_object_mut())
-        {
-            obj.insert("unlinked_accounts".into(), unlinked.into());
-        }
-        audit::record(
-            &txn,
-            &ctx,
-            Entry {
-                action: "update",
-                entity_type: "user",
-                entity_id: Some(id),
-                company_id: new.current_company_id,
-                old_values: snapshot(&old),
-                new_values,
-            },
-        )
-        .await?;
-        guard.check(&txn).await?;
-        // Also for profile-only changes: the user's scope guards the cache of
-        // authenticated users (`auth::active_users`) on every replica.
-        fv.commit_changes(txn, &[Change::User(id)]).await?;
-        if !new.is_active || patch.password.is_some() {
-            fv.tokens().revoke_all(id).await?;
-        }
-        if email_changed && new.is_active {
-            // The change stands even when the mail cannot be queued: the holder can ask
-            // for another link.
-            if let Err(e) = fv.email_verification().send(&new).await {
-                tracing::warn!(user_id = id, error = %e, "cannot mail an email verification link");
-            }
-        }
-        Ok(new)
-    }
-
-    /// Deactivates a user (the row is kept); their permissions are dropped at once and
-    /// their refresh tokens revoked (access tokens of an inactive user are refused).
-    /// Needs `user.delete` (as [`Users::update`] needs `user.update`) and the account
-    /// rules; nobody deactivates itself ([`Error::Conflict`]): it would lock itself out.
-    pub async fn deactivate(&self, actor: &Actor, id: i64) -> Result<user::Model> {
-        let fv = self.fv;
-        actor.require(fv, codenames::USER_DELETE).await?;
-        let scope = actor.scope(fv, codenames::USER_DELETE).await?;
-        let target = self.get_in(id, &scope).await?;
-        self.ensure_may_change(actor, &target, None).await?;
-        let ctx = actor.audit();
-        ensure_not_self(&ctx, id)?;
-        let txn = fv.begin_write().await?;
-        let guard =
-            Guard::before(actor, &txn, Watch::user_everywhere(actor, &txn, id).await?).await?;
-        let old = lookup::user(&txn, id).await?;
-        let mut am = old.clone().into_active_model();
-        am.is_active = Set(false);
-        am.deleted_at = Set(old.deleted_at.or(Some(Utc::now())));
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await?;
-        audit::record(
-            &txn,
-            &ctx,
-            Entry {
-                action: "deactivate",
-                entity_type: "user",
-                entity_id: Some(id),
-                company_id: new.current_company_id,
-                old_values: snapshot(&old),
-                new_values: snapshot(&new),
-            },
-        )
-        .await?;
-        guard.check(&txn).await?;
-        fv.commit_changes(txn, &[Change::User(id)]).await?;
-        fv.tokens().revoke_all(id).await?;
-        Ok(new)
-    }
-
-    /// `id` when the actor may change that account: `user.update` over one of its
-    /// companies ([`Error::NotFound`] otherwise) and the account rules of
-    /// [`Users::update`] (superusers only by superusers; dominance).
-    pub(crate) async fn get_for_change(&self, actor: &Actor, id: i64) -> Result<user::Model> {
-        let fv = self.fv;
-        actor.require(fv, codenames::USER_UPDATE).await?;
-        let scope = actor.scope(fv, codenames::USER_UPDATE).await?;
-        let target = self.get_in(id, &scope).await?;
-        self.ensure_may_change(actor, &target, None).await?;
-        Ok(target)
-    }
-
-    /// Sets another user's password (validated and hashed) and revokes the user's
-    /// refresh tokens: the rules of [`Users::update`] with a `password`. The audit row
-    /// records the event, not the hash.
-    pub async fn set_password(&self, actor: &Actor, id: i64, password: &str) -> Result<()> {
-        let fv = self.fv;
-        if !actor.is_system() {
-            self.get_for_change(actor, id).await?;
-            if actor.key().is_none() && actor.user_id() == Some(id) {
-                return Err(Error::Forbidden(
-                    "change your own password with POST /auth/change-password, which asks for the current one"
-                        .into(),
-                ));
-            }
-        }
-        let password = Password::parse(password).map_err(|m| Error::invalid("password", m))?;
-        let hash = fv.hasher().hash_async(password.expose().to_owned()).await?;
-        let txn = fv.begin_write().await?;
-        let old = lookup::user(&txn, id).await?;
-        let mut am = old.into_active_model();
-        am.password_hash = Set(Some(hash));
-        am.updated_at = Set(Utc::now());
-        am.update(&txn).await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "set_password",
-                entity_type: "user",
-                entity_id: Some(id),
-                company_id: None,
-                old_values: None,
-                new_values: None,
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        fv.tokens().revoke_all(id).await?;
-        Ok(())
-    }
-
     /// Checks a sign-in. Unknown users, users without a password, inactive users and
     /// wrong passwords all fail with [`Error::InvalidCredentials`] after the same argon2
     /// work. A hash made with outdated parameters is upgraded on success.
@@ -748,79 +426,6 @@ impl Users<'_> {
         am.last_login_at = Set(Some(Utc::now()));
         Ok(am.update(self.fv.db()).await?)
     }
-}
-
-fn ensure_not_self(ctx: &audit::AuditContext, id: i64) -> Result<()> {
-    if ctx.actor_id == Some(id) {
-        return Err(Error::Conflict {
-            field: Some("is_active"),
-            message: "you cannot deactivate your own account".into(),
-        });
-    }
-    Ok(())
-}
-
-/// Every (company, active permission) the user holds through a role or a group, whatever
-/// the state of the user, its assignments, roles, groups and companies.
-const POTENTIAL_GRANTS: &str = "\
-SELECT ucr.company_id AS company_id, p.codename AS codename FROM user_company_roles ucr \
-JOIN roles r ON r.id = ucr.role_id \
-JOIN role_permissions rp ON rp.role_id = r.id \
-JOIN permissions p ON p.id = rp.permission_id \
-WHERE ucr.user_id = $1 AND p.is_active = TRUE \
-  AND (r.company_id IS NULL OR r.company_id = ucr.company_id) \
-UNION \
-SELECT g.company_id AS company_id, p.codename AS codename FROM user_groups ug \
-JOIN groups g ON g.id = ug.group_id \
-JOIN group_permissions gp ON gp.group_id = g.id \
-JOIN permissions p ON p.id = gp.permission_id \
-WHERE ug.user_id = $1 AND p.is_active = TRUE";
-
-async fn potential_grants<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Vec<(i64, String)>> {
-    let stmt = statement(
-        db.get_database_backend(),
-        POTENTIAL_GRANTS,
-        vec![user_id.into()],
-    );
-    let mut out = Vec::new();
-    for row in db.query_all_raw(stmt).await? {
-        out.push((
-            row.try_get::<i64>("", "company_id")?,
-            row.try_get::<String>("", "codename")?,
-        ));
-    }
-    Ok(out)
-}
-
-/// Removes every provider link of `user_id` (audited, one row per link); returns how many.
-async fn unlink_all<C: ConnectionTrait>(
-    txn: &C,
-    ctx: &audit::AuditContext,
-    user_id: i64,
-) -> Result<u64> {
-    let links = social_account::Entity::find()
-        .filter(social_account::Column::UserId.eq(user_id))
-        .all(txn)
-        .await?;
-    for link in &links {
-        social_account::Entity::delete_by_id(link.id)
-            .exec(txn)
-            .await?;
-        audit::record(
-            txn,
-            ctx,
-            Entry {
-                action: "unlink",
-                entity_type: "social_account",
-                entity_id: Some(link.id),
-                company_id: None,
-                old_values: snapshot(link),
-                new_values: Some(serde_json::json!({ "reason": "email changed by someone else" })),
-            },
-        )
-        .await?;
-    }
-    Ok(links.len() as u64)
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
