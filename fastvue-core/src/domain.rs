@@ -1,7 +1,7 @@
 //! Domain newtypes that parse input once and cannot hold invalid values.
 use std::fmt;
 
-use crate::error::{Error, FieldError, Problem};
+use crate::error::Problem;
 
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
@@ -306,57 +306,6 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Collects field errors while parsing an input, so that all of them are reported at once.
-#[derive(Debug, Default)]
-pub struct Checker {
-    errors: Vec<FieldError>,
-}
-
-impl Checker {
-    /// Records the error of `result` under `field` and returns the value, if any.
-    pub fn check<T, P: Into<Problem>>(&mut self, field: &str, result: Result<T, P>) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(message) => {
-                self.errors.push(FieldError::new(field, message));
-                None
-            }
-        }
-    }
-
-    /// Like [`Checker::check`] for an optional input.
-    pub fn check_opt<T, P: Into<Problem>>(
-        &mut self,
-        field: &str,
-        result: Option<Result<T, P>>,
-    ) -> Option<Option<T>> {
-        match result {
-            None => Some(None),
-            Some(r) => self.check(field, r).map(Some),
-        }
-    }
-
-    /// Records a problem that is not the result of a parser.
-    pub fn fail(&mut self, field: &str, problem: impl Into<Problem>) {
-        self.errors.push(FieldError::new(field, problem));
-    }
-
-    /// Records problems found elsewhere (a nested check).
-    pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
-        self.errors.extend(errors);
-    }
-
-    /// Whether no problem was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.errors.is_empty()
-    }
-
-    /// The validation error holding every problem recorded.
-    pub fn into_error(self) -> Error {
-        Error::Validation(self.errors)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,16 +372,5 @@ mod tests {
         assert!(Password::parse(&"x".repeat(129)).is_err());
         let p = Password::parse("correct horse").unwrap();
         assert!(!format!("{p:?}").contains("horse"));
-    }
-
-    #[test]
-    fn checker_reports_every_problem() {
-        let mut c = Checker::default();
-        c.check("email", Email::parse("nope"));
-        c.check("username", Username::parse("x"));
-        match c.into_error() {
-            Error::Validation(errors) => assert_eq!(errors.len(), 2),
-            other => panic!("expected validation error, got {other:?}"),
-        }
     }
 }

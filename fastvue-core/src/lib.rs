@@ -33,6 +33,7 @@ mod sql;
 pub mod system;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod validation;
 
 pub use error::{Error, Result};
 pub use fastvue::{Fastvue, HealthReport};

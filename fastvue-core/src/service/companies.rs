@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::domain::{Checker, Codename, CompanyCode, Name};
+use crate::domain::{Codename, CompanyCode, Name};
 use crate::entity::{company, role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
@@ -29,18 +29,22 @@ use crate::service::audit::{self, Entry, snapshot};
 use crate::service::lookup;
 use crate::service::search::contains_any;
 use crate::system::{COMPANY_ROLES, ensure_company_roles};
+use crate::validation::{self, normalised};
+use validator::Validate;
 
 pub use crate::permission::tree::MAX_COMPANY_DEPTH;
 
 const UNIQUE: &[(&str, &[&str])] = &[("code", &["uq_companies_code", "companies.code"])];
 
 /// Input for creating a company.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewCompany {
     /// Display name.
+    #[validate(custom(function = validation::name_200))]
     pub name: String,
     /// Unique code (stored upper-case).
+    #[validate(custom(function = validation::company_code))]
     pub code: String,
     /// Parent company.
     pub parent_id: Option<i64>,
@@ -51,12 +55,14 @@ pub struct NewCompany {
 }
 
 /// Changes to a company; absent fields are left as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyPatch {
     /// New name.
+    #[validate(custom(function = validation::name_200))]
     pub name: Option<String>,
     /// New code.
+    #[validate(custom(function = validation::company_code))]
     pub code: Option<String>,
     /// New parent; `Some(0)` makes it a root.
     pub parent_id: Option<i64>,
@@ -122,12 +128,9 @@ impl Companies<'_> {
                 .require_in(fv, parent, codenames::COMPANY_CREATE)
                 .await?;
         }
-        let mut c = Checker::default();
-        let name = c.check("name", Name::parse(&input.name, 200));
-        let code = c.check("code", CompanyCode::parse(&input.code));
-        let (Some(name), Some(code)) = (name, code) else {
-            return Err(c.into_error());
-        };
+        input.validate()?;
+        let name = normalised("name", Name::parse(&input.name, 200))?;
+        let code = normalised("code", CompanyCode::parse(&input.code))?;
         let creator = actor.user_id().filter(|_| !actor.is_superuser());
         let held = match (creator, input.parent_id) {
             (Some(_), Some(parent)) => Some(actor.held(fv, parent).await?),
@@ -365,12 +368,13 @@ impl Companies<'_> {
             }
             _ => {}
         }
-        let mut c = Checker::default();
-        let name = c.check_opt("name", patch.name.as_deref().map(|n| Name::parse(n, 200)));
-        let code = c.check_opt("code", patch.code.as_deref().map(CompanyCode::parse));
-        let (Some(name), Some(code)) = (name, code) else {
-            return Err(c.into_error());
-        };
+        patch.validate()?;
+        let name = (patch.name.as_deref())
+            .map(|n| normalised("name", Name::parse(n, 200)))
+            .transpose()?;
+        let code = (patch.code.as_deref())
+            .map(|c| normalised("code", CompanyCode::parse(c)))
+            .transpose()?;
         let ctx = actor.audit();
         let txn = fv.begin_write().await?;
         let old = lookup::company(&txn, id).await?;

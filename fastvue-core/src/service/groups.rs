@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::domain::{Checker, Name, Slug};
+use crate::domain::{Name, Slug};
 use crate::entity::grant_scope::GrantScope;
 use crate::entity::{group, permission, user, user_group};
 use crate::error::{Error, Result, map_unique};
@@ -21,6 +21,8 @@ use crate::service::audit::{self, Entry, snapshot};
 use crate::service::bundle::{Bundle, codenames_json, sorted_codenames};
 use crate::service::permissions::resolve_codenames;
 use crate::service::search::contains_any;
+use crate::validation::{self, MAX_DESCRIPTION, normalised};
+use validator::Validate;
 
 const UNIQUE: &[(&str, &[&str])] = &[(
     "codename",
@@ -31,16 +33,19 @@ const UNIQUE: &[(&str, &[&str])] = &[(
 )];
 
 /// Input for creating a group.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroup {
     /// Owning company.
     pub company_id: i64,
     /// Display name.
+    #[validate(custom(function = validation::name_100))]
     pub name: String,
     /// Codename, unique within the company.
+    #[validate(custom(function = validation::slug))]
     pub codename: String,
-    /// Longer description.
+    /// Longer description (at most [`MAX_DESCRIPTION`] characters).
+    #[validate(length(max = MAX_DESCRIPTION))]
     pub description: Option<String>,
     /// Initial permission codenames (at most [`crate::service::permissions::MAX_CODENAMES`]).
     #[serde(default)]
@@ -57,12 +62,14 @@ pub struct GroupDetail {
 }
 
 /// Changes to a group.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
     /// New name.
+    #[validate(custom(function = validation::name_100))]
     pub name: Option<String>,
-    /// New description (an empty string clears it).
+    /// New description (an empty string clears it; at most [`MAX_DESCRIPTION`] characters).
+    #[validate(length(max = MAX_DESCRIPTION))]
     pub description: Option<String>,
     /// Activate or deactivate.
     pub is_active: Option<bool>,
@@ -104,12 +111,9 @@ impl Groups<'_> {
                 "grant",
             )
             .await?;
-        let mut c = Checker::default();
-        let name = c.check("name", Name::parse(&input.name, 100));
-        let codename = c.check("codename", Slug::parse(&input.codename));
-        let (Some(name), Some(codename)) = (name, codename) else {
-            return Err(c.into_error());
-        };
+        input.validate()?;
+        let name = normalised("name", Name::parse(&input.name, 100))?;
+        let codename = normalised("codename", Slug::parse(&input.codename))?;
         let txn = fv.begin_write().await?;
         crate::service::lookup::company(&txn, input.company_id)
             .await
@@ -238,12 +242,10 @@ impl Groups<'_> {
     pub async fn update(&self, actor: &Actor, id: i64, patch: GroupPatch) -> Result<GroupDetail> {
         let fv = self.fv;
         self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
-        let name = patch
-            .name
-            .as_deref()
-            .map(|n| Name::parse(n, 100))
-            .transpose()
-            .map_err(|m| Error::invalid("name", m))?;
+        patch.validate()?;
+        let name = (patch.name.as_deref())
+            .map(|n| normalised("name", Name::parse(n, 100)))
+            .transpose()?;
         let txn = fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let guard =

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::domain::{Checker, Codename, Name};
+use crate::domain::{Codename, Name};
 use crate::entity::permission;
 use crate::error::{Error, FieldError, Problem, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
@@ -19,6 +19,8 @@ use crate::policy::Actor;
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 use crate::service::search::contains_any;
 use crate::sql::statement;
+use crate::validation::{self, MAX_DESCRIPTION, normalised};
+use validator::Validate;
 
 /// Most codenames one request may name (a role's or group's permission set, a check).
 pub const MAX_CODENAMES: usize = 2_000;
@@ -32,28 +34,35 @@ const UNIQUE: &[(&str, &[&str])] = &[(
 )];
 
 /// Input for creating a permission.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewPermission {
     /// `resource.action` codename (unique).
+    #[validate(custom(function = validation::codename))]
     pub codename: String,
     /// Display name.
+    #[validate(custom(function = validation::name_200))]
     pub name: String,
-    /// Longer description.
+    /// Longer description (at most [`MAX_DESCRIPTION`] characters).
+    #[validate(length(max = MAX_DESCRIPTION))]
     pub description: Option<String>,
     /// Free grouping for UIs (defaults to the resource).
+    #[validate(custom(function = validation::name_50))]
     pub category: Option<String>,
 }
 
 /// Changes to a permission (the codename never changes).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionPatch {
     /// New name.
+    #[validate(custom(function = validation::name_200))]
     pub name: Option<String>,
-    /// New description (an empty string clears it).
+    /// New description (an empty string clears it; at most [`MAX_DESCRIPTION`] characters).
+    #[validate(length(max = MAX_DESCRIPTION))]
     pub description: Option<String>,
     /// New category.
+    #[validate(custom(function = validation::name_50))]
     pub category: Option<String>,
     /// Activate or deactivate.
     pub is_active: Option<bool>,
@@ -128,16 +137,12 @@ impl Permissions<'_> {
     pub async fn create(&self, actor: &Actor, input: NewPermission) -> Result<permission::Model> {
         Self::ensure_may_write(actor)?;
         let ctx = actor.audit();
-        let mut c = Checker::default();
-        let codename = c.check("codename", Codename::parse(&input.codename));
-        let name = c.check("name", Name::parse(&input.name, 200));
-        let category = c.check_opt(
-            "category",
-            input.category.as_deref().map(|v| Name::parse(v, 50)),
-        );
-        let (Some(codename), Some(name), Some(category)) = (codename, name, category) else {
-            return Err(c.into_error());
-        };
+        input.validate()?;
+        let codename = normalised("codename", Codename::parse(&input.codename))?;
+        let name = normalised("name", Name::parse(&input.name, 200))?;
+        let category = (input.category.as_deref())
+            .map(|v| normalised("category", Name::parse(v, 50)))
+            .transpose()?;
         let now = Utc::now();
         let txn = self.fv.begin_write().await?;
         let model = permission::ActiveModel {
@@ -227,15 +232,13 @@ impl Permissions<'_> {
     ) -> Result<permission::Model> {
         Self::ensure_may_write(actor)?;
         let ctx = actor.audit();
-        let mut c = Checker::default();
-        let name = c.check_opt("name", patch.name.as_deref().map(|n| Name::parse(n, 200)));
-        let category = c.check_opt(
-            "category",
-            patch.category.as_deref().map(|v| Name::parse(v, 50)),
-        );
-        let (Some(name), Some(category)) = (name, category) else {
-            return Err(c.into_error());
-        };
+        patch.validate()?;
+        let name = (patch.name.as_deref())
+            .map(|n| normalised("name", Name::parse(n, 200)))
+            .transpose()?;
+        let category = (patch.category.as_deref())
+            .map(|v| normalised("category", Name::parse(v, 50)))
+            .transpose()?;
         let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
         let mut am = old.clone().into_active_model();

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::domain::{Checker, Name, Slug};
+use crate::domain::{Name, Slug};
 use crate::entity::{permission, role};
 use crate::error::{Error, Result, map_unique};
 use crate::pagination::{Page, PageRequest};
@@ -20,6 +20,8 @@ use crate::service::bundle::{Bundle, codenames_json, sorted_codenames, with_perm
 use crate::service::lookup;
 use crate::service::permissions::resolve_codenames;
 use crate::service::search::contains_any;
+use crate::validation::{self, MAX_DESCRIPTION, normalised};
+use validator::Validate;
 
 pub use crate::service::permissions::MAX_CODENAMES;
 
@@ -33,14 +35,17 @@ const UNIQUE: &[(&str, &[&str])] = &[(
 )];
 
 /// Input for creating a role.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     /// Display name.
+    #[validate(custom(function = validation::name_100))]
     pub name: String,
     /// Codename, unique within the company.
+    #[validate(custom(function = validation::slug))]
     pub codename: String,
-    /// Longer description.
+    /// Longer description (at most [`MAX_DESCRIPTION`] characters).
+    #[validate(length(max = MAX_DESCRIPTION))]
     pub description: Option<String>,
     /// Owning company; `None` makes a global template (superusers only).
     pub company_id: Option<i64>,
@@ -59,12 +64,14 @@ pub struct RoleDetail {
 }
 
 /// Changes to a role.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
     /// New name.
+    #[validate(custom(function = validation::name_100))]
     pub name: Option<String>,
-    /// New description (an empty string clears it).
+    /// New description (an empty string clears it; at most [`MAX_DESCRIPTION`] characters).
+    #[validate(length(max = MAX_DESCRIPTION))]
     pub description: Option<String>,
     /// Activate or deactivate.
     pub is_active: Option<bool>,
@@ -118,12 +125,9 @@ impl Roles<'_> {
                 )
                 .await?;
         }
-        let mut c = Checker::default();
-        let name = c.check("name", Name::parse(&input.name, 100));
-        let codename = c.check("codename", Slug::parse(&input.codename));
-        let (Some(name), Some(codename)) = (name, codename) else {
-            return Err(c.into_error());
-        };
+        input.validate()?;
+        let name = normalised("name", Name::parse(&input.name, 100))?;
+        let codename = normalised("codename", Slug::parse(&input.codename))?;
         let txn = fv.begin_write().await?;
         if let Some(company_id) = input.company_id {
             crate::service::lookup::company(&txn, company_id)
@@ -254,12 +258,10 @@ impl Roles<'_> {
     pub async fn update(&self, actor: &Actor, id: i64, patch: RolePatch) -> Result<RoleDetail> {
         let fv = self.fv;
         self.writable(actor, id, codenames::ROLE_UPDATE).await?;
-        let name = patch
-            .name
-            .as_deref()
-            .map(|n| Name::parse(n, 100))
-            .transpose()
-            .map_err(|m| Error::invalid("name", m))?;
+        patch.validate()?;
+        let name = (patch.name.as_deref())
+            .map(|n| normalised("name", Name::parse(n, 100)))
+            .transpose()?;
         let txn = fv.begin_write().await?;
         let old = lookup::role(&txn, id).await?;
         let guard = Guard::before(actor, &txn, holders(actor, &txn, &old).await?).await?;

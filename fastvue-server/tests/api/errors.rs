@@ -170,6 +170,126 @@ async fn field_errors_carry_a_machine_code_and_its_parameters_for_translation() 
 }
 
 #[tokio::test]
+async fn every_bad_field_of_a_body_is_listed_at_once_by_field_name_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let token = app.root_token().await;
+    let send = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        app.client
+            .request(method, format!("{}/api/v1{path}", app.address))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let get = |path: &str| {
+        app.client
+            .get(format!("{}/api/v1{path}", app.address))
+            .bearer_auth(&token)
+            .send()
+    };
+    let fields = |error: &serde_json::Value| -> Vec<(String, String)> {
+        error["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["field"].as_str().unwrap().to_owned(),
+                    d["code"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let long = "d".repeat(2_001);
+
+    // A role: three bad fields, one answer; no role is written.
+    let res = send(
+        reqwest::Method::POST,
+        "/roles",
+        serde_json::json!({"name": " ", "codename": "Bad Code", "company_id": 1,
+                           "description": long}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let error = error_of(res).await;
+    assert_eq!(
+        fields(&error),
+        [
+            ("codename".to_owned(), "characters".to_owned()),
+            ("description".to_owned(), "length".to_owned()),
+            ("name".to_owned(), "required".to_owned()),
+        ],
+        "{error}"
+    );
+    let description = &error["details"][1];
+    assert_eq!(description["params"], serde_json::json!({"max": 2000}));
+    assert!(
+        !error.to_string().contains("dddd"),
+        "the value is never echoed: {error}"
+    );
+    let res = get("/roles?search=Bad").await.unwrap();
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["total"], 0);
+
+    // A menu entry: a range, a list cap and a custom rule together.
+    let many: Vec<String> = (0..17).map(|i| format!("user.p{i}")).collect();
+    let res = send(
+        reqwest::Method::POST,
+        "/menus",
+        serde_json::json!({"company_id": 1, "name": "ok-name", "title": "T", "order": 100_001,
+                           "icon": "<svg>", "permissions": many}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let error = error_of(res).await;
+    assert_eq!(
+        fields(&error),
+        [
+            ("icon".to_owned(), "characters".to_owned()),
+            ("order".to_owned(), "range".to_owned()),
+            ("permissions".to_owned(), "too_many".to_owned()),
+        ],
+        "{error}"
+    );
+    assert_eq!(
+        error["details"][1]["params"],
+        serde_json::json!({"min": -100_000, "max": 100_000})
+    );
+    assert_eq!(
+        error["details"][2]["params"],
+        serde_json::json!({"max": 16})
+    );
+
+    // A patch is checked by the same rules, and leaves the row as it was.
+    let res = send(
+        reqwest::Method::POST,
+        "/groups",
+        serde_json::json!({"name": "Ops", "codename": "ops", "company_id": 1,
+                           "description": "kept"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let res = send(
+        reqwest::Method::PATCH,
+        &format!("/groups/{id}"),
+        serde_json::json!({"name": "Renamed", "description": long}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = get(&format!("/groups/{id}")).await.unwrap();
+    let group: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        (group["name"].as_str(), group["description"].as_str()),
+        (Some("Ops"), Some("kept"))
+    );
+}
+
+#[tokio::test]
 async fn a_body_over_one_mebibyte_answers_413_json() {
     let app = spawn_app().await;
     let padding = "x".repeat(1024 * 1024 + 16);

@@ -2,17 +2,21 @@
 //! problem is reported at once.
 use sea_orm::{ConnectionTrait, Set};
 
-use crate::domain::{Checker, Name, Slug};
+use validator::{Validate, ValidationError, ValidationErrors};
+
+use crate::domain::{Name, Slug};
 use crate::entity::menu::{self, PermissionMode};
 use crate::error::{Problem, Result};
 use crate::service::permissions::resolve_codenames;
+use crate::validation::{field_errors, normalised};
 
 use super::{MenuPatch, NewMenu};
 
 /// Permissions that gate one entry: at most this many.
 pub const MAX_MENU_PERMISSIONS: usize = 16;
-/// `order` lies within ±this.
-const MAX_ORDER: i32 = 100_000;
+/// `order` lies within ±this (the literal in the `range` rules of [`NewMenu`] and
+/// [`MenuPatch`]).
+pub const MAX_ORDER: i32 = 100_000;
 
 /// Parsed fields; `None` leaves a column as it is (on a patch).
 #[derive(Debug, Default)]
@@ -31,55 +35,43 @@ pub(super) struct Fields {
 impl Fields {
     /// The fields of a new entry.
     pub(super) async fn parse_new<C: ConnectionTrait>(db: &C, input: &NewMenu) -> Result<Self> {
-        let mut c = Checker::default();
-        let mut f = Fields {
-            name: c.check("name", Slug::parse(&input.name).map(Slug::into_inner)),
-            path: c.check("path", optional(input.path.as_deref(), route_path)),
-            title: c.check(
-                "title",
-                Name::parse(&input.title, 100).map(Name::into_inner),
-            ),
-            i18n_key: c.check("i18n_key", optional(input.i18n_key.as_deref(), i18n_key)),
-            icon: c.check("icon", optional(input.icon.as_deref(), icon)),
-            order: c.check("order", order(input.order.unwrap_or(0))),
-            permissions: None,
+        let checked = input.validate();
+        let permissions = known(db, &input.permissions).await;
+        let permissions = all_at_once(checked, permissions)?;
+        Ok(Fields {
+            name: Some(normalised("name", Slug::parse(&input.name))?.into_inner()),
+            path: Some(blank_is_none(input.path.as_deref())),
+            title: Some(normalised("title", Name::parse(&input.title, 100))?.into_inner()),
+            i18n_key: Some(blank_is_none(input.i18n_key.as_deref())),
+            icon: Some(blank_is_none(input.icon.as_deref())),
+            order: Some(input.order.unwrap_or(0)),
+            permissions: Some(permissions),
             mode: Some(input.permission_mode.unwrap_or_default()),
-        };
-        f.permissions = permissions(db, &mut c, &input.permissions).await?;
-        f.finish(c)
+        })
     }
 
     /// The fields a patch changes.
     pub(super) async fn parse_patch<C: ConnectionTrait>(db: &C, patch: &MenuPatch) -> Result<Self> {
-        let mut c = Checker::default();
-        let mut f = Fields {
-            name: patch
-                .name
-                .as_deref()
-                .and_then(|n| c.check("name", Slug::parse(n).map(Slug::into_inner))),
-            path: (patch.path.as_deref())
-                .and_then(|p| c.check("path", optional(Some(p), route_path))),
-            title: (patch.title.as_deref())
-                .and_then(|t| c.check("title", Name::parse(t, 100).map(Name::into_inner))),
-            i18n_key: (patch.i18n_key.as_deref())
-                .and_then(|k| c.check("i18n_key", optional(Some(k), i18n_key))),
-            icon: (patch.icon.as_deref()).and_then(|i| c.check("icon", optional(Some(i), icon))),
-            order: patch.order.and_then(|o| c.check("order", order(o))),
-            permissions: None,
-            mode: patch.permission_mode,
+        let checked = patch.validate();
+        let permissions = match &patch.permissions {
+            Some(list) => known(db, list).await.map(Some),
+            None => Ok(None),
         };
-        if let Some(list) = &patch.permissions {
-            f.permissions = permissions(db, &mut c, list).await?;
-        }
-        f.finish(c)
-    }
-
-    fn finish(self, c: Checker) -> Result<Self> {
-        if c.is_empty() {
-            Ok(self)
-        } else {
-            Err(c.into_error())
-        }
+        let permissions = all_at_once(checked, permissions)?;
+        Ok(Fields {
+            name: (patch.name.as_deref())
+                .map(|n| normalised("name", Slug::parse(n)).map(Slug::into_inner))
+                .transpose()?,
+            path: patch.path.as_deref().map(|p| blank_is_none(Some(p))),
+            title: (patch.title.as_deref())
+                .map(|t| normalised("title", Name::parse(t, 100)).map(Name::into_inner))
+                .transpose()?,
+            i18n_key: patch.i18n_key.as_deref().map(|k| blank_is_none(Some(k))),
+            icon: patch.icon.as_deref().map(|i| blank_is_none(Some(i))),
+            order: patch.order,
+            permissions,
+            mode: patch.permission_mode,
+        })
     }
 
     /// The new name, when this sets one.
@@ -121,41 +113,66 @@ impl Fields {
     }
 }
 
-/// The known permissions of `list`, sorted; problems go to `c` (`None` then).
-async fn permissions<C: ConnectionTrait>(
-    db: &C,
-    c: &mut Checker,
-    list: &[String],
-) -> Result<Option<Vec<String>>> {
+/// The known permissions of `list`, sorted (unknown ones: a validation error naming them).
+async fn known<C: ConnectionTrait>(db: &C, list: &[String]) -> Result<Vec<String>> {
     if list.len() > MAX_MENU_PERMISSIONS {
-        c.fail(
-            "permissions",
-            Problem::too_many(MAX_MENU_PERMISSIONS, "permissions"),
-        );
-        return Ok(None);
+        // Reported by the rule on the field; nothing to look up.
+        return Ok(Vec::new());
     }
-    match resolve_codenames(db, "permissions", list).await {
-        Ok(found) => {
-            let mut names: Vec<String> = found.into_iter().map(|p| p.codename).collect();
-            names.sort_unstable();
-            Ok(Some(names))
+    let found = resolve_codenames(db, "permissions", list).await?;
+    let mut names: Vec<String> = found.into_iter().map(|p| p.codename).collect();
+    names.sort_unstable();
+    Ok(names)
+}
+
+/// The problems of the declared rules (`checked`) and of the permission lookup, reported
+/// together; the looked-up permissions when there are none.
+fn all_at_once<T>(
+    checked: std::result::Result<(), ValidationErrors>,
+    found: Result<T>,
+) -> Result<T> {
+    match (checked, found) {
+        (Ok(()), found) => found,
+        (Err(rules), Ok(_)) => Err(rules.into()),
+        (Err(rules), Err(crate::Error::Validation(lookup))) => {
+            let mut errors = field_errors(rules);
+            errors.extend(lookup);
+            errors.sort_by(|a, b| a.field.cmp(&b.field));
+            Err(crate::Error::Validation(errors))
         }
-        Err(crate::Error::Validation(errors)) => {
-            c.extend(errors);
-            Ok(None)
-        }
-        Err(e) => Err(e),
+        (Err(_), Err(e)) => Err(e),
     }
 }
 
-/// An optional text: absent or blank is `None`, else `parse` of the trimmed value.
-fn optional(
-    raw: Option<&str>,
-    parse: fn(&str) -> Result<String, Problem>,
-) -> Result<Option<String>, Problem> {
-    match raw.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => parse(v).map(Some),
+/// Trimmed, and blank as `None`.
+fn blank_is_none(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// Rule of `path` (blank: none): see [`route_path`].
+pub(super) fn path_rule(v: &str) -> std::result::Result<(), ValidationError> {
+    blank_or(v, route_path)
+}
+
+/// Rule of `i18n_key` (blank: none): see [`i18n_key`].
+pub(super) fn i18n_key_rule(v: &str) -> std::result::Result<(), ValidationError> {
+    blank_or(v, i18n_key)
+}
+
+/// Rule of `icon` (blank: none): see [`icon`].
+pub(super) fn icon_rule(v: &str) -> std::result::Result<(), ValidationError> {
+    blank_or(v, icon)
+}
+
+fn blank_or(
+    v: &str,
+    rule: fn(&str) -> std::result::Result<String, Problem>,
+) -> std::result::Result<(), ValidationError> {
+    match v.trim() {
+        "" => Ok(()),
+        v => rule(v).map(drop).map_err(ValidationError::from),
     }
 }
 
@@ -209,14 +226,6 @@ fn token(v: &str, max: usize, extra: &[char]) -> Result<String, Problem> {
     Ok(v.to_owned())
 }
 
-fn order(v: i32) -> Result<i32, Problem> {
-    // Not `abs()`: it overflows on i32::MIN.
-    if !(-MAX_ORDER..=MAX_ORDER).contains(&v) {
-        return Err(Problem::range(-i64::from(MAX_ORDER), i64::from(MAX_ORDER)));
-    }
-    Ok(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,12 +249,7 @@ mod tests {
         assert!(icon("<svg>").is_err());
         assert!(i18n_key("menu.users").is_ok());
         assert!(i18n_key("menu users").is_err());
-        assert!(order(100_001).is_err());
-        assert!(
-            order(i32::MIN).is_err(),
-            "no overflow at the bottom of the range"
-        );
-        assert!(order(i32::MAX).is_err());
-        assert_eq!(order(-100_000), Ok(-100_000));
+        assert!(icon_rule("  ").is_ok(), "blank clears");
+        assert!(path_rule("//evil.example").is_err());
     }
 }

@@ -18,6 +18,7 @@ use sea_orm::{
     ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
 };
 use serde::Deserialize;
+use validator::Validate;
 
 use crate::Fastvue;
 use crate::codenames;
@@ -28,8 +29,9 @@ use crate::permission::Change;
 use crate::policy::Actor;
 use crate::service::audit::{self, Entry, snapshot};
 use crate::service::search::contains_any;
+use crate::validation;
 
-pub use fields::MAX_MENU_PERMISSIONS;
+pub use fields::{MAX_MENU_PERMISSIONS, MAX_ORDER};
 pub use tree::{MenuNode, MenuTree};
 
 use fields::Fields;
@@ -49,7 +51,7 @@ const UNIQUE: &[(&str, &[&str])] = &[(
 )];
 
 /// Input for creating a menu entry.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewMenu {
     /// Owning company; `None` makes a global entry (superusers only).
@@ -57,19 +59,27 @@ pub struct NewMenu {
     /// Parent entry: of the same company, or global.
     pub parent_id: Option<i64>,
     /// Name, unique within the company (`users`): lower-case letters, digits, `_`, `-`.
+    #[validate(custom(function = validation::slug))]
     pub name: String,
     /// Route path (`/users`), or none for a section.
+    #[validate(custom(function = fields::path_rule))]
     pub path: Option<String>,
     /// Title shown.
+    #[validate(custom(function = validation::name_100))]
     pub title: String,
     /// Translation key of the title (`menu.users`).
+    #[validate(custom(function = fields::i18n_key_rule))]
     pub i18n_key: Option<String>,
     /// Icon name.
+    #[validate(custom(function = fields::icon_rule))]
     pub icon: Option<String>,
-    /// Position among siblings (default 0).
+    /// Position among siblings (default 0), within ±[`MAX_ORDER`].
+    #[validate(range(min = -100_000, max = 100_000))]
     pub order: Option<i32>,
-    /// Permission codenames that show it (none: every member of the company).
+    /// Permission codenames that show it (none: every member of the company), at most
+    /// [`MAX_MENU_PERMISSIONS`].
     #[serde(default)]
+    #[validate(length(max = 16, code = "too_many"))]
     pub permissions: Vec<String>,
     /// Whether any (default) or all of them must be held.
     pub permission_mode: Option<PermissionMode>,
@@ -78,24 +88,31 @@ pub struct NewMenu {
 }
 
 /// Changes to a menu entry (an empty string clears `path`, `i18n_key` and `icon`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct MenuPatch {
     /// New parent; `0` makes it a top-level entry.
     pub parent_id: Option<i64>,
     /// New name.
+    #[validate(custom(function = validation::slug))]
     pub name: Option<String>,
     /// New path.
+    #[validate(custom(function = fields::path_rule))]
     pub path: Option<String>,
     /// New title.
+    #[validate(custom(function = validation::name_100))]
     pub title: Option<String>,
     /// New translation key.
+    #[validate(custom(function = fields::i18n_key_rule))]
     pub i18n_key: Option<String>,
     /// New icon.
+    #[validate(custom(function = fields::icon_rule))]
     pub icon: Option<String>,
     /// New position.
+    #[validate(range(min = -100_000, max = 100_000))]
     pub order: Option<i32>,
     /// New permissions (replacing the old).
+    #[validate(length(max = 16, code = "too_many"))]
     pub permissions: Option<Vec<String>>,
     /// New mode.
     pub permission_mode: Option<PermissionMode>,

@@ -5,15 +5,17 @@ use sea_orm::{
     QueryOrder, Set,
 };
 use serde::Deserialize;
+use validator::Validate;
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::domain::{Checker, Email, Name, Password, Username};
+use crate::domain::{Email, Name, Password, Username};
 use crate::entity::{user, user_company_role};
 use crate::error::{Error, Result};
 use crate::policy::{Actor, Scope};
 use crate::service::assignments::{self, NewAssignment};
 use crate::service::lookup;
+use crate::validation::{self, normalised};
 
 mod list;
 mod new;
@@ -27,16 +29,20 @@ const UNIQUE: &[(&str, &[&str])] = &[
 ];
 
 /// Input for creating a user.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Email address (unique).
+    #[validate(custom(function = validation::email))]
     pub email: String,
     /// Username (unique).
+    #[validate(custom(function = validation::username))]
     pub username: String,
     /// Password; `None` for accounts that only sign in through a provider.
+    #[validate(custom(function = validation::password))]
     pub password: Option<String>,
-    /// Full name.
+    /// Full name (blank: none).
+    #[validate(custom(function = validation::blank_or_name_200))]
     pub full_name: Option<String>,
     /// Active from the start (default true).
     pub is_active: Option<bool>,
@@ -47,16 +53,20 @@ pub struct NewUser {
 }
 
 /// Changes to a user; absent fields are left as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// New email.
+    #[validate(custom(function = validation::email))]
     pub email: Option<String>,
     /// New username.
+    #[validate(custom(function = validation::username))]
     pub username: Option<String>,
     /// New full name (an empty string clears it).
+    #[validate(custom(function = validation::blank_or_name_200))]
     pub full_name: Option<String>,
     /// New password.
+    #[validate(custom(function = validation::password))]
     pub password: Option<String>,
     /// Activate or deactivate.
     pub is_active: Option<bool>,
@@ -228,19 +238,15 @@ impl Users<'_> {
     /// Checks `input` and hashes its password (outside any transaction: hashing is
     /// slow and bounded by the hashing slots), ready for [`write_new`].
     pub(crate) async fn prepare(&self, input: NewUser) -> Result<PreparedUser> {
-        let mut c = Checker::default();
-        let email = c.check("email", Email::parse(&input.email));
-        let username = c.check("username", Username::parse(&input.username));
-        let password = c.check_opt("password", input.password.as_deref().map(Password::parse));
-        let full_name = c.check_opt(
-            "full_name",
-            non_empty(&input.full_name).map(|n| Name::parse(n, 200)),
-        );
-        let (Some(email), Some(username), Some(password), Some(full_name)) =
-            (email, username, password, full_name)
-        else {
-            return Err(c.into_error());
-        };
+        input.validate()?;
+        let email = normalised("email", Email::parse(&input.email))?;
+        let username = normalised("username", Username::parse(&input.username))?;
+        let password = (input.password.as_deref())
+            .map(|p| normalised("password", Password::parse(p)))
+            .transpose()?;
+        let full_name = non_empty(&input.full_name)
+            .map(|n| normalised("full_name", Name::parse(n, 200)))
+            .transpose()?;
         let password_hash = match password {
             Some(p) => Some(self.fv.hasher().hash_async(p.expose().to_owned()).await?),
             None => None,

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use crate::codenames;
-use crate::domain::{Checker, Email, Name, Password, Username};
+use crate::domain::{Email, Name, Password, Username};
 use crate::entity::{social_account, user};
 use crate::error::{Error, Result, map_unique};
 use crate::permission::Change;
@@ -17,6 +17,8 @@ use crate::policy::escalation::{Guard, Watch};
 use crate::service::audit::{self, Entry, snapshot};
 use crate::service::lookup;
 use crate::sql::statement;
+use crate::validation::normalised;
+use validator::Validate;
 
 use super::{UNIQUE, UserPatch, Users, ensure_company_exists, non_empty};
 
@@ -135,19 +137,19 @@ impl Users<'_> {
         by_self: bool,
     ) -> Result<user::Model> {
         let fv = self.fv;
-        let mut c = Checker::default();
-        let email = c.check_opt("email", patch.email.as_deref().map(Email::parse));
-        let username = c.check_opt("username", patch.username.as_deref().map(Username::parse));
-        let password = c.check_opt("password", patch.password.as_deref().map(Password::parse));
-        let full_name = c.check_opt(
-            "full_name",
-            non_empty(&patch.full_name).map(|n| Name::parse(n, 200)),
-        );
-        let (Some(email), Some(username), Some(password), Some(full_name)) =
-            (email, username, password, full_name)
-        else {
-            return Err(c.into_error());
-        };
+        patch.validate()?;
+        let email = (patch.email.as_deref())
+            .map(|v| normalised("email", Email::parse(v)))
+            .transpose()?;
+        let username = (patch.username.as_deref())
+            .map(|v| normalised("username", Username::parse(v)))
+            .transpose()?;
+        let password = (patch.password.as_deref())
+            .map(|v| normalised("password", Password::parse(v)))
+            .transpose()?;
+        let full_name = non_empty(&patch.full_name)
+            .map(|n| normalised("full_name", Name::parse(n, 200)))
+            .transpose()?;
         let ctx = actor.audit();
         if patch.is_active == Some(false) {
             ensure_not_self(&ctx, id)?;
