@@ -24,5 +24,6 @@ mod redis_outage;
 mod roles;
 mod subtree;
 mod tokens;
+mod totals;
 mod transactions;
 mod users;
