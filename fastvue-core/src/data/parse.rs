@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use crate::domain::{Codename, CompanyCode, Email, Name, Password, Slug, Username};
 use crate::entity::grant_scope::GrantScope;
 use crate::error::{Error, FieldError, Problem, Result};
+use crate::validation::MAX_DESCRIPTION;
 
 use super::{Document, MAX_REPORTED_PROBLEMS};
 
@@ -126,6 +127,24 @@ pub(super) fn text(v: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
+}
+
+/// A description ([`text`]), at most [`MAX_DESCRIPTION`] characters as through the API;
+/// `None` (with the problem recorded) when longer.
+fn checked_description(
+    p: &mut Problems,
+    field: String,
+    v: &Option<String>,
+) -> Option<Option<String>> {
+    let value = text(v);
+    let max = MAX_DESCRIPTION as usize;
+    match &value {
+        Some(t) if t.chars().count() > max => {
+            p.add(field, Problem::at_most(max));
+            None
+        }
+        _ => Some(value),
+    }
 }
 
 /// Flags the second and later occurrences of a key.
@@ -289,11 +308,14 @@ pub(super) fn parse(doc: &Document) -> Result<Parsed> {
                 .map(|c| Some(c.into_inner())),
             None => Some(None),
         };
-        if let (Some(codename), Some(name), Some(category)) = (codename, name, category) {
+        let description = checked_description(&mut p, format!("{at}.description"), &r.description);
+        if let (Some(codename), Some(name), Some(category), Some(description)) =
+            (codename, name, category, description)
+        {
             permissions.push(PPermission {
                 codename,
                 name: name.into_inner(),
-                description: text(&r.description),
+                description,
                 category,
                 is_active: r.is_active,
             });
@@ -319,13 +341,16 @@ pub(super) fn parse(doc: &Document) -> Result<Parsed> {
         };
         let codename = slug(&mut p, format!("{at}.codename"), &r.codename);
         let name = p.check(format!("{at}.name"), Name::parse(&r.name, 100));
+        let description = checked_description(&mut p, format!("{at}.description"), &r.description);
         let perms = codenames(&mut p, at, &r.permissions);
-        if let (Some(company), Some(codename), Some(name)) = (company, codename, name) {
+        if let (Some(company), Some(codename), Some(name), Some(description)) =
+            (company, codename, name, description)
+        {
             roles.push(PRole {
                 company,
                 codename,
                 name: name.into_inner(),
-                description: text(&r.description),
+                description,
                 is_active: r.is_active,
                 permissions: perms,
             });
@@ -371,12 +396,15 @@ pub(super) fn parse(doc: &Document) -> Result<Parsed> {
                 );
             }
         }
-        if let (Some(company), Some(codename), Some(name)) = (company, codename, name) {
+        let description = checked_description(&mut p, format!("{at}.description"), &r.description);
+        if let (Some(company), Some(codename), Some(name), Some(description)) =
+            (company, codename, name, description)
+        {
             groups.push(PGroup {
                 company,
                 codename,
                 name: name.into_inner(),
-                description: text(&r.description),
+                description,
                 is_active: r.is_active,
                 permissions: perms,
                 members,

@@ -460,3 +460,37 @@ async fn a_bad_menu_entry_is_named_and_nothing_is_written() {
         "only the default company"
     );
 }
+
+#[tokio::test]
+async fn a_description_longer_than_the_api_allows_is_named_and_nothing_is_loaded() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    let companies = count(fv, company::Entity).await;
+    let long = "d".repeat(2_001);
+    let bad = doc(json!({
+        "companies": [{"code": "NEW", "name": "New"}],
+        "permissions": [{"codename": "report.read", "name": "R", "description": long}],
+        "roles": [{"company": "NEW", "codename": "r1", "name": "R", "description": long}],
+        "groups": [{"company": "NEW", "codename": "g1", "name": "G", "description": long}]
+    }));
+    let errors = validation(load(fv, &bad).await);
+    let fields: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+    assert_eq!(
+        fields,
+        [
+            ("permissions[0].description", "length"),
+            ("roles[0].description", "length"),
+            ("groups[0].description", "length")
+        ]
+    );
+    assert_eq!(errors[0].params.get("max"), Some(&json!(2000)));
+    assert_eq!(count(fv, company::Entity).await, companies);
+    // At the limit, it loads.
+    let ok = doc(json!({
+        "companies": [{"code": "NEW", "name": "New"}],
+        "roles": [{"company": "NEW", "codename": "r1", "name": "R", "description": "d".repeat(2_000)}]
+    }));
+    load(fv, &ok)
+        .await
+        .expect("a 2,000-character description loads");
+}
