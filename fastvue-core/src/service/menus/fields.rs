@@ -17,6 +17,9 @@ pub const MAX_MENU_PERMISSIONS: usize = 16;
 /// `order` lies within ±this (the literal in the `range` rules of [`NewMenu`] and
 /// [`MenuPatch`]).
 pub const MAX_ORDER: i32 = 100_000;
+// The `range` and `length` rules on `NewMenu` and `MenuPatch` spell these as literals
+// (the derive takes no casts); a change to one side must change the other.
+const _: () = assert!(MAX_MENU_PERMISSIONS == 16 && MAX_ORDER == 100_000);
 
 /// Parsed fields; `None` leaves a column as it is (on a patch).
 #[derive(Debug, Default)]
