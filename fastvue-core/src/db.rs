@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -40,6 +43,17 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
             sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => Error::Unavailable(e),
             other => Error::Internal(format!("cannot connect to the database: {other}")),
         })
+}
+
+/// Starts a write transaction on `db` (see [`crate::Fastvue::begin_write`]): on SQLite
+/// `BEGIN IMMEDIATE`, which PostgreSQL ignores.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
 }
 
 /// PostgreSQL advisory-lock key that serialises start-up work (migrations, seeding)

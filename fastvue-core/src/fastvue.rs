@@ -3,17 +3,14 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait};
 
 use crate::auth::active_users::ActiveUsers;
 #[cfg(feature = "oauth")]
-use crate::auth::oauth::{OAuthSignIn, Provider};
+use crate::auth::oauth::Provider;
 #[cfg(feature = "oauth")]
 use crate::auth::oauth_state::StateStore;
-use crate::auth::{JwtCodec, LoginLimiter, RequestLimiter, Tokens};
+use crate::auth::{JwtCodec, LoginLimiter, RequestLimiter};
 use crate::config::Settings;
 use crate::entity::user;
 use crate::error::{Error, Result};
@@ -23,12 +20,7 @@ use crate::permission::l1::L1Cache;
 use crate::permission::tiered::TieredCache;
 use crate::permission::{Affected, Authorizer, Change};
 use crate::redis::KeySpace;
-use crate::seed::{self, BootstrapReport};
-use crate::service::api_keys::{ApiKeys, KeyUsage};
-use crate::service::{
-    assignments::Assignments, audit::AuditLogs, companies::Companies, groups::Groups,
-    permissions::Permissions, roles::Roles, social_accounts::SocialAccounts, users::Users,
-};
+use crate::service::key_usage::KeyUsage;
 
 /// What [`Fastvue::health`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +61,10 @@ impl HealthReport {
 
 /// Cheap-to-clone handle owning the database pool, the permission cache and the Redis
 /// pool; it hands out the services. Build it once with [`Fastvue::connect`].
+///
+/// The methods that hand out a service ([`Fastvue::users`], [`Fastvue::sign_in`], ...)
+/// and [`Fastvue::bootstrap`] are defined next to the service they build, so this
+/// module imports none of them.
 #[derive(Clone, Debug)]
 pub struct Fastvue {
     inner: Arc<Inner>,
@@ -191,24 +187,11 @@ impl Fastvue {
         })
     }
 
-    /// Seeds system permissions and roles, the default company and the first superuser
-    /// (idempotent; run at every start).
-    pub async fn bootstrap(&self) -> Result<BootstrapReport> {
-        seed::bootstrap(self).await
-    }
-
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so concurrent
     /// writers queue on the busy timeout instead of failing with "database is locked"
     /// when a read-then-write transaction upgrades; PostgreSQL ignores the option.
     pub async fn begin_write(&self) -> Result<DatabaseTransaction> {
-        Ok(self
-            .inner
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?)
+        crate::db::begin_write(&self.inner.db).await
     }
 
     /// The database pool.
@@ -236,11 +219,6 @@ impl Fastvue {
         &self.inner.jwt
     }
 
-    /// Sessions: token pairs, refresh rotation, logout, revocation, password changes.
-    pub fn tokens(&self) -> Tokens<'_> {
-        Tokens { fv: self }
-    }
-
     /// The failed sign-in limiter (`RATE_LIMIT_LOGIN_PER_MINUTE`).
     pub fn login_limiter(&self) -> &LoginLimiter {
         &self.inner.login_limiter
@@ -252,44 +230,9 @@ impl Fastvue {
         &self.inner.request_limiter
     }
 
-    /// Sign-in: limits, credential check, second factor and tokens.
-    pub fn sign_in(&self) -> crate::auth::SignIn<'_> {
-        crate::auth::SignIn { fv: self }
-    }
-
     /// Outgoing mail (see [`crate::mail`]).
     pub fn mailer(&self) -> &crate::mail::Mailer {
         &self.inner.mailer
-    }
-
-    /// Live sessions and ending them.
-    pub fn sessions(&self) -> crate::auth::Sessions<'_> {
-        crate::auth::Sessions { fv: self }
-    }
-
-    /// Sign-in history.
-    pub fn sign_in_history(&self) -> crate::auth::SignInHistory<'_> {
-        crate::auth::SignInHistory { fv: self }
-    }
-
-    /// Invitations to join a company.
-    pub fn invitations(&self) -> crate::service::invitations::Invitations<'_> {
-        crate::service::invitations::Invitations { fv: self }
-    }
-
-    /// Email verification.
-    pub fn email_verification(&self) -> crate::auth::EmailVerification<'_> {
-        crate::auth::EmailVerification { fv: self }
-    }
-
-    /// Password reset by email.
-    pub fn password_reset(&self) -> crate::auth::PasswordReset<'_> {
-        crate::auth::PasswordReset { fv: self }
-    }
-
-    /// Two-factor sign-in: enrolment, recovery codes, reset.
-    pub fn two_factor(&self) -> crate::auth::TwoFactor<'_> {
-        crate::auth::TwoFactor { fv: self }
     }
 
     /// When this process last wrote each API key's `last_used_at`.
@@ -322,85 +265,22 @@ impl Fastvue {
             .await
     }
 
-    /// Sign-in with the enabled provider called `name`; `None` when no such provider
-    /// is enabled.
+    /// The enabled sign-in providers (see [`Fastvue::oauth`]).
     #[cfg(feature = "oauth")]
-    pub fn oauth(&self, name: &str) -> Option<OAuthSignIn<'_>> {
-        self.inner
-            .oauth
-            .iter()
-            .find(|p| p.name() == name)
-            .map(|provider| OAuthSignIn {
-                fv: self,
-                provider,
-                states: &self.inner.oauth_states,
-            })
+    pub(crate) fn enabled_oauth_providers(&self) -> &[Provider] {
+        &self.inner.oauth
+    }
+
+    /// Where started provider sign-ins wait for their callback.
+    #[cfg(feature = "oauth")]
+    pub(crate) fn oauth_states(&self) -> &StateStore {
+        &self.inner.oauth_states
     }
 
     /// The enabled sign-in providers, in configuration order.
     #[cfg(feature = "oauth")]
     pub fn oauth_providers(&self) -> impl Iterator<Item = &crate::config::ProviderSettings> {
         self.inner.oauth.iter().map(Provider::settings)
-    }
-
-    /// Builds the [`crate::Actor`] of a request from its credentials.
-    pub fn actors(&self) -> crate::policy::Actors<'_> {
-        crate::policy::Actors { fv: self }
-    }
-
-    /// Users' linked provider accounts.
-    pub fn social_accounts(&self) -> SocialAccounts<'_> {
-        SocialAccounts { fv: self }
-    }
-
-    /// User administration.
-    pub fn users(&self) -> Users<'_> {
-        Users { fv: self }
-    }
-
-    /// Company administration.
-    pub fn companies(&self) -> Companies<'_> {
-        Companies { fv: self }
-    }
-
-    /// Role administration.
-    pub fn roles(&self) -> Roles<'_> {
-        Roles { fv: self }
-    }
-
-    /// Permission administration.
-    pub fn permissions(&self) -> Permissions<'_> {
-        Permissions { fv: self }
-    }
-
-    /// Menu administration and each user's menu.
-    pub fn menus(&self) -> crate::service::menus::Menus<'_> {
-        crate::service::menus::Menus { fv: self }
-    }
-
-    /// Group administration.
-    pub fn groups(&self) -> Groups<'_> {
-        Groups { fv: self }
-    }
-
-    /// Role assignments.
-    pub fn assignments(&self) -> Assignments<'_> {
-        Assignments { fv: self }
-    }
-
-    /// Service API keys: creation, listing, revocation, authentication.
-    pub fn api_keys(&self) -> ApiKeys<'_> {
-        ApiKeys { fv: self }
-    }
-
-    /// Cache administration for actors (the `/admin/cache` routes).
-    pub fn cache_admin(&self) -> crate::service::cache::CacheAdmin<'_> {
-        crate::service::cache::CacheAdmin { fv: self }
-    }
-
-    /// The audit trail.
-    pub fn audit_logs(&self) -> AuditLogs<'_> {
-        AuditLogs { fv: self }
     }
 
     /// Whether the database and (when configured) Redis answer.

@@ -30,6 +30,14 @@ pub struct BootstrapReport {
     pub created_admin: bool,
 }
 
+impl Fastvue {
+    /// Seeds system permissions and roles, the default company and the first superuser
+    /// (idempotent; run at every start).
+    pub async fn bootstrap(&self) -> Result<BootstrapReport> {
+        bootstrap(self).await
+    }
+}
+
 /// Idempotent start-up seeding: system permissions, the default company and its roles,
 /// and a first superuser (from FASTVUE_ADMIN_EMAIL/FASTVUE_ADMIN_PASSWORD, or with a
 /// generated password when the database has no user at all).

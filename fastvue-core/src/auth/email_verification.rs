@@ -32,6 +32,13 @@ pub struct EmailVerification<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Email verification.
+    pub fn email_verification(&self) -> EmailVerification<'_> {
+        EmailVerification { fv: self }
+    }
+}
+
 impl EmailVerification<'_> {
     /// Mails a verification link to `user`'s address.
     pub(crate) async fn send(&self, user: &user::Model) -> Result<()> {

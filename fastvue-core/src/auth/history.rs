@@ -41,6 +41,13 @@ pub struct SignInHistory<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Sign-in history.
+    pub fn sign_in_history(&self) -> SignInHistory<'_> {
+        SignInHistory { fv: self }
+    }
+}
+
 impl SignInHistory<'_> {
     /// Records one step. Never fails the sign-in: a write error is logged.
     pub(crate) async fn record(&self, origin: &Origin, a: Attempt<'_>) {

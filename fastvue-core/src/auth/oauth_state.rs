@@ -21,10 +21,9 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 
-use crate::Fastvue;
 use crate::entity::oauth_state;
 use crate::error::{Error, Result};
 use crate::redis::{KeySpace, Redis, RedisPool};
@@ -116,7 +115,12 @@ impl StateStore {
     }
 
     /// Keeps `pending` under `state` until it expires.
-    pub async fn put(&self, fv: &Fastvue, state: &str, pending: &PendingLogin) -> Result<()> {
+    pub async fn put(
+        &self,
+        db: &DatabaseConnection,
+        state: &str,
+        pending: &PendingLogin,
+    ) -> Result<()> {
         let now = Utc::now();
         match self {
             Self::Redis {
@@ -148,7 +152,6 @@ impl StateStore {
                 Ok(())
             }
             Self::Database => {
-                let db = fv.db();
                 oauth_state::Entity::delete_many()
                     .filter(oauth_state::Column::ExpiresAt.lte(now))
                     .exec(db)
@@ -173,7 +176,7 @@ impl StateStore {
     /// returned (and removed): check [`PendingLogin::is_expired`].
     pub async fn take(
         &self,
-        fv: &Fastvue,
+        db: &DatabaseConnection,
         provider: &str,
         state: &str,
     ) -> Result<Option<PendingLogin>> {
@@ -204,7 +207,7 @@ impl StateStore {
                 }
             }
             Self::Database => {
-                let txn = fv.begin_write().await?;
+                let txn = crate::db::begin_write(db).await?;
                 let Some(row) = oauth_state::Entity::find_by_id(state.to_owned())
                     .one(&txn)
                     .await?

@@ -40,6 +40,13 @@ pub struct PasswordReset<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Password reset by email.
+    pub fn password_reset(&self) -> PasswordReset<'_> {
+        PasswordReset { fv: self }
+    }
+}
+
 impl PasswordReset<'_> {
     /// Asks for a reset link for `email`, from `origin`. `Ok(())` whether or not an
     /// account has the address (see the [module docs](self)).

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::LimitSettings;
+use crate::error::Error;
 use crate::permission::metrics::LogLimiter;
 use crate::redis::{KeySpace, Redis, RedisPool};
 
@@ -160,6 +161,14 @@ impl LoginLimiter {
 
     fn remote_available(&self) -> Option<&Remote> {
         self.remote.as_ref().filter(|r| !r.paused())
+    }
+}
+
+/// The refusal of the failed-attempt limit.
+pub(crate) fn failures_limited(retry_after: u64) -> Error {
+    Error::RateLimited {
+        message: "too many failed attempts; try again later".into(),
+        retry_after,
     }
 }
 

@@ -48,6 +48,13 @@ pub struct Sessions<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Live sessions and ending them.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions { fv: self }
+    }
+}
+
 impl Sessions<'_> {
     /// The caller's live sessions, newest first; `access_token` (the caller's own)
     /// marks the current one.

@@ -26,8 +26,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use crate::Fastvue;
 use crate::auth::TokenPair;
 use crate::auth::history::Attempt;
-use crate::auth::keyed;
 use crate::auth::two_factor::{Enrolment, Proof};
+use crate::auth::{keyed, rate_limit};
 use crate::entity::{mfa_challenge, user};
 use crate::error::{Error, Result};
 use crate::policy::Origin;
@@ -85,6 +85,13 @@ pub struct SignIn<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Sign-in: limits, credential check, second factor and tokens.
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn { fv: self }
+    }
+}
+
 impl SignIn<'_> {
     /// Signs `login` (a username or an email) in with `password`, from `origin`. Every
     /// outcome is recorded in the sign-in history.
@@ -106,7 +113,7 @@ impl SignIn<'_> {
                 .login_limiter()
                 .check(ip, login)
                 .await
-                .map(failures_limited),
+                .map(rate_limit::failures_limited),
             Err(e) => Some(e),
         };
         if let Some(e) = limited {
@@ -383,13 +390,5 @@ impl SignIn<'_> {
 
     fn token_hash(&self, token: &str) -> String {
         keyed::stored_hash(self.fv, "mfa", token)
-    }
-}
-
-/// The refusal of the failed-attempt limit.
-pub(crate) fn failures_limited(retry_after: u64) -> Error {
-    Error::RateLimited {
-        message: "too many failed attempts; try again later".into(),
-        retry_after,
     }
 }

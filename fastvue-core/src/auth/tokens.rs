@@ -46,6 +46,13 @@ pub struct Tokens<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Sessions: token pairs, refresh rotation, logout, revocation, password changes.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { fv: self }
+    }
+}
+
 impl Tokens<'_> {
     /// Starts a session for `user`: a new refresh-token family and a token pair.
     pub async fn issue(&self, user: &user::Model) -> Result<TokenPair> {
@@ -170,7 +177,7 @@ impl Tokens<'_> {
         let ip = actor.origin().ip_address.as_deref().unwrap_or("unknown");
         let limiter = self.fv.login_limiter();
         if let Some(retry_after) = limiter.check(ip, &user.username).await {
-            return Err(super::signin::failures_limited(retry_after));
+            return Err(super::rate_limit::failures_limited(retry_after));
         }
         let result = self
             .set_own_password(actor, user.id, current_password, new_password)

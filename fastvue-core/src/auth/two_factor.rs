@@ -100,6 +100,13 @@ pub struct TwoFactor<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Two-factor sign-in: enrolment, recovery codes, reset.
+    pub fn two_factor(&self) -> TwoFactor<'_> {
+        TwoFactor { fv: self }
+    }
+}
+
 impl TwoFactor<'_> {
     /// The caller's two-factor state (its own session only).
     pub async fn status(&self, actor: &Actor) -> Result<Status> {

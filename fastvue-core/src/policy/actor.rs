@@ -5,7 +5,6 @@ use crate::Fastvue;
 use crate::auth::TokenError;
 use crate::entity::user;
 use crate::error::{Error, Result};
-use crate::service::audit::AuditContext;
 
 use super::held::{Held, Scope};
 
@@ -144,15 +143,6 @@ impl Actor {
         self.company_id.ok_or_else(|| {
             Error::Forbidden("no active company: send X-Company-ID or switch company".into())
         })
-    }
-
-    /// The audit context of writes made by this actor.
-    pub(crate) fn audit(&self) -> AuditContext {
-        AuditContext {
-            actor_id: self.user_id(),
-            ip_address: self.origin.ip_address.clone(),
-            request_id: self.origin.request_id.clone(),
-        }
     }
 
     /// The user of a person's own session: [`Error::Forbidden`] for an API key (keys
@@ -366,6 +356,13 @@ impl Actor {
 #[derive(Debug, Clone, Copy)]
 pub struct Actors<'a> {
     pub(crate) fv: &'a Fastvue,
+}
+
+impl Fastvue {
+    /// Builds the [`crate::Actor`] of a request from its credentials.
+    pub fn actors(&self) -> Actors<'_> {
+        Actors { fv: self }
+    }
 }
 
 impl Actors<'_> {

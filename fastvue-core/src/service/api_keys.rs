@@ -15,7 +15,6 @@
 //! every replica. `last_used_at` is written at most once a minute per key and process,
 //! off the request path.
 use std::fmt;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,8 +52,6 @@ pub const MAX_EXPIRY_DAYS: i64 = 3650;
 const MAX_SCOPES: usize = 200;
 /// Base64url length of [`SECRET_BYTES`] without padding.
 const SECRET_LEN: usize = 43;
-/// `last_used_at` is written at most this often per key and process.
-const USAGE_WRITE_INTERVAL: Duration = Duration::from_secs(60);
 const UNIQUE: &[(&str, &[&str])] = &[("prefix", &["uq_api_keys_prefix", "api_keys.prefix"])];
 
 /// Input for creating a key.
@@ -120,33 +117,17 @@ pub struct ApiKeyFilter {
     pub revoked: Option<bool>,
 }
 
-/// When each key last had its `last_used_at` written by this process.
-#[derive(Debug)]
-pub(crate) struct KeyUsage {
-    written: moka::sync::Cache<i64, ()>,
-}
-
-impl KeyUsage {
-    /// Remembers up to `capacity` keys for [`USAGE_WRITE_INTERVAL`].
-    pub(crate) fn new(capacity: u64) -> Self {
-        Self {
-            written: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(USAGE_WRITE_INTERVAL)
-                .build(),
-        }
-    }
-
-    /// Whether `key_id` is due for a write now (and records that it is being written).
-    fn due(&self, key_id: i64) -> bool {
-        self.written.entry(key_id).or_insert(()).is_fresh()
-    }
-}
-
 /// API key administration and authentication.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiKeys<'a> {
     pub(crate) fv: &'a Fastvue,
+}
+
+impl Fastvue {
+    /// Service API keys: creation, listing, revocation, authentication.
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys { fv: self }
+    }
 }
 
 impl ApiKeys<'_> {
@@ -479,6 +460,8 @@ impl ApiKeys<'_> {
 
     /// Writes `last_used_at` of `key_id` in the background, at most once per
     /// [`USAGE_WRITE_INTERVAL`] in this process; a failure is logged, never returned.
+    ///
+    /// [`USAGE_WRITE_INTERVAL`]: crate::service::key_usage::USAGE_WRITE_INTERVAL
     fn record_use(&self, key_id: i64) {
         if !self.fv.key_usage().due(key_id) {
             return;

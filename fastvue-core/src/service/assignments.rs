@@ -61,6 +61,13 @@ pub struct Assignments<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Role assignments.
+    pub fn assignments(&self) -> Assignments<'_> {
+        Assignments { fv: self }
+    }
+}
+
 impl Assignments<'_> {
     /// Assigns a role. The role must belong to that company or be a global template.
     ///

@@ -25,6 +25,17 @@ pub(crate) struct AuditContext {
     pub request_id: Option<String>,
 }
 
+impl Actor {
+    /// The audit context of writes made by this actor.
+    pub(crate) fn audit(&self) -> AuditContext {
+        AuditContext {
+            actor_id: self.user_id(),
+            ip_address: self.origin().ip_address.clone(),
+            request_id: self.origin().request_id.clone(),
+        }
+    }
+}
+
 impl AuditContext {
     /// The system acting on its own (bootstrap, migrations, CLI).
     pub(crate) fn system() -> Self {
@@ -100,6 +111,13 @@ pub struct AuditFilter {
 #[derive(Debug, Clone, Copy)]
 pub struct AuditLogs<'a> {
     pub(crate) fv: &'a Fastvue,
+}
+
+impl Fastvue {
+    /// The audit trail.
+    pub fn audit_logs(&self) -> AuditLogs<'_> {
+        AuditLogs { fv: self }
+    }
 }
 
 impl AuditLogs<'_> {

@@ -31,6 +31,13 @@ pub struct CacheAdmin<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Cache administration for actors (the `/admin/cache` routes).
+    pub fn cache_admin(&self) -> CacheAdmin<'_> {
+        CacheAdmin { fv: self }
+    }
+}
+
 impl CacheAdmin<'_> {
     /// Drops the cached sets of `target` in this process, in Redis and (through the bus)
     /// in every other replica, after checking that the actor may: `cache.manage` in its

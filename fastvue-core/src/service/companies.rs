@@ -102,6 +102,13 @@ pub struct Companies<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Company administration.
+    pub fn companies(&self) -> Companies<'_> {
+        Companies { fv: self }
+    }
+}
+
 impl Companies<'_> {
     /// Creates a company and its seeded roles (admin, manager, viewer) in one transaction.
     ///

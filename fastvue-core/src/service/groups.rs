@@ -2,35 +2,26 @@
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde::Deserialize;
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::domain::{Name, Slug};
 use crate::entity::grant_scope::GrantScope;
 use crate::entity::{group, permission, user, user_group};
-use crate::error::{Error, Result, map_unique};
+use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
 use crate::policy::Actor;
 use crate::policy::escalation::{Guard, Watch};
-use crate::service::audit::{self, Entry, snapshot};
-use crate::service::bundle::{Bundle, codenames_json, sorted_codenames};
-use crate::service::permissions::resolve_codenames;
+use crate::service::audit::{self, Entry};
+use crate::service::bundle::admin::{self, NewBundle};
+use crate::service::bundle::{Bundle, BundlePatch, sorted_codenames};
 use crate::service::search::contains_any;
-use crate::validation::{self, MAX_DESCRIPTION, normalised};
+use crate::validation::{self, MAX_DESCRIPTION};
 use validator::Validate;
-
-const UNIQUE: &[(&str, &[&str])] = &[(
-    "codename",
-    &[
-        "uq_groups_company_codename",
-        "groups.company_id, groups.codename",
-    ],
-)];
 
 /// Input for creating a group.
 #[derive(Debug, Clone, Default, Deserialize, Validate)]
@@ -62,18 +53,7 @@ pub struct GroupDetail {
 }
 
 /// Changes to a group.
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
-#[serde(deny_unknown_fields)]
-pub struct GroupPatch {
-    /// New name.
-    #[validate(custom(function = validation::name_100))]
-    pub name: Option<String>,
-    /// New description (an empty string clears it; at most [`MAX_DESCRIPTION`] characters).
-    #[validate(length(max = MAX_DESCRIPTION))]
-    pub description: Option<String>,
-    /// Activate or deactivate.
-    pub is_active: Option<bool>,
-}
+pub type GroupPatch = BundlePatch;
 
 /// Filters for listing groups.
 #[derive(Debug, Clone, Default)]
@@ -102,53 +82,16 @@ impl Groups<'_> {
         actor
             .require_in(fv, input.company_id, codenames::GROUP_CREATE)
             .await?;
-        let perms = resolve_codenames(fv.db(), "permissions", &input.permissions).await?;
-        actor
-            .ensure_holds_all(
-                fv,
-                input.company_id,
-                perms.iter().map(|p| p.codename.as_str()),
-                "grant",
-            )
-            .await?;
-        input.validate()?;
-        let name = normalised("name", Name::parse(&input.name, 100))?;
-        let codename = normalised("codename", Slug::parse(&input.codename))?;
-        let txn = fv.begin_write().await?;
-        crate::service::lookup::company(&txn, input.company_id)
-            .await
-            .map_err(|_| Error::invalid("company_id", "no such company"))?;
-        let now = Utc::now();
-        let model = group::ActiveModel {
-            company_id: Set(input.company_id),
-            name: Set(name.into_inner()),
-            codename: Set(codename.into_inner()),
-            description: Set(input.description.filter(|d| !d.trim().is_empty())),
-            is_active: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| map_unique(e, UNIQUE))?;
-        Bundle::Group
-            .link(&txn, model.id, perms.iter().map(|p| p.id))
-            .await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "create",
-                entity_type: "group",
-                entity_id: Some(model.id),
-                company_id: Some(model.company_id),
-                old_values: None,
-                new_values: snapshot(&model),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let checked = input.validate();
+        let new = NewBundle {
+            company_id: Some(input.company_id),
+            name: &input.name,
+            codename: &input.codename,
+            description: input.description,
+            permissions: &input.permissions,
+            checked,
+        };
+        let (model, perms) = admin::create::<group::Entity>(fv, actor, new).await?;
         Ok(detail(model, perms))
     }
 
@@ -240,50 +183,9 @@ impl Groups<'_> {
     /// `group.update` in its company, and the
     /// [escalation invariant](crate::policy::escalation) for every member.
     pub async fn update(&self, actor: &Actor, id: i64, patch: GroupPatch) -> Result<GroupDetail> {
-        let fv = self.fv;
         self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
-        patch.validate()?;
-        let name = (patch.name.as_deref())
-            .map(|n| normalised("name", Name::parse(n, 100)))
-            .transpose()?;
-        let txn = fv.begin_write().await?;
-        let old = find(&txn, id).await?;
-        let guard =
-            Guard::before(actor, &txn, Watch::group_members(actor, &txn, id).await?).await?;
-        let mut am = old.clone().into_active_model();
-        if let Some(v) = name {
-            am.name = Set(v.into_inner());
-        }
-        if let Some(d) = patch.description {
-            am.description = Set(Some(d).filter(|d| !d.trim().is_empty()));
-        }
-        if let Some(v) = patch.is_active {
-            am.is_active = Set(v);
-        }
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "update",
-                entity_type: "group",
-                entity_id: Some(id),
-                company_id: Some(new.company_id),
-                old_values: snapshot(&old),
-                new_values: snapshot(&new),
-            },
-        )
-        .await?;
-        guard.check(&txn).await?;
-        let perms = Bundle::Group.permissions_of(&txn, id).await?;
-        let changes = if old.is_active == new.is_active {
-            Vec::new()
-        } else {
-            vec![Change::Group(id)]
-        };
-        fv.commit_changes(txn, &changes).await?;
-        Ok(detail(new, perms))
+        let (group, perms) = admin::update::<group::Entity>(self.fv, actor, id, patch).await?;
+        Ok(detail(group, perms))
     }
 
     /// Replaces the group's permission set; every member sees the new set at once.
@@ -296,41 +198,12 @@ impl Groups<'_> {
         id: i64,
         codenames: &[String],
     ) -> Result<GroupDetail> {
-        let fv = self.fv;
         let g = self.scoped(actor, id, codenames::GROUP_UPDATE).await?;
-        let perms = resolve_codenames(fv.db(), "permissions", codenames).await?;
-        let kept = Bundle::Group.permissions_of(fv.db(), id).await?;
-        let added = perms
-            .iter()
-            .filter(|p| !kept.iter().any(|k| k.id == p.id))
-            .map(|p| p.codename.as_str());
-        actor
-            .ensure_holds_all(fv, g.company_id, added, "grant")
-            .await?;
-        let txn = fv.begin_write().await?;
-        let g = find(&txn, id).await?;
-        let guard =
-            Guard::before(actor, &txn, Watch::group_members(actor, &txn, id).await?).await?;
-        let before = Bundle::Group.permissions_of(&txn, id).await?;
-        Bundle::Group
-            .replace(&txn, id, perms.iter().map(|p| p.id))
-            .await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "set_permissions",
-                entity_type: "group",
-                entity_id: Some(id),
-                company_id: Some(g.company_id),
-                old_values: Some(codenames_json(&before)),
-                new_values: Some(codenames_json(&perms)),
-            },
-        )
-        .await?;
-        guard.check(&txn).await?;
-        fv.commit_changes(txn, &[Change::Group(id)]).await?;
-        Ok(detail(g, perms))
+        let company_id = Some(g.company_id);
+        let (group, perms) =
+            admin::set_permissions::<group::Entity>(self.fv, actor, id, company_id, codenames)
+                .await?;
+        Ok(detail(group, perms))
     }
 
     /// Adds (or re-activates) a member, holding in the group's company only
@@ -453,30 +326,8 @@ impl Groups<'_> {
     /// Deletes a group with its memberships. Rules: `group.delete` in its company and the
     /// [escalation invariant](crate::policy::escalation) for every member.
     pub async fn delete(&self, actor: &Actor, id: i64) -> Result<()> {
-        let fv = self.fv;
         self.scoped(actor, id, codenames::GROUP_DELETE).await?;
-        let txn = fv.begin_write().await?;
-        let old = find(&txn, id).await?;
-        let guard =
-            Guard::before(actor, &txn, Watch::group_members(actor, &txn, id).await?).await?;
-        let affected = crate::permission::resolve(&txn, Change::Group(id)).await?;
-        old.clone().delete(&txn).await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "delete",
-                entity_type: "group",
-                entity_id: Some(id),
-                company_id: Some(old.company_id),
-                old_values: snapshot(&old),
-                new_values: None,
-            },
-        )
-        .await?;
-        guard.check(&txn).await?;
-        fv.commit(txn, affected).await?;
-        Ok(())
+        admin::delete::<group::Entity>(self.fv, actor, id).await
     }
 }
 
@@ -496,8 +347,5 @@ fn detail(group: group::Model, perms: Vec<permission::Model>) -> GroupDetail {
 }
 
 pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<group::Model> {
-    group::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound { entity: "group" })
+    crate::service::bundle::table::find::<group::Entity, _>(db, id).await
 }

@@ -86,6 +86,13 @@ pub struct Invitations<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Invitations to join a company.
+    pub fn invitations(&self) -> Invitations<'_> {
+        Invitations { fv: self }
+    }
+}
+
 impl Invitations<'_> {
     /// Invites `input.email` into `company_id` with `input.role_id` and mails the link.
     /// Audited as `invite`.

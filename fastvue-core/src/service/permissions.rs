@@ -119,6 +119,13 @@ pub struct Permissions<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Permission administration.
+    pub fn permissions(&self) -> Permissions<'_> {
+        Permissions { fv: self }
+    }
+}
+
 impl Permissions<'_> {
     /// The catalogue is shared by every company: changing it changes grants everywhere,
     /// so only superusers (and the system) write it, whatever permissions others hold.

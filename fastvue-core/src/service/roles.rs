@@ -1,38 +1,23 @@
 //! Roles: per-company (or global template) permission bundles.
-use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Deserialize;
 
 use crate::Fastvue;
 use crate::codenames;
-use crate::domain::{Name, Slug};
 use crate::entity::{permission, role};
-use crate::error::{Error, Result, map_unique};
+use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
-use crate::permission::Change;
 use crate::policy::Actor;
-use crate::policy::escalation::{Guard, Watch};
-use crate::service::audit::{self, Entry, snapshot};
-use crate::service::bundle::{Bundle, codenames_json, sorted_codenames, with_permissions};
+use crate::service::bundle::admin::{self, NewBundle};
+use crate::service::bundle::{Bundle, BundlePatch, sorted_codenames};
 use crate::service::lookup;
-use crate::service::permissions::resolve_codenames;
 use crate::service::search::contains_any;
-use crate::validation::{self, MAX_DESCRIPTION, normalised};
+use crate::validation::{self, MAX_DESCRIPTION};
 use validator::Validate;
 
 pub use crate::service::permissions::MAX_CODENAMES;
-
-const UNIQUE: &[(&str, &[&str])] = &[(
-    "codename",
-    &[
-        "uq_roles_company_codename",
-        "uq_roles_global_codename",
-        "roles.codename",
-    ],
-)];
 
 /// Input for creating a role.
 #[derive(Debug, Clone, Default, Deserialize, Validate)]
@@ -64,18 +49,7 @@ pub struct RoleDetail {
 }
 
 /// Changes to a role.
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
-#[serde(deny_unknown_fields)]
-pub struct RolePatch {
-    /// New name.
-    #[validate(custom(function = validation::name_100))]
-    pub name: Option<String>,
-    /// New description (an empty string clears it; at most [`MAX_DESCRIPTION`] characters).
-    #[validate(length(max = MAX_DESCRIPTION))]
-    pub description: Option<String>,
-    /// Activate or deactivate.
-    pub is_active: Option<bool>,
-}
+pub type RolePatch = BundlePatch;
 
 /// Filters for listing roles.
 #[derive(Debug, Clone, Default)]
@@ -114,58 +88,16 @@ impl Roles<'_> {
             }
             None => {}
         }
-        let perms = resolve_codenames(fv.db(), "permissions", &input.permissions).await?;
-        if let Some(company_id) = input.company_id {
-            actor
-                .ensure_holds_all(
-                    fv,
-                    company_id,
-                    perms.iter().map(|p| p.codename.as_str()),
-                    "grant",
-                )
-                .await?;
-        }
-        input.validate()?;
-        let name = normalised("name", Name::parse(&input.name, 100))?;
-        let codename = normalised("codename", Slug::parse(&input.codename))?;
-        let txn = fv.begin_write().await?;
-        if let Some(company_id) = input.company_id {
-            crate::service::lookup::company(&txn, company_id)
-                .await
-                .map_err(|_| Error::invalid("company_id", "no such company"))?;
-        }
-        let now = Utc::now();
-        let model = role::ActiveModel {
-            name: Set(name.into_inner()),
-            codename: Set(codename.into_inner()),
-            description: Set(input.description.filter(|d| !d.trim().is_empty())),
-            company_id: Set(input.company_id),
-            is_system: Set(false),
-            is_active: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| map_unique(e, UNIQUE))?;
-        Bundle::Role
-            .link(&txn, model.id, perms.iter().map(|p| p.id))
-            .await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "create",
-                entity_type: "role",
-                entity_id: Some(model.id),
-                company_id: model.company_id,
-                old_values: None,
-                new_values: with_permissions(&model, &perms),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let checked = input.validate();
+        let new = NewBundle {
+            company_id: input.company_id,
+            name: &input.name,
+            codename: &input.codename,
+            description: input.description,
+            permissions: &input.permissions,
+            checked,
+        };
+        let (model, perms) = admin::create::<role::Entity>(fv, actor, new).await?;
         Ok(detail(model, perms))
     }
 
@@ -256,49 +188,9 @@ impl Roles<'_> {
     /// Rules: `role.update` in the role's company; global and system roles: superusers
     /// only; the [escalation invariant](crate::policy::escalation) for (de)activation.
     pub async fn update(&self, actor: &Actor, id: i64, patch: RolePatch) -> Result<RoleDetail> {
-        let fv = self.fv;
         self.writable(actor, id, codenames::ROLE_UPDATE).await?;
-        patch.validate()?;
-        let name = (patch.name.as_deref())
-            .map(|n| normalised("name", Name::parse(n, 100)))
-            .transpose()?;
-        let txn = fv.begin_write().await?;
-        let old = lookup::role(&txn, id).await?;
-        let guard = Guard::before(actor, &txn, holders(actor, &txn, &old).await?).await?;
-        let mut am = old.clone().into_active_model();
-        if let Some(v) = name {
-            am.name = Set(v.into_inner());
-        }
-        if let Some(d) = patch.description {
-            am.description = Set(Some(d).filter(|d| !d.trim().is_empty()));
-        }
-        if let Some(v) = patch.is_active {
-            am.is_active = Set(v);
-        }
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "update",
-                entity_type: "role",
-                entity_id: Some(id),
-                company_id: new.company_id,
-                old_values: snapshot(&old),
-                new_values: snapshot(&new),
-            },
-        )
-        .await?;
-        guard.check(&txn).await?;
-        let perms = Bundle::Role.permissions_of(&txn, id).await?;
-        let changes = if old.is_active == new.is_active {
-            Vec::new()
-        } else {
-            vec![Change::Role(id)]
-        };
-        fv.commit_changes(txn, &changes).await?;
-        Ok(detail(new, perms))
+        let (role, perms) = admin::update::<role::Entity>(self.fv, actor, id, patch).await?;
+        Ok(detail(role, perms))
     }
 
     /// Replaces the role's permission set; every holder sees the new set at once.
@@ -312,39 +204,10 @@ impl Roles<'_> {
         id: i64,
         codenames: &[String],
     ) -> Result<RoleDetail> {
-        let fv = self.fv;
         let r = self.writable(actor, id, codenames::ROLE_UPDATE).await?;
-        let perms = resolve_codenames(fv.db(), "permissions", codenames).await?;
-        if let Some(c) = r.company_id {
-            let kept = Bundle::Role.permissions_of(fv.db(), id).await?;
-            let added = perms
-                .iter()
-                .filter(|p| !kept.iter().any(|k| k.id == p.id))
-                .map(|p| p.codename.as_str());
-            actor.ensure_holds_all(fv, c, added, "grant").await?;
-        }
-        let txn = fv.begin_write().await?;
-        let role = lookup::role(&txn, id).await?;
-        let guard = Guard::before(actor, &txn, holders(actor, &txn, &role).await?).await?;
-        let before = Bundle::Role.permissions_of(&txn, id).await?;
-        Bundle::Role
-            .replace(&txn, id, perms.iter().map(|p| p.id))
-            .await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "set_permissions",
-                entity_type: "role",
-                entity_id: Some(id),
-                company_id: role.company_id,
-                old_values: Some(codenames_json(&before)),
-                new_values: Some(codenames_json(&perms)),
-            },
-        )
-        .await?;
-        guard.check(&txn).await?;
-        fv.commit_changes(txn, &[Change::Role(id)]).await?;
+        let (role, perms) =
+            admin::set_permissions::<role::Entity>(self.fv, actor, id, r.company_id, codenames)
+                .await?;
         Ok(detail(role, perms))
     }
 
@@ -360,37 +223,7 @@ impl Roles<'_> {
                 message: "system roles cannot be deleted".into(),
             });
         }
-        let txn = fv.begin_write().await?;
-        let old = lookup::role(&txn, id).await?;
-        let guard = Guard::before(actor, &txn, holders(actor, &txn, &old).await?).await?;
-        let affected = crate::permission::resolve(&txn, Change::Role(id)).await?;
-        old.clone().delete(&txn).await?;
-        audit::record(
-            &txn,
-            &actor.audit(),
-            Entry {
-                action: "delete",
-                entity_type: "role",
-                entity_id: Some(id),
-                company_id: old.company_id,
-                old_values: snapshot(&old),
-                new_values: None,
-            },
-        )
-        .await?;
-        guard.check(&txn).await?;
-        fv.commit(txn, affected).await?;
-        Ok(())
-    }
-}
-
-/// The holders of a company role, in every company where it holds, watched by the
-/// escalation guard (a global role is changed by superusers only, whose writes are not
-/// checked).
-async fn holders<C: ConnectionTrait>(actor: &Actor, db: &C, r: &role::Model) -> Result<Vec<Watch>> {
-    match r.company_id {
-        Some(_) => Watch::role_holders(actor, db, r.id).await,
-        None => Ok(Vec::new()),
+        admin::delete::<role::Entity>(fv, actor, id).await
     }
 }
 

@@ -16,6 +16,13 @@ pub struct SocialAccounts<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Users' linked provider accounts.
+    pub fn social_accounts(&self) -> SocialAccounts<'_> {
+        SocialAccounts { fv: self }
+    }
+}
+
 impl SocialAccounts<'_> {
     /// The acting user's own links, oldest first (a person's session; not for API keys).
     pub async fn list(&self, actor: &Actor) -> Result<Vec<social_account::Model>> {

@@ -292,7 +292,7 @@ async fn permission_writes_are_audited() {
 }
 
 #[tokio::test]
-async fn group_writes_are_audited() {
+async fn group_writes_are_audited_with_their_permission_sets_as_role_writes_are() {
     let t = TestDb::new().await;
     let (boss, ctx) = actor(&t).await;
     let acme = create_company(&t.fv, "ACME").await;
@@ -305,6 +305,7 @@ async fn group_writes_are_audited() {
                     company_id: acme.id,
                     name: "Ops".into(),
                     codename: "ops".into(),
+                    permissions: names(&["group.read"]),
                     ..Default::default()
                 },
             )
@@ -349,7 +350,16 @@ async fn group_writes_are_audited() {
     );
     assert_by(&rows, boss);
     assert!(rows.iter().all(|r| r.company_id == Some(acme.id)));
+    assert_eq!(field(&rows[0].new_values, "codename"), "ops");
+    assert_eq!(
+        field(&rows[0].new_values, "permissions"),
+        &json!(["group.read"])
+    );
     assert_eq!(field(&rows[1].new_values, "name"), "Operations");
+    assert_eq!(
+        rows[2].old_values,
+        Some(json!({ "permissions": ["group.read"] }))
+    );
     assert_eq!(
         rows[2].new_values,
         Some(json!({ "permissions": ["user.read"] }))

@@ -2,6 +2,7 @@
 use fastvue_core::Error;
 use fastvue_core::data::{self, Document, ExportOptions, LoadOptions, LoadReport};
 use fastvue_core::entity::{company, user};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -493,4 +494,68 @@ async fn a_description_longer_than_the_api_allows_is_named_and_nothing_is_loaded
     load(fv, &ok)
         .await
         .expect("a 2,000-character description loads");
+}
+
+#[tokio::test]
+async fn loaded_roles_and_groups_are_stored_as_the_api_stores_them_and_every_problem_is_named() {
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    // A blank description is stored as none, by `data load` as by the API, so a reload
+    // and an API-made twin read the same.
+    let first = doc(json!({
+        "companies": [{"code": "HQ", "name": "Head Office"}],
+        "roles": [{"company": "HQ", "codename": "analyst", "name": "Analyst",
+                   "description": "   ", "permissions": ["user.read"]}],
+        "groups": [{"company": "HQ", "codename": "ops", "name": "Ops",
+                    "description": "", "permissions": ["group.read"]}]
+    }));
+    load(fv, &first).await.expect("load");
+    let hq = company_id(fv, "HQ").await;
+    let api_role = create_role(fv, Some(hq), "twin", &["user.read"]).await;
+    let loaded_role = fastvue_core::entity::role::Entity::find()
+        .filter(fastvue_core::entity::role::Column::Codename.eq("analyst"))
+        .one(fv.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded_role.description, None);
+    assert_eq!(loaded_role.description, api_role.description);
+    let loaded_group = fastvue_core::entity::group::Entity::find()
+        .filter(fastvue_core::entity::group::Column::Codename.eq("ops"))
+        .one(fv.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded_group.description, None);
+    let again = load(fv, &first).await.expect("reload");
+    assert_eq!((again.roles.unchanged, again.groups.unchanged), (1, 1));
+    assert!(!again.changed());
+
+    // A record with several bad references names each of them, and loads nothing.
+    let bad = doc(json!({
+        "roles": [{"company": "NOPE", "codename": "r1", "name": "R",
+                   "permissions": ["no.such"]}],
+        "groups": [{"company": "NOPE", "codename": "g1", "name": "G",
+                    "permissions": ["no.such"], "members": ["ghost"],
+                    "subtree_members": ["phantom"]}]
+    }));
+    let errors = validation(load(fv, &bad).await);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "roles[0].company",
+            "roles[0].permissions[0]",
+            "groups[0].company",
+            "groups[0].permissions[0]",
+            "groups[0].members[0]",
+            "groups[0].subtree_members[0]"
+        ]
+    );
+    let roles = fastvue_core::entity::role::Entity::find()
+        .filter(fastvue_core::entity::role::Column::Codename.eq("r1"))
+        .count(fv.db())
+        .await
+        .unwrap();
+    assert_eq!(roles, 0);
 }

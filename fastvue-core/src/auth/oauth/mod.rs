@@ -289,6 +289,21 @@ pub struct OAuthSignIn<'a> {
     pub(crate) states: &'a StateStore,
 }
 
+impl Fastvue {
+    /// Sign-in with the enabled provider called `name`; `None` when no such provider
+    /// is enabled.
+    pub fn oauth(&self, name: &str) -> Option<OAuthSignIn<'_>> {
+        self.enabled_oauth_providers()
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|provider| OAuthSignIn {
+                fv: self,
+                provider,
+                states: self.oauth_states(),
+            })
+    }
+}
+
 impl OAuthSignIn<'_> {
     /// The provider's settings.
     pub fn settings(&self) -> &ProviderSettings {
@@ -323,7 +338,9 @@ impl OAuthSignIn<'_> {
             redirect_to: target.0.clone(),
             expires_at: Utc::now() + ttl,
         };
-        self.states.put(self.fv, &request.state, &pending).await?;
+        self.states
+            .put(self.fv.db(), &request.state, &pending)
+            .await?;
         Ok(Started {
             url: request.url,
             state: request.state,
@@ -355,7 +372,7 @@ impl OAuthSignIn<'_> {
         }
         let pending = self
             .states
-            .take(self.fv, self.provider.name(), state)
+            .take(self.fv.db(), self.provider.name(), state)
             .await
             .map_err(|e| Failure::from_core(&e, None))?
             .ok_or_else(|| {

@@ -1,4 +1,6 @@
-//! Loading roles, groups (with their members) and role assignments.
+//! Loading roles, groups (with their members) and role assignments. Roles and groups are
+//! written by one upsert over the rows both share, through the services' row writers
+//! ([`crate::service::bundle`]).
 use std::collections::{BTreeSet, HashMap};
 
 use sea_orm::{
@@ -6,16 +8,101 @@ use sea_orm::{
 };
 
 use crate::entity::grant_scope::GrantScope;
-use crate::entity::{
-    group, group_permission, role, role_permission, user_company_role, user_group,
-};
+use crate::entity::{group, role, user_company_role, user_group};
 use crate::error::Result;
-use crate::service::bundle::Bundle;
+use crate::service::bundle::{BundleFields, BundleTable, id_of, insert_row, key_of, update_row};
 
-use super::{CompanyIds, LoadReport, Outcome, PermissionIds, RoleIds, UserIds, Writer};
+use super::{CompanyIds, Counts, LoadReport, Outcome, PermissionIds, RoleIds, UserIds, Writer};
 use crate::data::parse::Parsed;
 
+/// One role or group of the document, its references resolved.
+struct BundleRecord<'d> {
+    company_id: Option<i64>,
+    codename: &'d str,
+    fields: BundleFields,
+    permissions: BTreeSet<i64>,
+}
+
 impl<C: ConnectionTrait> Writer<'_, C> {
+    /// Creates or updates each record (`None`: a record with a reference problem, left
+    /// out) and makes its permissions exactly those listed. Returns every row of the
+    /// table by (company, codename), and each record's row id and outcome.
+    async fn bundles<E>(
+        &mut self,
+        records: Vec<Option<BundleRecord<'_>>>,
+    ) -> Result<(
+        HashMap<(Option<i64>, String), i64>,
+        Vec<Option<(i64, Outcome)>>,
+    )>
+    where
+        E: BundleTable,
+    {
+        let mut existing: HashMap<(Option<i64>, String), E::Model> = E::find()
+            .all(self.txn)
+            .await?
+            .into_iter()
+            .map(|m| (key_of::<E>(&m), m))
+            .collect();
+        let grants = E::KIND.all_links(self.txn).await?;
+        let mut done = Vec::with_capacity(records.len());
+        for record in records {
+            let Some(r) = record else {
+                done.push(None);
+                continue;
+            };
+            let key = (r.company_id, r.codename.to_owned());
+            let (id, mut outcome) = match existing.get(&key) {
+                None => {
+                    let m =
+                        insert_row::<E, _>(self.txn, r.company_id, r.codename, &r.fields, self.now)
+                            .await?;
+                    let id = id_of::<E>(&m);
+                    existing.insert(key, m);
+                    (id, Outcome::Created)
+                }
+                Some(old) if r.fields.held_by::<E>(old) => (id_of::<E>(old), Outcome::Unchanged),
+                Some(old) => {
+                    let m = update_row::<E, _>(self.txn, old.clone(), &r.fields, self.now).await?;
+                    (id_of::<E>(&m), Outcome::Updated)
+                }
+            };
+            let held = grants
+                .get(&id)
+                .map_or(r.permissions.is_empty(), |g| *g == r.permissions);
+            if !held {
+                E::KIND
+                    .replace(self.txn, id, r.permissions.iter().copied())
+                    .await?;
+                outcome = outcome.or_updated();
+            }
+            done.push(Some((id, outcome)));
+        }
+        let ids = existing
+            .into_iter()
+            .map(|(k, m)| (k, id_of::<E>(&m)))
+            .collect();
+        Ok((ids, done))
+    }
+
+    /// The record of a role or group, or `None` after noting its reference problems.
+    fn bundle_record<'d>(
+        &mut self,
+        at: &str,
+        company_id: Option<Option<i64>>,
+        codename: &'d str,
+        fields: BundleFields,
+        codenames: &[String],
+        permissions: &PermissionIds,
+    ) -> Option<BundleRecord<'d>> {
+        let wanted = self.permission_ids(at, codenames, permissions);
+        Some(BundleRecord {
+            company_id: company_id?,
+            codename,
+            fields,
+            permissions: wanted?,
+        })
+    }
+
     pub(super) async fn roles(
         &mut self,
         d: &Parsed,
@@ -23,80 +110,29 @@ impl<C: ConnectionTrait> Writer<'_, C> {
         permissions: &PermissionIds,
         report: &mut LoadReport,
     ) -> Result<RoleIds> {
-        let mut existing: HashMap<(Option<i64>, String), role::Model> = role::Entity::find()
-            .all(self.txn)
-            .await?
-            .into_iter()
-            .map(|r| ((r.company_id, r.codename.clone()), r))
-            .collect();
-        let mut grants: HashMap<i64, BTreeSet<i64>> = HashMap::new();
-        for rp in role_permission::Entity::find().all(self.txn).await? {
-            grants
-                .entry(rp.role_id)
-                .or_default()
-                .insert(rp.permission_id);
-        }
+        let mut records = Vec::with_capacity(d.roles.len());
         for (i, r) in d.roles.iter().enumerate() {
             let at = format!("roles[{i}]");
             (self.step)(1);
             let company_id = match &r.company {
-                None => None,
-                Some(code) => match self.company_id(format!("{at}.company"), code, companies) {
-                    Some(id) => Some(id),
-                    None => continue,
-                },
+                None => Some(None),
+                Some(code) => self
+                    .company_id(format!("{at}.company"), code, companies)
+                    .map(Some),
             };
-            let Some(wanted) = self.permission_ids(&at, &r.permissions, permissions) else {
-                continue;
-            };
-            let key = (company_id, r.codename.clone());
-            let (id, mut outcome) = match existing.get(&key) {
-                None => {
-                    let m = role::ActiveModel {
-                        name: Set(r.name.clone()),
-                        codename: Set(r.codename.clone()),
-                        description: Set(r.description.clone()),
-                        company_id: Set(company_id),
-                        is_system: Set(false),
-                        is_active: Set(r.is_active),
-                        created_at: Set(self.now),
-                        updated_at: Set(self.now),
-                        ..Default::default()
-                    }
-                    .insert(self.txn)
-                    .await?;
-                    let id = m.id;
-                    existing.insert(key, m);
-                    (id, Outcome::Created)
-                }
-                Some(old)
-                    if old.name == r.name
-                        && old.description == r.description
-                        && old.is_active == r.is_active =>
-                {
-                    (old.id, Outcome::Unchanged)
-                }
-                Some(old) => {
-                    let mut am = old.clone().into_active_model();
-                    am.name = Set(r.name.clone());
-                    am.description = Set(r.description.clone());
-                    am.is_active = Set(r.is_active);
-                    am.updated_at = Set(self.now);
-                    let m = am.update(self.txn).await?;
-                    (m.id, Outcome::Updated)
-                }
-            };
-            if grants.get(&id).cloned().unwrap_or_default() != wanted {
-                Bundle::Role
-                    .replace(self.txn, id, wanted.iter().copied())
-                    .await?;
-                if outcome == Outcome::Unchanged {
-                    outcome = Outcome::Updated;
-                }
-            }
-            report.roles.count(outcome);
+            let fields = BundleFields::new(r.name.clone(), r.description.clone(), r.is_active);
+            records.push(self.bundle_record(
+                &at,
+                company_id,
+                &r.codename,
+                fields,
+                &r.permissions,
+                permissions,
+            ));
         }
-        Ok(existing.into_iter().map(|(k, v)| (k, v.id)).collect())
+        let (ids, done) = self.bundles::<role::Entity>(records).await?;
+        count_all(&mut report.roles, &done);
+        Ok(ids)
     }
 
     pub(super) async fn groups(
@@ -107,19 +143,36 @@ impl<C: ConnectionTrait> Writer<'_, C> {
         users: &UserIds,
         report: &mut LoadReport,
     ) -> Result<()> {
-        let mut existing: HashMap<(i64, String), group::Model> = group::Entity::find()
-            .all(self.txn)
-            .await?
-            .into_iter()
-            .map(|g| ((g.company_id, g.codename.clone()), g))
-            .collect();
-        let mut grants: HashMap<i64, BTreeSet<i64>> = HashMap::new();
-        for gp in group_permission::Entity::find().all(self.txn).await? {
-            grants
-                .entry(gp.group_id)
-                .or_default()
-                .insert(gp.permission_id);
+        let mut records = Vec::with_capacity(d.groups.len());
+        let mut wanted_members = Vec::with_capacity(d.groups.len());
+        for (i, r) in d.groups.iter().enumerate() {
+            let at = format!("groups[{i}]");
+            (self.step)(1);
+            let company_id = self
+                .company_id(format!("{at}.company"), &r.company, companies)
+                .map(Some);
+            let fields = BundleFields::new(r.name.clone(), r.description.clone(), r.is_active);
+            let record = self.bundle_record(
+                &at,
+                company_id,
+                &r.codename,
+                fields,
+                &r.permissions,
+                permissions,
+            );
+            let members = self.members(&at, &r.members, &r.subtree_members, users);
+            match (record, members) {
+                (Some(record), Some(members)) => {
+                    records.push(Some(record));
+                    wanted_members.push(members);
+                }
+                _ => {
+                    records.push(None);
+                    wanted_members.push(BTreeSet::new());
+                }
+            }
         }
+        let (_, mut done) = self.bundles::<group::Entity>(records).await?;
         // Group id -> (user id, active, scope).
         let mut memberships: HashMap<i64, BTreeSet<(i64, bool, GrantScope)>> = HashMap::new();
         for ug in user_group::Entity::find().all(self.txn).await? {
@@ -129,33 +182,39 @@ impl<C: ConnectionTrait> Writer<'_, C> {
                 ug.scope,
             ));
         }
-        for (i, r) in d.groups.iter().enumerate() {
-            let at = format!("groups[{i}]");
-            (self.step)(1);
-            let Some(company_id) = self.company_id(format!("{at}.company"), &r.company, companies)
-            else {
-                continue;
-            };
-            let wanted = self.permission_ids(&at, &r.permissions, permissions);
-            let mut members = BTreeSet::new();
-            let mut ok = wanted.is_some();
-            let listed = r
-                .members
-                .iter()
-                .map(|m| (m, "members", GrantScope::Company));
-            let below =
-                (r.subtree_members.iter()).map(|m| (m, "subtree_members", GrantScope::Subtree));
-            for (k, (name, list, scope)) in listed.chain(below).enumerate() {
+        for (slot, members) in done.iter_mut().zip(wanted_members) {
+            let Some((id, outcome)) = slot else { continue };
+            if memberships.get(id).cloned().unwrap_or_default() != members {
+                self.replace_members(*id, &members).await?;
+                *outcome = outcome.or_updated();
+            }
+        }
+        count_all(&mut report.groups, &done);
+        Ok(())
+    }
+
+    /// The members a group record lists, as (user id, active, scope), or `None` after
+    /// noting each unknown user.
+    fn members(
+        &mut self,
+        at: &str,
+        listed: &[String],
+        below: &[String],
+        users: &UserIds,
+    ) -> Option<BTreeSet<(i64, bool, GrantScope)>> {
+        let mut members = BTreeSet::new();
+        let mut ok = true;
+        let lists = [
+            ("members", listed, GrantScope::Company),
+            ("subtree_members", below, GrantScope::Subtree),
+        ];
+        for (list, names, scope) in lists {
+            for (k, name) in names.iter().enumerate() {
                 match users.get(name) {
                     Some(id) => {
                         members.insert((*id, true, scope));
                     }
                     None => {
-                        let k = if list == "members" {
-                            k
-                        } else {
-                            k - r.members.len()
-                        };
                         self.problems.add(
                             format!("{at}.{list}[{k}]"),
                             format!("unknown user {name:?}"),
@@ -164,76 +223,32 @@ impl<C: ConnectionTrait> Writer<'_, C> {
                     }
                 }
             }
-            let (true, Some(wanted)) = (ok, wanted) else {
-                continue;
-            };
-            let key = (company_id, r.codename.clone());
-            let (id, mut outcome) = match existing.get(&key) {
-                None => {
-                    let m = group::ActiveModel {
-                        company_id: Set(company_id),
-                        name: Set(r.name.clone()),
-                        codename: Set(r.codename.clone()),
-                        description: Set(r.description.clone()),
-                        is_active: Set(r.is_active),
-                        created_at: Set(self.now),
-                        updated_at: Set(self.now),
-                        ..Default::default()
-                    }
-                    .insert(self.txn)
-                    .await?;
-                    let id = m.id;
-                    existing.insert(key, m);
-                    (id, Outcome::Created)
+        }
+        ok.then_some(members)
+    }
+
+    /// Makes `members` exactly the memberships of group `id`.
+    async fn replace_members(
+        &mut self,
+        id: i64,
+        members: &BTreeSet<(i64, bool, GrantScope)>,
+    ) -> Result<()> {
+        user_group::Entity::delete_many()
+            .filter(user_group::Column::GroupId.eq(id))
+            .exec(self.txn)
+            .await?;
+        if !members.is_empty() {
+            user_group::Entity::insert_many(members.iter().map(|(user_id, _, scope)| {
+                user_group::ActiveModel {
+                    user_id: Set(*user_id),
+                    group_id: Set(id),
+                    is_active: Set(true),
+                    joined_at: Set(self.now),
+                    scope: Set(*scope),
                 }
-                Some(old)
-                    if old.name == r.name
-                        && old.description == r.description
-                        && old.is_active == r.is_active =>
-                {
-                    (old.id, Outcome::Unchanged)
-                }
-                Some(old) => {
-                    let mut am = old.clone().into_active_model();
-                    am.name = Set(r.name.clone());
-                    am.description = Set(r.description.clone());
-                    am.is_active = Set(r.is_active);
-                    am.updated_at = Set(self.now);
-                    let m = am.update(self.txn).await?;
-                    (m.id, Outcome::Updated)
-                }
-            };
-            if grants.get(&id).cloned().unwrap_or_default() != wanted {
-                Bundle::Group
-                    .replace(self.txn, id, wanted.iter().copied())
-                    .await?;
-                if outcome == Outcome::Unchanged {
-                    outcome = Outcome::Updated;
-                }
-            }
-            if memberships.get(&id).cloned().unwrap_or_default() != members {
-                user_group::Entity::delete_many()
-                    .filter(user_group::Column::GroupId.eq(id))
-                    .exec(self.txn)
-                    .await?;
-                if !members.is_empty() {
-                    user_group::Entity::insert_many(members.iter().map(|(user_id, _, scope)| {
-                        user_group::ActiveModel {
-                            user_id: Set(*user_id),
-                            group_id: Set(id),
-                            is_active: Set(true),
-                            joined_at: Set(self.now),
-                            scope: Set(*scope),
-                        }
-                    }))
-                    .exec_without_returning(self.txn)
-                    .await?;
-                }
-                if outcome == Outcome::Unchanged {
-                    outcome = Outcome::Updated;
-                }
-            }
-            report.groups.count(outcome);
+            }))
+            .exec_without_returning(self.txn)
+            .await?;
         }
         Ok(())
     }
@@ -318,5 +333,12 @@ impl<C: ConnectionTrait> Writer<'_, C> {
             report.assignments.count(outcome);
         }
         Ok(())
+    }
+}
+
+/// Counts each written record's outcome.
+fn count_all(counts: &mut Counts, done: &[Option<(i64, Outcome)>]) {
+    for (_, outcome) in done.iter().flatten() {
+        counts.count(*outcome);
     }
 }

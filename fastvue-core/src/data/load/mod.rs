@@ -97,6 +97,16 @@ pub(super) enum Outcome {
     Unchanged,
 }
 
+impl Outcome {
+    /// `Updated` for a row that was unchanged until a later step changed it.
+    fn or_updated(self) -> Self {
+        match self {
+            Self::Unchanged => Self::Updated,
+            other => other,
+        }
+    }
+}
+
 /// Loads `doc` into the database of `fv` (see the [module docs](self)). `progress` is
 /// called with (records done, records in all) as the load advances; password hashing
 /// counts as work too. Every cached permission set is dropped afterwards.

@@ -137,6 +137,13 @@ pub struct Menus<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// Menu administration and each user's menu.
+    pub fn menus(&self) -> Menus<'_> {
+        Menus { fv: self }
+    }
+}
+
 impl Menus<'_> {
     /// The caller's menu in `company_id` (default: its active company): the active
     /// entries, global and the company's, whose permissions it holds there, as a tree

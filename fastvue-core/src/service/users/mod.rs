@@ -171,6 +171,13 @@ pub struct Users<'a> {
     pub(crate) fv: &'a Fastvue,
 }
 
+impl Fastvue {
+    /// User administration.
+    pub fn users(&self) -> Users<'_> {
+        Users { fv: self }
+    }
+}
+
 impl Users<'_> {
     /// Creates a user; the password is hashed with argon2id. A non-superuser must give
     /// the new account a role ([`Users::create_with_role`]).

@@ -1,14 +1,29 @@
 //! What roles and groups have in common: each is a *bundle* of permissions, kept in its
-//! own join table (`role_permissions`, `group_permissions`). Reading, linking and
-//! replacing a bundle's permissions, and how they read in details and audit rows, are
-//! written once here for the roles and groups services and for `data load`.
+//! own join table (`role_permissions`, `group_permissions`), with the same own fields
+//! (name, codename, description, active). Written once here for the roles and groups
+//! services and for `data load`:
+//! - this module: reading, linking and replacing a bundle's permissions, and how they
+//!   read in details and audit rows;
+//! - [`table`]: the shared columns, and the one place a role or group row is inserted or
+//!   changed;
+//! - [`admin`]: the create, update, set-permissions and delete steps both services run
+//!   once their own rules have passed.
+use std::collections::{BTreeSet, HashMap};
+
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
 use crate::entity::{group_permission, permission, role_permission};
 use crate::error::Result;
+use crate::permission::Change;
 use crate::service::audit::snapshot;
+
+pub(crate) mod admin;
+pub(crate) mod table;
+
+pub use table::BundlePatch;
+pub(crate) use table::{BundleFields, BundleTable, id_of, insert_row, key_of, update_row};
 
 /// Which kind of bundle, hence which join table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +35,14 @@ pub(crate) enum Bundle {
 }
 
 impl Bundle {
+    /// The cache change of editing bundle `id`'s permissions or state.
+    pub(crate) fn change(self, id: i64) -> Change {
+        match self {
+            Self::Role => Change::Role(id),
+            Self::Group => Change::Group(id),
+        }
+    }
+
     /// The permissions bundle `id` grants (active or not), by codename.
     pub(crate) async fn permissions_of<C: ConnectionTrait>(
         self,
@@ -79,6 +102,32 @@ impl Bundle {
             }
         }
         Ok(())
+    }
+
+    /// Every bundle's permission ids, by bundle id (bundles without any are absent).
+    pub(crate) async fn all_links<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> Result<HashMap<i64, BTreeSet<i64>>> {
+        let pairs: Vec<(i64, i64)> = match self {
+            Self::Role => role_permission::Entity::find()
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|l| (l.role_id, l.permission_id))
+                .collect(),
+            Self::Group => group_permission::Entity::find()
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|l| (l.group_id, l.permission_id))
+                .collect(),
+        };
+        let mut links: HashMap<i64, BTreeSet<i64>> = HashMap::new();
+        for (bundle, permission) in pairs {
+            links.entry(bundle).or_default().insert(permission);
+        }
+        Ok(links)
     }
 
     /// Makes `perm_ids` exactly the permissions of bundle `id`.
