@@ -1,9 +1,7 @@
 //! System permissions and roles, and the idempotent bootstrap run at every start.
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, Statement,
 };
 
 use crate::Fastvue;
@@ -14,6 +12,7 @@ use crate::password::random_secret;
 use crate::policy::Actor;
 use crate::service::users::NewUser;
 
+use crate::service::companies::{CompanyFields, insert_row};
 pub use crate::system::{COMPANY_ROLES, CRUD_RESOURCES, RoleTemplate, system_permissions};
 use crate::system::{ensure_company_roles, ensure_system_permissions};
 
@@ -55,29 +54,25 @@ pub async fn bootstrap(fv: &Fastvue) -> Result<BootstrapReport> {
         .await?;
     }
     ensure_system_permissions(&txn).await?;
-    let now = Utc::now();
-    company::Entity::insert(company::ActiveModel {
-        name: Set("Default".to_owned()),
-        code: Set(DEFAULT_COMPANY_CODE.to_owned()),
-        parent_id: Set(None),
-        is_active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-        deleted_at: Set(None),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::column(company::Column::Code)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
-    let default_company = company::Entity::find()
+    let found = company::Entity::find()
         .filter(company::Column::Code.eq(DEFAULT_COMPANY_CODE))
         .one(&txn)
-        .await?
-        .ok_or_else(|| Error::Internal("default company missing after seeding".into()))?;
+        .await?;
+    // Under the start-up lock (PostgreSQL) or SQLite's exclusive write transaction, so
+    // two replicas never both insert it.
+    let default_company = match found {
+        Some(c) => c,
+        None => {
+            let fields = CompanyFields {
+                name: "Default".to_owned(),
+                code: DEFAULT_COMPANY_CODE.to_owned(),
+                parent_id: None,
+                is_active: true,
+                require_2fa: false,
+            };
+            insert_row(&txn, &fields, Utc::now()).await?
+        }
+    };
     ensure_company_roles(&txn, default_company.id).await?;
     txn.commit().await?;
 

@@ -3,6 +3,7 @@ pub mod admin_ui;
 pub mod auth;
 pub mod conditional;
 pub mod error;
+pub mod error_body;
 pub mod extract;
 pub mod grant_scope;
 pub mod metrics;

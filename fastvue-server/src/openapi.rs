@@ -35,19 +35,20 @@
 //! Then add ONE line `routes::users::Api::openapi(),` to the list in [`spec`]. Query
 //! structs derive `utoipa::IntoParams` (`#[into_params(parameter_in = Query)]`) and are
 //! named in `params(...)` (see [`crate::extract::PageQuery`]); bodies and responses derive
-//! `utoipa::ToSchema`; error responses use [`ErrorBody`]. `routes/health.rs` is the
-//! working example. Routes without `security(...)` are public and must be listed as such
-//! in the `every_path_but_the_public_ones_requires_the_bearer_token` test.
+//! `utoipa::ToSchema`; error responses use [`ErrorBody`] (import it from
+//! [`crate::error_body`], not from here). `routes/health.rs` is the working example.
+//! Routes without `security(...)` are public and must be listed as such in the
+//! `every_path_but_the_public_ones_requires_the_bearer_token` test.
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use salvo::http::StatusCode;
 use salvo::http::header::{CONTENT_TYPE, HeaderValue};
 use salvo::prelude::*;
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use crate::error::ApiError;
+use crate::error_body::{ErrorBody, ErrorInfo, FieldErrorBody};
 use crate::routes;
 
 /// The document's root: info, the `bearer` security scheme, the operational routes.
@@ -90,47 +91,6 @@ impl Modify for BearerSecurity {
             ),
         );
     }
-}
-
-/// Every error response: `{"error": {code, message, details, request_id}}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorInfo,
-}
-
-/// The inside of [`ErrorBody`].
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorInfo {
-    /// Machine-readable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `validation_error`, `payload_too_large`, `rate_limited`, ...
-    #[schema(example = "validation_error")]
-    pub code: String,
-    /// What went wrong, for a person to read.
-    pub message: String,
-    /// The offending fields (may be empty).
-    pub details: Vec<FieldErrorBody>,
-    /// The `X-Request-ID` of the request.
-    pub request_id: Option<String>,
-}
-
-/// One offending field of an [`ErrorInfo`].
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FieldErrorBody {
-    /// The field as the client sent it (`email`, `permissions[2]`).
-    pub field: String,
-    /// What is wrong, for a program (a UI translating it): `required`, `length`,
-    /// `characters`, `control_characters`, `format`, `email`, `range`, `too_many`,
-    /// `unknown`, `taken`, `unknown_field`, `type` or `invalid`.
-    #[schema(example = "length")]
-    pub code: String,
-    /// What is wrong with it, in English.
-    pub message: String,
-    /// The values the message names, by code: `length` and `range` `min`/`max`,
-    /// `characters` `allowed` (a character class), `format` `expected` (a pattern),
-    /// `too_many` `max`, `unknown` `value` (and `allowed`, a list, when short).
-    #[schema(value_type = std::collections::BTreeMap<String, serde_json::Value>, example = json!({"min": 2, "max": 100}))]
-    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The whole document: [`ApiDoc`] merged with every route module's `Api`.

@@ -16,8 +16,7 @@
 //!    user ends, and the audit trail records `reset_password`.
 use std::time::Duration;
 
-use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::Fastvue;
 use crate::auth::email_links;
@@ -27,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::mail::Mail;
 use crate::policy::Origin;
 use crate::service::audit::{self, AuditContext, Entry};
+use crate::service::users::{UserChanges, write_update};
 
 /// How long a reset link works.
 pub const TOKEN_TTL: Duration = Duration::from_secs(30 * 60);
@@ -118,19 +118,20 @@ impl PasswordReset<'_> {
         let row = email_links::find(fv, token, PURPOSE).await?;
         let phc = fv.hasher().hash_async(password.expose().to_owned()).await?;
         let txn = fv.begin_write().await?;
-        let now = Utc::now();
         email_links::spend(&txn, &row).await?;
         let user = crate::service::lookup::user(&txn, row.user_id).await?;
         if !user.is_active || user.email != row.email {
             return Err(email_links::bad_link());
         }
-        let mut am = user.into_active_model();
-        am.password_hash = Set(Some(phc));
-        am.updated_at = Set(now);
-        am.update(&txn).await?;
+        let ctx = AuditContext::of(row.user_id, origin);
+        let new_password = UserChanges {
+            password_hash: Some(Some(phc)),
+            ..UserChanges::default()
+        };
+        write_update(&txn, &ctx, &user, new_password, true).await?;
         audit::record(
             &txn,
-            &AuditContext::of(row.user_id, origin),
+            &ctx,
             Entry {
                 action: "reset_password",
                 entity_type: "user",

@@ -11,9 +11,7 @@
 //! succeeds and the other revokes the family. Clients must serialize their refreshes.
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 
 use super::TokenError;
@@ -24,6 +22,7 @@ use crate::entity::{refresh_token, user};
 use crate::error::{Error, Result};
 use crate::policy::{Actor, Origin};
 use crate::service::audit::{self, Entry};
+use crate::service::users::{UserChanges, write_update};
 
 /// A freshly issued access + refresh token pair.
 #[derive(Debug, Clone, Serialize)]
@@ -214,12 +213,12 @@ impl Tokens<'_> {
         let hash = hasher.hash_async(new.expose().to_owned()).await?;
         let now = Utc::now();
         let txn = self.fv.begin_write().await?;
-        let mut am = crate::service::lookup::user(&txn, user_id)
-            .await?
-            .into_active_model();
-        am.password_hash = Set(Some(hash));
-        am.updated_at = Set(now);
-        am.update(&txn).await?;
+        let old = crate::service::lookup::user(&txn, user_id).await?;
+        let new_password = UserChanges {
+            password_hash: Some(Some(hash)),
+            ..UserChanges::default()
+        };
+        write_update(&txn, &ctx, &old, new_password, true).await?;
         revoke_user(&txn, user_id, now).await?;
         audit::record(
             &txn,

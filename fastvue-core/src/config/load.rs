@@ -1,15 +1,86 @@
 //! [`load`]: every variable validated, in one pass, into [`Settings`]: one function per
-//! concern, all writing their problems into the same [`Loader`].
+//! concern, all writing their problems into the same [`Loader`]; and the constructors of
+//! [`Settings`] that run it.
+use std::env::VarError;
+use std::path::Path;
 use std::time::Duration;
 
-use super::loader::{ConfigError, Loader, Raw, check_http_url, describe_scheme, looks_like_email};
+use super::loader::{
+    ConfigError, Loader, Raw, check_http_url, describe_scheme, looks_like_email, read_dotenv,
+};
 use super::mail::load_mail;
 use super::{
     Argon2Settings, CacheSettings, DEFAULT_DATABASE_URL, DEV_JWT_SECRET_KEY, DEV_SECRET_KEY,
-    DbPoolSettings, Environment, JwtAlgorithm, LimitSettings, LogFormat, RedisSettings, Settings,
-    SseSettings, oauth,
+    DOTENV_FILE, DbPoolSettings, Environment, JwtAlgorithm, LimitSettings, LogFormat,
+    RedisSettings, Settings, SseSettings, oauth,
 };
 use crate::proxy::{IpNet, TrustedProxies};
+
+impl Settings {
+    /// Loads settings from the process environment, layered over an optional
+    /// `.env` file in the current directory.
+    ///
+    /// Variables already set in the process environment take precedence over
+    /// the file; within the file the first definition of a variable wins. The
+    /// file is read with `dotenvy` but the process environment is not
+    /// modified. A missing `.env` is fine; an unreadable or malformed one is
+    /// reported as a problem naming the file (without showing its content).
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ConfigError`] listing every invalid variable, or the single
+    /// `.env` problem when that file cannot be read or parsed.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let path = std::env::current_dir()
+            .map_or_else(|_| DOTENV_FILE.into(), |dir| dir.join(DOTENV_FILE));
+        Self::from_env_and_file(&path, |name| std::env::var(name))
+    }
+
+    /// Loads settings from an arbitrary lookup function mapping a variable
+    /// name to its value (`None` when unset).
+    ///
+    /// This is the pure core of [`Settings::from_env`]; tests use it with a
+    /// map, e.g. `Settings::from_source(|name| vars.get(name).cloned())`.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ConfigError`] listing every invalid variable.
+    pub fn from_source(source: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        load(|name| source(name).map_or(Raw::Missing, Raw::Value))
+    }
+
+    /// Every variable the loader reads, in the order it reads them (for checking
+    /// deployment files: a variable not listed here is ignored by the loader).
+    pub fn variables() -> Vec<String> {
+        let seen = std::cell::RefCell::new(Vec::<String>::new());
+        let _ = load(|name| {
+            let mut seen = seen.borrow_mut();
+            if !seen.iter().any(|s| s == name) {
+                seen.push(name.to_owned());
+            }
+            Raw::Missing
+        });
+        seen.into_inner()
+    }
+
+    /// [`Settings::from_env`] with the `.env` path and the environment lookup
+    /// injected, so that it can be tested without touching the process.
+    pub(super) fn from_env_and_file(
+        dotenv_path: &Path,
+        env: impl Fn(&str) -> Result<String, VarError>,
+    ) -> Result<Self, ConfigError> {
+        let file_vars = read_dotenv(dotenv_path).map_err(|problem| ConfigError {
+            problems: vec![problem],
+        })?;
+        load(|name| match env(name) {
+            Ok(value) => Raw::Value(value),
+            Err(VarError::NotUnicode(_)) => Raw::NotUnicode,
+            Err(VarError::NotPresent) => file_vars
+                .get(name)
+                .map_or(Raw::Missing, |value| Raw::Value(value.clone())),
+        })
+    }
+}
 
 /// Validates every variable and builds [`Settings`], or reports all problems.
 pub(super) fn load(lookup: impl Fn(&str) -> Raw) -> Result<Settings, ConfigError> {

@@ -30,7 +30,6 @@ mod settings;
 mod tests;
 mod values;
 
-use load::load;
 pub use loader::{ConfigError, ConfigProblem};
 use loader::{Loader, Raw, check_http_url, split_list};
 pub use mail::{MailSettings, SmtpSettings, SmtpTls};

@@ -1,13 +1,11 @@
-//! [`Settings`] and the groups of settings it holds.
-use std::env::VarError;
+//! [`Settings`] and the groups of settings it holds. Its constructors
+//! ([`Settings::from_env`], [`Settings::from_source`], [`Settings::variables`]) run the
+//! loader and live beside it, in `load.rs`.
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
-use super::loader::{ConfigError, Raw, read_dotenv, redact_url};
-use super::{
-    DOTENV_FILE, Environment, JwtAlgorithm, LogFormat, MailSettings, OAuthSettings, Secret, load,
-};
+use super::loader::redact_url;
+use super::{Environment, JwtAlgorithm, LogFormat, MailSettings, OAuthSettings, Secret};
 use crate::proxy::TrustedProxies;
 
 /// Database connection pool sizing, mirroring the `SQLAlchemy` pool options of the former Python backend.
@@ -245,52 +243,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Loads settings from the process environment, layered over an optional
-    /// `.env` file in the current directory.
-    ///
-    /// Variables already set in the process environment take precedence over
-    /// the file; within the file the first definition of a variable wins. The
-    /// file is read with `dotenvy` but the process environment is not
-    /// modified. A missing `.env` is fine; an unreadable or malformed one is
-    /// reported as a problem naming the file (without showing its content).
-    ///
-    /// # Errors
-    ///
-    /// Returns a [`ConfigError`] listing every invalid variable, or the single
-    /// `.env` problem when that file cannot be read or parsed.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let path = std::env::current_dir()
-            .map_or_else(|_| DOTENV_FILE.into(), |dir| dir.join(DOTENV_FILE));
-        Self::from_env_and_file(&path, |name| std::env::var(name))
-    }
-
-    /// Loads settings from an arbitrary lookup function mapping a variable
-    /// name to its value (`None` when unset).
-    ///
-    /// This is the pure core of [`Settings::from_env`]; tests use it with a
-    /// map, e.g. `Settings::from_source(|name| vars.get(name).cloned())`.
-    ///
-    /// # Errors
-    ///
-    /// Returns a [`ConfigError`] listing every invalid variable.
-    pub fn from_source(source: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        load(|name| source(name).map_or(Raw::Missing, Raw::Value))
-    }
-
-    /// Every variable the loader reads, in the order it reads them (for checking
-    /// deployment files: a variable not listed here is ignored by the loader).
-    pub fn variables() -> Vec<String> {
-        let seen = std::cell::RefCell::new(Vec::<String>::new());
-        let _ = load(|name| {
-            let mut seen = seen.borrow_mut();
-            if !seen.iter().any(|s| s == name) {
-                seen.push(name.to_owned());
-            }
-            Raw::Missing
-        });
-        seen.into_inner()
-    }
-
     /// `host:port`, suitable for binding a listener. IPv6 hosts are put in
     /// brackets (`[::1]:8000`).
     pub fn bind_address(&self) -> String {
@@ -345,24 +297,6 @@ impl Settings {
     /// `password` query parameter) replaced by `[redacted]`, for logging.
     pub fn redacted_database_url(&self) -> String {
         redact_url(&self.database_url)
-    }
-
-    /// [`Settings::from_env`] with the `.env` path and the environment lookup
-    /// injected, so that it can be tested without touching the process.
-    pub(super) fn from_env_and_file(
-        dotenv_path: &Path,
-        env: impl Fn(&str) -> Result<String, VarError>,
-    ) -> Result<Self, ConfigError> {
-        let file_vars = read_dotenv(dotenv_path).map_err(|problem| ConfigError {
-            problems: vec![problem],
-        })?;
-        load(|name| match env(name) {
-            Ok(value) => Raw::Value(value),
-            Err(VarError::NotUnicode(_)) => Raw::NotUnicode,
-            Err(VarError::NotPresent) => file_vars
-                .get(name)
-                .map_or(Raw::Missing, |value| Raw::Value(value.clone())),
-        })
     }
 }
 

@@ -816,3 +816,232 @@ fn every_variable_the_loader_reads_is_documented_and_every_documented_one_is_rea
     let unknown: Vec<_> = documented.iter().filter(|d| !reads(d.as_str())).collect();
     assert!(unknown.is_empty(), "documented but never read: {unknown:?}");
 }
+
+/// Sign-in provider settings (`OAUTH_PROVIDERS`, `OAUTH_{NAME}_*`, the `GOOGLE_*`
+/// aliases), read through [`Settings::from_source`].
+mod oauth {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut all = vec![("FRONTEND_URL", "https://app.example.com")];
+        all.extend_from_slice(vars);
+        Settings::from_source(|k| {
+            all.iter()
+                .rev()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    fn variables(err: &ConfigError) -> Vec<&str> {
+        err.problems.iter().map(|p| p.variable.as_str()).collect()
+    }
+
+    const CORP: &[(&str, &str)] = &[
+        ("OAUTH_PROVIDERS", "google, GitHub corp-sso"),
+        ("GOOGLE_CLIENT_ID", "g-id"),
+        ("GOOGLE_CLIENT_SECRET", "g-secret"),
+        (
+            "GOOGLE_REDIRECT_URI",
+            "https://api.example.com/api/v1/auth/oauth/google/callback",
+        ),
+        ("OAUTH_GITHUB_CLIENT_ID", "gh-id"),
+        ("OAUTH_GITHUB_CLIENT_SECRET", "gh-secret"),
+        (
+            "OAUTH_GITHUB_REDIRECT_URI",
+            "https://api.example.com/api/v1/auth/oauth/github/callback",
+        ),
+        (
+            "OAUTH_CORP_SSO_ISSUER",
+            "https://sso.example.com/realms/staff/",
+        ),
+        ("OAUTH_CORP_SSO_CLIENT_ID", "corp-id"),
+        ("OAUTH_CORP_SSO_CLIENT_SECRET", "corp-secret"),
+        (
+            "OAUTH_CORP_SSO_REDIRECT_URI",
+            "https://api.example.com/api/v1/auth/oauth/corp-sso/callback",
+        ),
+        ("OAUTH_CORP_SSO_DISPLAY_NAME", "Staff SSO"),
+        ("OAUTH_CORP_SSO_ALLOW_SIGNUP", "true"),
+        ("OAUTH_CORP_SSO_DEFAULT_COMPANY", "staff"),
+        ("OAUTH_CORP_SSO_DEFAULT_ROLE", "manager"),
+        (
+            "OAUTH_CORP_SSO_ALLOWED_DOMAINS",
+            "Example.com, @staff.example.com",
+        ),
+        ("OAUTH_CORP_SSO_AUTO_LINK", "no"),
+    ];
+
+    #[test]
+    fn providers_are_read_in_order_with_kinds_from_their_names_and_google_aliases() {
+        let s = load(CORP).expect("valid providers");
+        let names: Vec<&str> = s.oauth.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["google", "github", "corp-sso"]);
+        let google = s.oauth.provider("google").unwrap();
+        assert_eq!(google.protocol.as_str(), "google");
+        assert_eq!(google.client_id, "g-id");
+        assert_eq!(google.display_name, "Google");
+        assert_eq!(google.scopes, ["openid", "email", "profile"]);
+        let github = s.oauth.provider("github").unwrap();
+        assert_eq!(
+            github.protocol,
+            Protocol::GitHub {
+                auth_url: GITHUB_AUTH_URL.into(),
+                token_url: GITHUB_TOKEN_URL.into(),
+                api_url: GITHUB_API_URL.into(),
+            }
+        );
+        assert_eq!(github.scopes, ["read:user", "user:email"]);
+        let corp = s.oauth.provider("corp-sso").unwrap();
+        assert_eq!(
+            corp.protocol,
+            Protocol::Oidc {
+                issuer: "https://sso.example.com/realms/staff".into()
+            }
+        );
+        assert_eq!(corp.display_name, "Staff SSO");
+        assert!(corp.allow_signup && !corp.auto_link);
+        assert_eq!(corp.signup_company.as_deref(), Some("STAFF"));
+        assert_eq!(corp.signup_role, "manager");
+        assert_eq!(corp.allowed_domains, ["example.com", "staff.example.com"]);
+        assert!(corp.allows_email("a@EXAMPLE.com"));
+        assert!(!corp.allows_email("a@example.com.evil.io"));
+        assert!(!corp.allows_email("a@sub.example.com"));
+        assert!(github.allows_email("anyone@anywhere.io"));
+        assert!(s.oauth.provider("nope").is_none());
+    }
+
+    #[test]
+    fn each_invalid_google_variable_is_reported_when_google_is_enabled() {
+        let base = [
+            ("GOOGLE_CLIENT_ID", "g-id"),
+            ("GOOGLE_CLIENT_SECRET", "g-secret"),
+            ("GOOGLE_REDIRECT_URI", "https://api.example.com/cb"),
+        ];
+        for (variable, value) in [
+            ("GOOGLE_REDIRECT_URI", "ftp://x"),
+            ("GOOGLE_AUTH_URL", "accounts.example.com/auth"),
+            ("GOOGLE_TOKEN_URL", "ftp://idp.example.com/token"),
+            ("GOOGLE_USERINFO_URL", "https://"),
+            ("GOOGLE_AUTO_LINK", "maybe"),
+            ("GOOGLE_ALLOW_SIGNUP", "2"),
+            ("OAUTH_GOOGLE_DISPLAY_NAME", "a\u{7}bell"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((variable, value));
+            let err = load(&vars).unwrap_err();
+            assert_eq!(
+                variables(&err),
+                [variable],
+                "{variable}={value:?} gave {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn oauth_variables_win_over_their_google_aliases() {
+        let mut vars = CORP.to_vec();
+        vars.push(("OAUTH_GOOGLE_CLIENT_ID", "new-id"));
+        let s = load(&vars).unwrap();
+        assert_eq!(s.oauth.provider("google").unwrap().client_id, "new-id");
+    }
+
+    #[test]
+    fn each_provider_problem_names_its_own_variable() {
+        let err = load(&[("OAUTH_PROVIDERS", "corp,github")]).unwrap_err();
+        assert_eq!(
+            variables(&err),
+            [
+                "OAUTH_CORP_ISSUER",
+                "OAUTH_CORP_CLIENT_ID",
+                "OAUTH_CORP_CLIENT_SECRET",
+                "OAUTH_CORP_REDIRECT_URI",
+                "OAUTH_GITHUB_CLIENT_ID",
+                "OAUTH_GITHUB_CLIENT_SECRET",
+                "OAUTH_GITHUB_REDIRECT_URI",
+            ]
+        );
+        assert!(err.to_string().contains("/api/v1/auth/oauth/corp/callback"));
+    }
+
+    #[test]
+    fn bad_names_types_scopes_domains_and_a_stray_google_id_are_refused() {
+        let err = load(&[("OAUTH_PROVIDERS", "9lives,a_b,providers,x,x")]).unwrap_err();
+        let text = err.to_string();
+        for needle in ["\"9lives\"", "\"a_b\"", "\"providers\"", "listed twice"] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        let mut vars = CORP.to_vec();
+        vars.extend_from_slice(&[
+            ("OAUTH_GITHUB_TYPE", "saml"),
+            ("OAUTH_CORP_SSO_SCOPES", "email profile"),
+            ("OAUTH_CORP_SSO_ALLOWED_DOMAINS", "not a domain"),
+        ]);
+        let err = load(&vars).unwrap_err();
+        assert_eq!(
+            variables(&err),
+            [
+                "OAUTH_GITHUB_TYPE",
+                "OAUTH_CORP_SSO_SCOPES",
+                "OAUTH_CORP_SSO_ALLOWED_DOMAINS"
+            ]
+        );
+        let err = load(&[
+            ("OAUTH_PROVIDERS", "github"),
+            ("GOOGLE_CLIENT_ID", "g"),
+            ("OAUTH_GITHUB_CLIENT_ID", "a"),
+            ("OAUTH_GITHUB_CLIENT_SECRET", "b"),
+            ("OAUTH_GITHUB_REDIRECT_URI", "http://localhost:8000/cb"),
+        ])
+        .unwrap_err();
+        assert_eq!(variables(&err), ["GOOGLE_CLIENT_ID"]);
+    }
+
+    #[test]
+    fn issuers_and_endpoints_must_be_https_in_production_and_signup_needs_a_company() {
+        let strong = "k".repeat(40);
+        let jwt = "j".repeat(40);
+        let err = load(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", strong.as_str()),
+            ("JWT_SECRET_KEY", jwt.as_str()),
+            ("OAUTH_PROVIDERS", "corp,github"),
+            ("OAUTH_CORP_ISSUER", "http://sso.internal"),
+            ("OAUTH_CORP_CLIENT_ID", "a"),
+            ("OAUTH_CORP_CLIENT_SECRET", "b"),
+            ("OAUTH_CORP_REDIRECT_URI", "https://api.example.com/cb"),
+            ("OAUTH_GITHUB_CLIENT_ID", "a"),
+            ("OAUTH_GITHUB_CLIENT_SECRET", "b"),
+            ("OAUTH_GITHUB_REDIRECT_URI", "https://api.example.com/cb"),
+            ("OAUTH_GITHUB_API_URL", "http://ghe.internal/api/v3"),
+            ("OAUTH_GITHUB_ALLOW_SIGNUP", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            variables(&err),
+            ["OAUTH_CORP_ISSUER", "OAUTH_GITHUB_API_URL"]
+        );
+        let err = load(&[
+            ("OAUTH_PROVIDERS", "github"),
+            ("OAUTH_GITHUB_CLIENT_ID", "a"),
+            ("OAUTH_GITHUB_CLIENT_SECRET", "b"),
+            ("OAUTH_GITHUB_REDIRECT_URI", "https://api.example.com/cb"),
+            ("OAUTH_GITHUB_ALLOW_SIGNUP", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(variables(&err), ["OAUTH_GITHUB_DEFAULT_COMPANY"]);
+        let s = load(&[
+            ("OAUTH_PROVIDERS", "github"),
+            ("OAUTH_GITHUB_CLIENT_ID", "a"),
+            ("OAUTH_GITHUB_CLIENT_SECRET", "b"),
+            ("OAUTH_GITHUB_REDIRECT_URI", "https://api.example.com/cb"),
+            ("OAUTH_GITHUB_ALLOW_SIGNUP", "true"),
+            ("DEFAULT_SIGNUP_COMPANY", "default"),
+            ("DEFAULT_SIGNUP_ROLE", "editor"),
+        ])
+        .unwrap();
+        let gh = s.oauth.provider("github").unwrap();
+        assert_eq!(gh.signup_company.as_deref(), Some("DEFAULT"));
+        assert_eq!(gh.signup_role, "editor");
+    }
+}

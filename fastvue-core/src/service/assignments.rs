@@ -261,6 +261,32 @@ impl Assignments<'_> {
     }
 }
 
+/// Inserts an assignment row: the one place one is created, by [`insert`] and by
+/// `data load` (whose document may hold inactive ones). A second assignment of the same
+/// role in the same company is a 409.
+pub(crate) async fn insert_row<C: ConnectionTrait>(
+    txn: &C,
+    user_id: i64,
+    input: &NewAssignment,
+    is_active: bool,
+    assigned_by: Option<i64>,
+) -> Result<user_company_role::Model> {
+    user_company_role::ActiveModel {
+        user_id: Set(user_id),
+        company_id: Set(input.company_id),
+        role_id: Set(input.role_id),
+        is_default: Set(input.is_default),
+        is_active: Set(is_active),
+        assigned_at: Set(Utc::now()),
+        assigned_by: Set(assigned_by),
+        scope: Set(input.scope),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .map_err(|e| map_unique(e, UNIQUE))
+}
+
 /// Inserts an assignment of `user_id` (which the caller has checked exists) and its audit
 /// row on `txn`. The caller commits, then reports [`Change::of_grant`] of the assignment.
 pub(crate) async fn insert<C: ConnectionTrait>(
@@ -283,20 +309,7 @@ pub(crate) async fn insert<C: ConnectionTrait>(
             "the role belongs to another company",
         ));
     }
-    let model = user_company_role::ActiveModel {
-        user_id: Set(user_id),
-        company_id: Set(input.company_id),
-        role_id: Set(input.role_id),
-        is_default: Set(input.is_default),
-        is_active: Set(true),
-        assigned_at: Set(Utc::now()),
-        assigned_by: Set(ctx.actor_id),
-        scope: Set(input.scope),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await
-    .map_err(|e| map_unique(e, UNIQUE))?;
+    let model = insert_row(txn, user_id, input, true, ctx.actor_id).await?;
     audit::record(
         txn,
         ctx,

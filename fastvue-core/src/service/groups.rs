@@ -250,20 +250,14 @@ impl Groups<'_> {
         let change = Change::of_grant(user_id, g.company_id, widest);
         let guard =
             Guard::before(actor, &txn, Watch::of_change(actor, &txn, change).await?).await?;
-        user_group::Entity::insert(user_group::ActiveModel {
-            user_id: Set(user_id),
-            group_id: Set(id),
-            is_active: Set(true),
-            joined_at: Set(Utc::now()),
-            scope: Set(scope),
-        })
-        .on_conflict(
-            OnConflict::columns([user_group::Column::UserId, user_group::Column::GroupId])
-                .update_columns([user_group::Column::IsActive, user_group::Column::Scope])
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
+        user_group::Entity::insert(membership(user_id, id, scope, Utc::now()))
+            .on_conflict(
+                OnConflict::columns([user_group::Column::UserId, user_group::Column::GroupId])
+                    .update_columns([user_group::Column::IsActive, user_group::Column::Scope])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
         audit::record(
             &txn,
             &actor.audit(),
@@ -344,6 +338,47 @@ pub struct Member {
 fn detail(group: group::Model, perms: Vec<permission::Model>) -> GroupDetail {
     let permissions = sorted_codenames(perms);
     GroupDetail { group, permissions }
+}
+
+/// An active membership row: the one shape a membership is written in, by
+/// [`Groups::add_member`] and [`replace_members`].
+fn membership(
+    user_id: i64,
+    group_id: i64,
+    scope: GrantScope,
+    now: chrono::DateTime<Utc>,
+) -> user_group::ActiveModel {
+    user_group::ActiveModel {
+        user_id: Set(user_id),
+        group_id: Set(group_id),
+        is_active: Set(true),
+        joined_at: Set(now),
+        scope: Set(scope),
+    }
+}
+
+/// Makes `members` (user id, scope) exactly the memberships of group `group_id`, all
+/// active: for `data load`, inside its transaction.
+pub(crate) async fn replace_members<C: ConnectionTrait>(
+    db: &C,
+    group_id: i64,
+    members: impl IntoIterator<Item = (i64, GrantScope)>,
+    now: chrono::DateTime<Utc>,
+) -> Result<()> {
+    user_group::Entity::delete_many()
+        .filter(user_group::Column::GroupId.eq(group_id))
+        .exec(db)
+        .await?;
+    let rows: Vec<user_group::ActiveModel> = members
+        .into_iter()
+        .map(|(user_id, scope)| membership(user_id, group_id, scope, now))
+        .collect();
+    if !rows.is_empty() {
+        user_group::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<group::Model> {

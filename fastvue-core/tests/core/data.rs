@@ -559,3 +559,63 @@ async fn loaded_roles_and_groups_are_stored_as_the_api_stores_them_and_every_pro
         .unwrap();
     assert_eq!(roles, 0);
 }
+
+#[tokio::test]
+async fn a_reload_that_changes_an_email_or_deactivates_follows_the_account_rules_of_the_api() {
+    use fastvue_core::entity::social_account;
+    use sea_orm::{ActiveModelTrait, Set};
+
+    let t = TestDb::new().await;
+    let fv = &t.fv;
+    let first = doc(json!({
+        "users": [
+            {"username": "ann", "email": "ann@example.com"},
+            {"username": "ben", "email": "ben@example.com", "is_active": false}
+        ]
+    }));
+    load(fv, &first).await.expect("load");
+    let ann = fv.users().find_by_login("ann").await.unwrap().unwrap();
+    let ben = fv.users().find_by_login("ben").await.unwrap().unwrap();
+    // Created inactive: stamped as deactivated, as a deactivation through the API is.
+    assert!(ben.deleted_at.is_some());
+    assert!(ann.deleted_at.is_none());
+    social_account::ActiveModel {
+        user_id: Set(ann.id),
+        provider: Set("github".into()),
+        provider_user_id: Set("4242".into()),
+        email: Set(Some("ann@example.com".into())),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(fv.db())
+    .await
+    .unwrap();
+
+    let moved = doc(json!({
+        "users": [
+            {"username": "ann", "email": "ann@elsewhere.example"},
+            {"username": "ben", "email": "ben@example.com"}
+        ]
+    }));
+    let report = load(fv, &moved).await.expect("reload");
+    assert_eq!(report.users.updated, 2);
+    let ann = fv.users().find_by_login("ann").await.unwrap().unwrap();
+    // A new address is unproven, and the provider link that vouched for the old one goes
+    // (with an audit row), whoever changes it.
+    assert!(ann.email_unconfirmed);
+    let links = social_account::Entity::find()
+        .filter(social_account::Column::UserId.eq(ann.id))
+        .count(fv.db())
+        .await
+        .unwrap();
+    assert_eq!(links, 0);
+    let unlinks = fastvue_core::entity::audit_log::Entity::find()
+        .filter(fastvue_core::entity::audit_log::Column::Action.eq("unlink"))
+        .count(fv.db())
+        .await
+        .unwrap();
+    assert_eq!(unlinks, 1);
+    let ben = fv.users().find_by_login("ben").await.unwrap().unwrap();
+    assert!(ben.is_active);
+    assert!(ben.deleted_at.is_none());
+}

@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{self, actor};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{CursorQuery, PageQuery, Paging, paging, query};
-use crate::openapi::ErrorBody;
 use crate::pages::{CursorOf, ListOf, PageOf};
 use crate::state::app;
 

@@ -15,8 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{actor, origin, token_error};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{json_body, query};
-use crate::openapi::ErrorBody;
 use crate::state::app;
 
 /// The signed-in user (never its password hash).

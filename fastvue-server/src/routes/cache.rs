@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 
 use crate::auth::{self, actor};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::json_body;
-use crate::openapi::ErrorBody;
 use crate::state::app;
 
 /// What to invalidate.

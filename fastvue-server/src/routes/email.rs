@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 use crate::auth::{actor, origin};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::json_body;
-use crate::openapi::ErrorBody;
 use crate::routes::password::AcceptedOut;
 use crate::state::app;
 

@@ -15,9 +15,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{self, actor};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{PageQuery, json_body, path_id, query};
 use crate::grant_scope::Scope;
-use crate::openapi::ErrorBody;
 use crate::pages::PageOf;
 use crate::routes::roles::PermissionSetIn;
 use crate::state::app;

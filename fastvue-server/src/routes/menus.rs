@@ -17,8 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{self, actor};
 use crate::conditional::answered_unchanged;
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{PageQuery, json_body, path_id, query};
-use crate::openapi::ErrorBody;
 use crate::pages::PageOf;
 use crate::state::app;
 

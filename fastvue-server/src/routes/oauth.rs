@@ -23,8 +23,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{self, actor, client_ip, origin};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{path_id, query};
-use crate::openapi::ErrorBody;
 use crate::state::app;
 
 /// The cookie binding a sign-in's `state` to the browser that started it.

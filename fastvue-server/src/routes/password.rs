@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 use crate::auth::origin;
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::json_body;
-use crate::openapi::ErrorBody;
 use crate::state::app;
 
 /// Body of `POST /auth/password/forgot`.

@@ -43,8 +43,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{self, token_error};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::query;
-use crate::openapi::ErrorBody;
 use crate::routes::auth::{MyPermissions, permissions_etag};
 use crate::state::app;
 use crate::streams::{Streams, Subscription, Wake};

@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 
 use crate::auth::{actor, bearer_header};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{PageQuery, path_id, query};
-use crate::openapi::ErrorBody;
 use crate::pages::PageOf;
 use crate::state::app;
 

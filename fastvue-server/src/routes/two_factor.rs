@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use crate::auth::{actor, origin};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{json_body, path_id};
-use crate::openapi::ErrorBody;
 use crate::routes::auth::TokensOut;
 use crate::state::app;
 

@@ -5,8 +5,8 @@
 use oauth2::reqwest;
 use serde::Deserialize;
 
-use super::Profile;
 use super::http::get_json;
+use super::profile::Profile;
 
 const ACCEPT: &str = "application/vnd.github+json";
 /// Most addresses read from `/user/emails` (GitHub allows far fewer).

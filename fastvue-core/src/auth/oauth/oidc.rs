@@ -27,7 +27,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::http::get_json;
-use super::{Profile, lenient_bool, printable};
+use super::profile::{Profile, lenient_bool, printable};
 
 /// The signature algorithms an ID token may use.
 pub const ACCEPTED_ALGS: &[Algorithm] = &[

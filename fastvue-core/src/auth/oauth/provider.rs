@@ -18,8 +18,9 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::http;
 use super::oidc::{IdTokenError, Issuer};
-use super::{Profile, SignInError, http};
+use super::profile::{Profile, SignInError};
 use crate::config::{Protocol, ProviderSettings, Settings};
 use crate::error::{Error, Result};
 

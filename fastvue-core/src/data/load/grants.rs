@@ -3,14 +3,14 @@
 //! ([`crate::service::bundle`]).
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
 
 use crate::entity::grant_scope::GrantScope;
 use crate::entity::{group, role, user_company_role, user_group};
 use crate::error::Result;
+use crate::service::assignments::{self, NewAssignment};
 use crate::service::bundle::{BundleFields, BundleTable, id_of, insert_row, key_of, update_row};
+use crate::service::groups;
 
 use super::{CompanyIds, Counts, LoadReport, Outcome, PermissionIds, RoleIds, UserIds, Writer};
 use crate::data::parse::Parsed;
@@ -185,7 +185,8 @@ impl<C: ConnectionTrait> Writer<'_, C> {
         for (slot, members) in done.iter_mut().zip(wanted_members) {
             let Some((id, outcome)) = slot else { continue };
             if memberships.get(id).cloned().unwrap_or_default() != members {
-                self.replace_members(*id, &members).await?;
+                let listed = members.iter().map(|(user, _, scope)| (*user, *scope));
+                groups::replace_members(self.txn, *id, listed, self.now).await?;
                 *outcome = outcome.or_updated();
             }
         }
@@ -225,32 +226,6 @@ impl<C: ConnectionTrait> Writer<'_, C> {
             }
         }
         ok.then_some(members)
-    }
-
-    /// Makes `members` exactly the memberships of group `id`.
-    async fn replace_members(
-        &mut self,
-        id: i64,
-        members: &BTreeSet<(i64, bool, GrantScope)>,
-    ) -> Result<()> {
-        user_group::Entity::delete_many()
-            .filter(user_group::Column::GroupId.eq(id))
-            .exec(self.txn)
-            .await?;
-        if !members.is_empty() {
-            user_group::Entity::insert_many(members.iter().map(|(user_id, _, scope)| {
-                user_group::ActiveModel {
-                    user_id: Set(*user_id),
-                    group_id: Set(id),
-                    is_active: Set(true),
-                    joined_at: Set(self.now),
-                    scope: Set(*scope),
-                }
-            }))
-            .exec_without_returning(self.txn)
-            .await?;
-        }
-        Ok(())
     }
 
     pub(super) async fn assignments(
@@ -299,19 +274,13 @@ impl<C: ConnectionTrait> Writer<'_, C> {
             };
             let outcome = match existing.get(&(user_id, company_id, role_id)) {
                 None => {
-                    user_company_role::ActiveModel {
-                        user_id: Set(user_id),
-                        company_id: Set(company_id),
-                        role_id: Set(role_id),
-                        is_default: Set(r.is_default),
-                        is_active: Set(r.is_active),
-                        assigned_at: Set(self.now),
-                        assigned_by: Set(None),
-                        scope: Set(r.scope),
-                        ..Default::default()
-                    }
-                    .insert(self.txn)
-                    .await?;
+                    let input = NewAssignment {
+                        company_id,
+                        role_id,
+                        is_default: r.is_default,
+                        scope: r.scope,
+                    };
+                    assignments::insert_row(self.txn, user_id, &input, r.is_active, None).await?;
                     Outcome::Created
                 }
                 Some(old)

@@ -2,9 +2,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 
 use crate::Fastvue;
@@ -14,8 +12,12 @@ use crate::entity::{
 };
 use crate::error::Result;
 use crate::permission::Change;
+use crate::policy::Actor;
 use crate::service::audit::{self, AuditContext, Entry};
-use crate::system::{ensure_company_roles, ensure_system_permissions};
+use crate::service::companies::{self, CompanyFields};
+use crate::service::permissions::{self, PermissionFields};
+use crate::service::users::{NewUserAudit, PreparedUser, UserChanges, write_new, write_update};
+use crate::system::ensure_system_permissions;
 
 use super::parse::*;
 use super::{Document, ID_CHUNK};
@@ -141,6 +143,7 @@ pub async fn load(
         txn: &txn,
         now: Utc::now(),
         problems: &mut problems,
+        ctx: AuditContext::system(),
         signed_out: Vec::new(),
         step: &mut |n| {
             done += n;
@@ -272,6 +275,9 @@ struct Writer<'a, C> {
     txn: &'a C,
     now: chrono::DateTime<Utc>,
     problems: &'a mut Problems,
+    /// Who writes: the system (rows the service functions audit, such as provider
+    /// links removed by an email change, are recorded as its).
+    ctx: AuditContext,
     /// Users whose sessions end: deactivated, or given a new password.
     signed_out: Vec<i64>,
     step: &'a mut (dyn FnMut(u64) + Send),
@@ -286,47 +292,23 @@ impl<C: ConnectionTrait> Writer<'_, C> {
             .map(|p| (p.codename.clone(), p))
             .collect();
         for r in &d.permissions {
-            let category = Some(
-                r.category
-                    .clone()
-                    .unwrap_or_else(|| r.codename.resource().to_owned()),
+            let fields = PermissionFields::new(
+                &r.codename,
+                r.name.clone(),
+                r.description.clone(),
+                r.category.clone(),
+                r.is_active,
             );
             let outcome = match existing.get(r.codename.as_str()) {
                 None => {
-                    let m = permission::ActiveModel {
-                        codename: Set(r.codename.as_str().to_owned()),
-                        name: Set(r.name.clone()),
-                        description: Set(r.description.clone()),
-                        resource: Set(r.codename.resource().to_owned()),
-                        action: Set(r.codename.action().to_owned()),
-                        category: Set(category),
-                        is_system: Set(false),
-                        is_active: Set(r.is_active),
-                        created_at: Set(self.now),
-                        updated_at: Set(self.now),
-                        ..Default::default()
-                    }
-                    .insert(self.txn)
-                    .await?;
+                    let m =
+                        permissions::insert_row(self.txn, &r.codename, &fields, self.now).await?;
                     existing.insert(m.codename.clone(), m);
                     Outcome::Created
                 }
-                Some(old)
-                    if old.name == r.name
-                        && old.description == r.description
-                        && old.category == category
-                        && old.is_active == r.is_active =>
-                {
-                    Outcome::Unchanged
-                }
+                Some(old) if PermissionFields::of(old) == fields => Outcome::Unchanged,
                 Some(old) => {
-                    let mut am = old.clone().into_active_model();
-                    am.name = Set(r.name.clone());
-                    am.description = Set(r.description.clone());
-                    am.category = Set(category);
-                    am.is_active = Set(r.is_active);
-                    am.updated_at = Set(self.now);
-                    let m = am.update(self.txn).await?;
+                    let m = permissions::update_row(self.txn, old, &fields, self.now).await?;
                     existing.insert(m.codename.clone(), m);
                     Outcome::Updated
                 }
@@ -348,44 +330,31 @@ impl<C: ConnectionTrait> Writer<'_, C> {
         for r in &d.companies {
             let outcome = match existing.get(&r.code) {
                 None => {
-                    let m = company::ActiveModel {
-                        name: Set(r.name.clone()),
-                        code: Set(r.code.clone()),
-                        parent_id: Set(None),
-                        is_active: Set(r.is_active),
-                        require_2fa: Set(r.require_2fa),
-                        created_at: Set(self.now),
-                        updated_at: Set(self.now),
-                        deleted_at: Set(None),
-                        ..Default::default()
-                    }
-                    .insert(self.txn)
-                    .await?;
-                    ensure_company_roles(self.txn, m.id).await?;
+                    let fields = CompanyFields {
+                        name: r.name.clone(),
+                        code: r.code.clone(),
+                        parent_id: None,
+                        is_active: r.is_active,
+                        require_2fa: r.require_2fa,
+                    };
+                    let m = companies::insert_row(self.txn, &fields, self.now).await?;
                     existing.insert(m.code.clone(), m);
                     Outcome::Created
                 }
-                Some(old)
-                    if old.name == r.name
-                        && old.is_active == r.is_active
-                        && old.require_2fa == r.require_2fa =>
-                {
-                    Outcome::Unchanged
-                }
                 Some(old) => {
-                    let mut am = old.clone().into_active_model();
-                    am.name = Set(r.name.clone());
-                    am.is_active = Set(r.is_active);
-                    am.require_2fa = Set(r.require_2fa);
-                    am.deleted_at = Set(if r.is_active {
-                        None
+                    let fields = CompanyFields {
+                        name: r.name.clone(),
+                        is_active: r.is_active,
+                        require_2fa: r.require_2fa,
+                        ..CompanyFields::of(old)
+                    };
+                    if fields == CompanyFields::of(old) {
+                        Outcome::Unchanged
                     } else {
-                        old.deleted_at.or(Some(self.now))
-                    });
-                    am.updated_at = Set(self.now);
-                    let m = am.update(self.txn).await?;
-                    existing.insert(m.code.clone(), m);
-                    Outcome::Updated
+                        let m = companies::update_row(self.txn, old, &fields, self.now).await?;
+                        existing.insert(m.code.clone(), m);
+                        Outcome::Updated
+                    }
                 }
             };
             outcomes.push(outcome);
@@ -410,10 +379,11 @@ impl<C: ConnectionTrait> Writer<'_, C> {
             };
             let old = &existing[&r.code];
             if old.parent_id != parent_id {
-                let mut am = old.clone().into_active_model();
-                am.parent_id = Set(parent_id);
-                am.updated_at = Set(self.now);
-                am.update(self.txn).await?;
+                let fields = CompanyFields {
+                    parent_id,
+                    ..CompanyFields::of(old)
+                };
+                companies::update_row(self.txn, old, &fields, self.now).await?;
                 parents.insert(old.id, parent_id);
                 if outcomes[i] == Outcome::Unchanged {
                     outcomes[i] = Outcome::Updated;
@@ -498,75 +468,45 @@ impl<C: ConnectionTrait> Writer<'_, C> {
             };
             let outcome = match existing.get(&r.username) {
                 None => {
-                    let m = user::ActiveModel {
-                        email: Set(r.email.clone()),
-                        username: Set(r.username.clone()),
-                        password_hash: Set(hash.clone()),
-                        full_name: Set(r.full_name.clone()),
-                        is_active: Set(r.is_active),
-                        is_superuser: Set(r.is_superuser),
-                        current_company_id: Set(current_company_id),
-                        created_at: Set(self.now),
-                        updated_at: Set(self.now),
-                        deleted_at: Set((!r.is_active).then_some(self.now)),
-                        ..Default::default()
-                    }
-                    .insert(self.txn)
-                    .await
-                    .map_err(|e| {
-                        at_record(
-                            &at,
-                            crate::error::map_unique(
-                                e,
-                                &[
-                                    ("email", &["uq_users_email", "users.email"]),
-                                    ("username", &["uq_users_username", "users.username"]),
-                                ],
-                            ),
-                        )
-                    })?;
+                    let new = PreparedUser {
+                        email: r.email.clone(),
+                        username: r.username.clone(),
+                        password_hash: hash.clone(),
+                        full_name: r.full_name.clone(),
+                        is_active: r.is_active,
+                        is_superuser: r.is_superuser,
+                        current_company_id,
+                    };
+                    let system = Actor::system();
+                    let (m, _, _) =
+                        write_new(self.txn, &system, &self.ctx, new, None, NewUserAudit::Load)
+                            .await
+                            .map_err(|e| at_record(&at, e))?;
                     existing.insert(m.username.clone(), m);
                     Outcome::Created
                 }
                 Some(old) => {
-                    // Without a password in the document, the stored one stays.
-                    let password_hash = hash.clone().or_else(|| old.password_hash.clone());
-                    if old.email == r.email
-                        && old.full_name == r.full_name
-                        && old.is_active == r.is_active
-                        && old.is_superuser == r.is_superuser
-                        && old.current_company_id == current_company_id
-                        && old.password_hash == password_hash
-                    {
-                        Outcome::Unchanged
-                    } else {
-                        if (old.is_active && !r.is_active) || old.password_hash != password_hash {
+                    let changes = UserChanges {
+                        email: Some(r.email.clone()),
+                        full_name: Some(r.full_name.clone()),
+                        // Without a password in the document, the stored one stays.
+                        password_hash: hash.clone().map(Some),
+                        is_active: Some(r.is_active),
+                        is_superuser: Some(r.is_superuser),
+                        current_company_id: Some(current_company_id),
+                        ..UserChanges::default()
+                    };
+                    if changes.differ_from(old) {
+                        let written = write_update(self.txn, &self.ctx, old, changes, false)
+                            .await
+                            .map_err(|e| at_record(&at, e))?;
+                        if written.signs_out {
                             self.signed_out.push(old.id);
                         }
-                        let mut am = old.clone().into_active_model();
-                        am.email = Set(r.email.clone());
-                        am.full_name = Set(r.full_name.clone());
-                        am.is_active = Set(r.is_active);
-                        am.deleted_at = Set(if r.is_active {
-                            None
-                        } else {
-                            old.deleted_at.or(Some(self.now))
-                        });
-                        am.is_superuser = Set(r.is_superuser);
-                        am.current_company_id = Set(current_company_id);
-                        am.password_hash = Set(password_hash);
-                        am.updated_at = Set(self.now);
-                        let m = am.update(self.txn).await.map_err(|e| {
-                            at_record(
-                                &at,
-                                crate::error::map_unique(
-                                    e,
-                                    &[("email", &["uq_users_email", "users.email"])],
-                                ),
-                            )
-                        })?;
-                        existing.insert(m.username.clone(), m);
+                        existing.insert(written.model.username.clone(), written.model);
                         Outcome::Updated
+                    } else {
+                        Outcome::Unchanged
                     }
                 }
             };

@@ -20,8 +20,10 @@ use crate::validation::{self, normalised};
 mod list;
 mod new;
 mod update;
+mod write;
 
 pub(crate) use new::{NewUserAudit, PreparedUser, ensure_company_exists, write_new};
+pub(crate) use write::{UserChanges, deactivated_at, write_update};
 
 const UNIQUE: &[(&str, &[&str])] = &[
     ("email", &["uq_users_email", "users.email"]),

@@ -1,5 +1,5 @@
-//! The one write path of a new user: used by the API, bootstrap, invitations and provider
-//! sign-up.
+//! The one write path of a new user: used by the API, bootstrap, invitations, provider
+//! sign-up and `data load`.
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 
@@ -12,27 +12,38 @@ use crate::service::assignments::{self, NewAssignment};
 use crate::service::audit::{self, AuditContext, Entry, snapshot};
 
 use super::UNIQUE;
+use super::write::deactivated_at;
 
-/// A new user that passed [`Users::prepare`]: parsed fields and the password hash.
+/// A new user that passed [`Users::prepare`] (or `data load`'s parser): parsed fields
+/// and the password hash.
 #[derive(Debug)]
 pub(crate) struct PreparedUser {
-    pub(super) email: String,
-    pub(super) username: String,
-    pub(super) password_hash: Option<String>,
-    pub(super) full_name: Option<String>,
-    pub(super) is_active: bool,
-    pub(super) is_superuser: bool,
-    pub(super) current_company_id: Option<i64>,
+    /// Email address, normalised.
+    pub(crate) email: String,
+    /// Username, normalised.
+    pub(crate) username: String,
+    /// argon2id hash; none for provider sign-in only.
+    pub(crate) password_hash: Option<String>,
+    /// Full name.
+    pub(crate) full_name: Option<String>,
+    /// Whether the account may sign in.
+    pub(crate) is_active: bool,
+    /// Superuser rights.
+    pub(crate) is_superuser: bool,
+    /// Current company.
+    pub(crate) current_company_id: Option<i64>,
 }
 
 /// How a new user's audit row reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NewUserAudit {
-    /// `create`, by the actor (the API, `data load`, bootstrap).
+    /// `create`, by the actor (the API, bootstrap, invitations).
     Create,
     /// `signup`, the new user as actor of its own rows (provider sign-up).
     #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     SignUp,
+    /// No row of its own: `data load` records one row for the whole load.
+    Load,
 }
 
 /// Writes a prepared user, its audit row and its first assignment inside `txn`: the one
@@ -64,34 +75,39 @@ pub(crate) async fn write_new<C: ConnectionTrait>(
         email_unconfirmed: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
+        deleted_at: Set(deactivated_at(input.is_active, None, now)),
         ..Default::default()
     }
     .insert(txn)
     .await
     .map_err(|e| map_unique(e, UNIQUE))?;
     let ctx = match audit_as {
-        NewUserAudit::Create => ctx.clone(),
         NewUserAudit::SignUp => AuditContext {
             actor_id: Some(model.id),
             ..ctx.clone()
         },
+        NewUserAudit::Create | NewUserAudit::Load => ctx.clone(),
     };
-    audit::record(
-        txn,
-        &ctx,
-        Entry {
-            action: match audit_as {
-                NewUserAudit::Create => "create",
-                NewUserAudit::SignUp => "signup",
+    let action = match audit_as {
+        NewUserAudit::Create => Some("create"),
+        NewUserAudit::SignUp => Some("signup"),
+        NewUserAudit::Load => None,
+    };
+    if let Some(action) = action {
+        audit::record(
+            txn,
+            &ctx,
+            Entry {
+                action,
+                entity_type: "user",
+                entity_id: Some(model.id),
+                company_id: model.current_company_id,
+                old_values: None,
+                new_values: snapshot(&model),
             },
-            entity_type: "user",
-            entity_id: Some(model.id),
-            company_id: model.current_company_id,
-            old_values: None,
-            new_values: snapshot(&model),
-        },
-    )
-    .await?;
+        )
+        .await?;
+    }
     let assigned = match assignment {
         Some(a) => {
             let change = Change::of_grant(model.id, a.company_id, a.scope);

@@ -2,15 +2,12 @@
 //! the escalation rules every change of an account obeys.
 use std::collections::BTreeMap;
 
-use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-};
+use sea_orm::ConnectionTrait;
 
 use crate::codenames;
 use crate::domain::{Email, Name, Password, Username};
-use crate::entity::{social_account, user};
-use crate::error::{Error, Result, map_unique};
+use crate::entity::user;
+use crate::error::{Error, Result};
 use crate::permission::Change;
 use crate::policy::Actor;
 use crate::policy::escalation::{Guard, Watch};
@@ -20,7 +17,8 @@ use crate::sql::statement;
 use crate::validation::normalised;
 use validator::Validate;
 
-use super::{UNIQUE, UserPatch, Users, ensure_company_exists, non_empty};
+use super::write::{UserChanges, UserUpdated, write_update};
+use super::{UserPatch, Users, ensure_company_exists, non_empty};
 
 impl Users<'_> {
     /// The escalation rules of changing (or, without a patch, deactivating) an account:
@@ -170,48 +168,25 @@ impl Users<'_> {
         } else {
             Guard::before(actor, &txn, Vec::new()).await?
         };
-        let mut am = old.clone().into_active_model();
-        let mut email_changed = false;
-        if let Some(v) = email {
-            email_changed = v.as_str() != old.email;
-            am.email = Set(v.into_inner());
-        }
-        if let Some(v) = username {
-            am.username = Set(v.into_inner());
-        }
-        if patch.full_name.is_some() {
+        let changes = UserChanges {
+            email: email.map(Email::into_inner),
+            username: username.map(Username::into_inner),
             // An empty string parsed to `None`, which clears the name.
-            am.full_name = Set(full_name.map(Name::into_inner));
-        }
-        if let Some(h) = password_hash {
-            am.password_hash = Set(Some(h));
-        }
-        if let Some(v) = patch.is_active {
-            am.is_active = Set(v);
-            am.deleted_at = Set(if v {
-                None
-            } else {
-                old.deleted_at.or(Some(Utc::now()))
-            });
-        }
-        if let Some(v) = patch.is_superuser {
-            am.is_superuser = Set(v);
-        }
-        if let Some(v) = patch.current_company_id {
-            am.current_company_id = Set(Some(v));
-        }
-        // A new address is unproven until its holder follows the link mailed to it
-        // (`auth::email_verification`), whoever set it.
-        if email_changed {
-            am.email_unconfirmed = Set(true);
-        }
-        let unlinked = if email_changed && !by_self {
-            unlink_all(&txn, &ctx, id).await?
-        } else {
-            0
+            full_name: patch
+                .full_name
+                .is_some()
+                .then(|| full_name.map(Name::into_inner)),
+            password_hash: password_hash.map(Some),
+            is_active: patch.is_active,
+            is_superuser: patch.is_superuser,
+            current_company_id: patch.current_company_id.map(Some),
         };
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await.map_err(|e| map_unique(e, UNIQUE))?;
+        let UserUpdated {
+            model: new,
+            email_changed,
+            unlinked,
+            signs_out,
+        } = write_update(&txn, &ctx, &old, changes, by_self).await?;
         let mut new_values = snapshot(&new);
         if unlinked > 0
             && let Some(obj) = new_values.as_mut().and_then(|v| v.as_object_mut())
@@ -235,7 +210,7 @@ impl Users<'_> {
         // Also for profile-only changes: the user's scope guards the cache of
         // authenticated users (`auth::active_users`) on every replica.
         fv.commit_changes(txn, &[Change::User(id)]).await?;
-        if !new.is_active || patch.password.is_some() {
+        if signs_out {
             fv.tokens().revoke_all(id).await?;
         }
         if email_changed && new.is_active {
@@ -264,11 +239,13 @@ impl Users<'_> {
         let guard =
             Guard::before(actor, &txn, Watch::user_everywhere(actor, &txn, id).await?).await?;
         let old = lookup::user(&txn, id).await?;
-        let mut am = old.clone().into_active_model();
-        am.is_active = Set(false);
-        am.deleted_at = Set(old.deleted_at.or(Some(Utc::now())));
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await?;
+        let deactivate = UserChanges {
+            is_active: Some(false),
+            ..UserChanges::default()
+        };
+        let new = write_update(&txn, &ctx, &old, deactivate, false)
+            .await?
+            .model;
         audit::record(
             &txn,
             &ctx,
@@ -318,13 +295,15 @@ impl Users<'_> {
         let hash = fv.hasher().hash_async(password.expose().to_owned()).await?;
         let txn = fv.begin_write().await?;
         let old = lookup::user(&txn, id).await?;
-        let mut am = old.into_active_model();
-        am.password_hash = Set(Some(hash));
-        am.updated_at = Set(Utc::now());
-        am.update(&txn).await?;
+        let ctx = actor.audit();
+        let new_password = UserChanges {
+            password_hash: Some(Some(hash)),
+            ..UserChanges::default()
+        };
+        write_update(&txn, &ctx, &old, new_password, false).await?;
         audit::record(
             &txn,
-            &actor.audit(),
+            &ctx,
             Entry {
                 action: "set_password",
                 entity_type: "user",
@@ -381,35 +360,4 @@ async fn potential_grants<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Ve
         ));
     }
     Ok(out)
-}
-
-/// Removes every provider link of `user_id` (audited, one row per link); returns how many.
-async fn unlink_all<C: ConnectionTrait>(
-    txn: &C,
-    ctx: &audit::AuditContext,
-    user_id: i64,
-) -> Result<u64> {
-    let links = social_account::Entity::find()
-        .filter(social_account::Column::UserId.eq(user_id))
-        .all(txn)
-        .await?;
-    for link in &links {
-        social_account::Entity::delete_by_id(link.id)
-            .exec(txn)
-            .await?;
-        audit::record(
-            txn,
-            ctx,
-            Entry {
-                action: "unlink",
-                entity_type: "social_account",
-                entity_id: Some(link.id),
-                company_id: None,
-                old_values: snapshot(link),
-                new_values: Some(serde_json::json!({ "reason": "email changed by someone else" })),
-            },
-        )
-        .await?;
-    }
-    Ok(links.len() as u64)
 }

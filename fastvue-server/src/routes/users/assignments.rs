@@ -7,8 +7,8 @@ use salvo::prelude::*;
 use super::{AssignRole, AssignmentOut};
 use crate::auth::actor;
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{json_body, path_id};
-use crate::openapi::ErrorBody;
 use crate::state::app;
 
 /// List a user's roles

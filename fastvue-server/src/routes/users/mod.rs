@@ -35,8 +35,8 @@ use salvo::prelude::*;
 
 use crate::auth::{self, actor};
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{CursorQuery, PageQuery, Paging, json_body, paging, path_id, query};
-use crate::openapi::ErrorBody;
 use crate::pages::{CursorOf, ListOf, PageOf};
 use crate::state::app;
 

@@ -5,8 +5,8 @@ use salvo::prelude::*;
 use super::{ExplainOut, ExplainQuery, PermissionsQuery, UserPermissions};
 use crate::auth::actor;
 use crate::error::ApiError;
+use crate::error_body::ErrorBody;
 use crate::extract::{path_id, query};
-use crate::openapi::ErrorBody;
 use crate::state::app;
 
 /// A user's permissions

@@ -1,8 +1,8 @@
 //! Permissions: the `resource.action` catalogue.
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::Deserialize;
 
@@ -12,7 +12,7 @@ use crate::Fastvue;
 use crate::codenames;
 use crate::domain::{Codename, Name};
 use crate::entity::permission;
-use crate::error::{Error, FieldError, Problem, Result, map_unique};
+use crate::error::{Error, FieldError, Problem, Result};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::Change;
 use crate::policy::Actor;
@@ -28,10 +28,9 @@ pub const MAX_CODENAMES: usize = 2_000;
 /// Most codenames one permission check may ask about.
 pub const MAX_CHECKED: usize = 100;
 
-const UNIQUE: &[(&str, &[&str])] = &[(
-    "codename",
-    &["uq_permissions_codename", "permissions.codename"],
-)];
+mod write;
+
+pub(crate) use write::{PermissionFields, insert_row, update_row};
 
 /// Input for creating a permission.
 #[derive(Debug, Clone, Default, Deserialize, Validate)]
@@ -150,26 +149,15 @@ impl Permissions<'_> {
         let category = (input.category.as_deref())
             .map(|v| normalised("category", Name::parse(v, 50)))
             .transpose()?;
-        let now = Utc::now();
+        let fields = PermissionFields::new(
+            &codename,
+            name.into_inner(),
+            input.description,
+            category.map(Name::into_inner),
+            true,
+        );
         let txn = self.fv.begin_write().await?;
-        let model = permission::ActiveModel {
-            resource: Set(codename.resource().to_owned()),
-            action: Set(codename.action().to_owned()),
-            category: Set(Some(
-                category.map_or_else(|| codename.resource().to_owned(), Name::into_inner),
-            )),
-            codename: Set(codename.as_str().to_owned()),
-            name: Set(name.into_inner()),
-            description: Set(input.description.filter(|d| !d.trim().is_empty())),
-            is_system: Set(false),
-            is_active: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| map_unique(e, UNIQUE))?;
+        let model = insert_row(&txn, &codename, &fields, Utc::now()).await?;
         audit::record(
             &txn,
             &ctx,
@@ -248,21 +236,20 @@ impl Permissions<'_> {
             .transpose()?;
         let txn = self.fv.begin_write().await?;
         let old = find(&txn, id).await?;
-        let mut am = old.clone().into_active_model();
+        let mut fields = PermissionFields::of(&old);
         if let Some(v) = name {
-            am.name = Set(v.into_inner());
+            fields.name = v.into_inner();
         }
         if let Some(v) = category {
-            am.category = Set(Some(v.into_inner()));
+            fields.category = v.into_inner();
         }
         if let Some(d) = patch.description {
-            am.description = Set(Some(d).filter(|d| !d.trim().is_empty()));
+            fields.description = Some(d).filter(|d| !d.trim().is_empty());
         }
         if let Some(v) = patch.is_active {
-            am.is_active = Set(v);
+            fields.is_active = v;
         }
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await?;
+        let new = update_row(&txn, &old, &fields, Utc::now()).await?;
         let companies = if old.is_active == new.is_active {
             Vec::new()
         } else {

@@ -9,8 +9,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +17,7 @@ use crate::Fastvue;
 use crate::codenames;
 use crate::domain::{Codename, CompanyCode, Name};
 use crate::entity::{company, role};
-use crate::error::{Error, Result, map_unique};
+use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
 use crate::permission::tree::{ancestors, descendants, too_deep};
 use crate::permission::{Affected, Change};
@@ -28,13 +27,15 @@ use crate::service::assignments::{self, NewAssignment};
 use crate::service::audit::{self, Entry, snapshot};
 use crate::service::lookup;
 use crate::service::search::contains_any;
-use crate::system::{COMPANY_ROLES, ensure_company_roles};
+use crate::system::COMPANY_ROLES;
 use crate::validation::{self, normalised};
 use validator::Validate;
 
 pub use crate::permission::tree::MAX_COMPANY_DEPTH;
 
-const UNIQUE: &[(&str, &[&str])] = &[("code", &["uq_companies_code", "companies.code"])];
+mod write;
+
+pub(crate) use write::{CompanyFields, insert_row, update_row};
 
 /// Input for creating a company.
 #[derive(Debug, Clone, Default, Deserialize, Validate)]
@@ -151,22 +152,14 @@ impl Companies<'_> {
                 return Err(too_deep());
             }
         }
-        let now = Utc::now();
-        let model = company::ActiveModel {
-            name: Set(name.into_inner()),
-            code: Set(code.into_inner()),
-            parent_id: Set(input.parent_id),
-            is_active: Set(input.is_active.unwrap_or(true)),
-            require_2fa: Set(input.require_2fa.unwrap_or(false)),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| map_unique(e, UNIQUE))?;
-        ensure_company_roles(&txn, model.id).await?;
+        let fields = CompanyFields {
+            name: name.into_inner(),
+            code: code.into_inner(),
+            parent_id: input.parent_id,
+            is_active: input.is_active.unwrap_or(true),
+            require_2fa: input.require_2fa.unwrap_or(false),
+        };
+        let model = insert_row(&txn, &fields, Utc::now()).await?;
         audit::record(
             &txn,
             &ctx,
@@ -425,29 +418,21 @@ impl Companies<'_> {
             affected.merge(crate::permission::resolve(&txn, *change).await?);
         }
         let guard = Guard::before(actor, &txn, watches).await?;
-        let mut am = old.clone().into_active_model();
+        let mut fields = CompanyFields::of(&old);
         if let Some(v) = name {
-            am.name = Set(v.into_inner());
+            fields.name = v.into_inner();
         }
         if let Some(v) = code {
-            am.code = Set(v.into_inner());
+            fields.code = v.into_inner();
         }
-        if patch.parent_id.is_some() {
-            am.parent_id = Set(new_parent);
-        }
+        fields.parent_id = new_parent;
         if let Some(v) = patch.require_2fa {
-            am.require_2fa = Set(v);
+            fields.require_2fa = v;
         }
         if let Some(v) = patch.is_active {
-            am.is_active = Set(v);
-            am.deleted_at = Set(if v {
-                None
-            } else {
-                old.deleted_at.or(Some(Utc::now()))
-            });
+            fields.is_active = v;
         }
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await.map_err(|e| map_unique(e, UNIQUE))?;
+        let new = update_row(&txn, &old, &fields, Utc::now()).await?;
         audit::record(
             &txn,
             &ctx,
@@ -488,11 +473,11 @@ impl Companies<'_> {
         let guard =
             Guard::before(actor, &txn, Watch::company_members(actor, &txn, id).await?).await?;
         let old = lookup::company(&txn, id).await?;
-        let mut am = old.clone().into_active_model();
-        am.is_active = Set(false);
-        am.deleted_at = Set(old.deleted_at.or(Some(Utc::now())));
-        am.updated_at = Set(Utc::now());
-        let new = am.update(&txn).await?;
+        let fields = CompanyFields {
+            is_active: false,
+            ..CompanyFields::of(&old)
+        };
+        let new = update_row(&txn, &old, &fields, Utc::now()).await?;
         audit::record(
             &txn,
             &ctx,
