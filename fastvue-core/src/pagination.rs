@@ -4,6 +4,7 @@
 //! A cursor page is read with a keyset condition (`id > cursor` or `id < cursor` by the
 //! list's order), so a deep page costs what the first one costs and rows inserted or
 //! deleted meanwhile never shift it. It counts nothing: it says only whether more follow.
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QuerySelect, Select};
 use serde::Serialize;
 
 use crate::error::{Error, FieldError};
@@ -76,6 +77,30 @@ impl PageRequest {
         (self.page - 1)
             .saturating_mul(self.page_size)
             .min(i64::MAX as u64)
+    }
+}
+
+impl PageRequest {
+    /// This page of `query`, rows in the order `order` gives them, with the exact total of
+    /// rows matching (counted without the order): the one way a numbered list is read.
+    pub(crate) async fn fetch<E, C>(
+        self,
+        db: &C,
+        query: Select<E>,
+        order: impl FnOnce(Select<E>) -> Select<E>,
+    ) -> crate::error::Result<Page<E::Model>>
+    where
+        E: EntityTrait,
+        E::Model: Send + Sync,
+        C: ConnectionTrait,
+    {
+        let total = query.clone().count(db).await?;
+        let items = order(query)
+            .offset(self.offset())
+            .limit(self.page_size())
+            .all(db)
+            .await?;
+        Ok(Page::new(items, total, self))
     }
 }
 

@@ -5,10 +5,7 @@
 //! Rules: anyone reads their own history; a user's needs `user.read` over one of the
 //! user's companies; a company's (the events of its members) needs `user.read` in it.
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::Fastvue;
 use crate::codenames;
@@ -131,14 +128,8 @@ impl SignInHistory<'_> {
     ) -> Result<Page<sign_in_event::Model>> {
         let db = self.fv.db();
         let q = sign_in_event::Entity::find().filter(which);
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_desc(sign_in_event::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        page.fetch(db, q, |q| q.order_by_desc(sign_in_event::Column::Id))
+            .await
     }
 }
 

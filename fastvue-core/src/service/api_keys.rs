@@ -24,7 +24,7 @@ use rand::Rng;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 
 use crate::Fastvue;
@@ -372,14 +372,8 @@ impl ApiKeys<'_> {
             None => {}
         }
         let db = self.fv.db();
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_desc(api_key::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        page.fetch(db, q, |q| q.order_by_desc(api_key::Column::Id))
+            .await
     }
 
     /// Revokes the key `id` (audited): the actor needs `apikey.revoke` in its company.

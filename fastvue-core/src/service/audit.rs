@@ -1,8 +1,8 @@
 //! The audit trail: every administrative write records who changed what.
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Set,
 };
 use serde::Serialize;
 
@@ -132,14 +132,8 @@ impl AuditLogs<'_> {
     ) -> Result<Page<audit_log::Model>> {
         let q = self.selected(actor, filter).await?;
         let db = self.fv.db();
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_desc(audit_log::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        page.fetch(db, q, |q| q.order_by_desc(audit_log::Column::Id))
+            .await
     }
 
     /// [`AuditLogs::list`] read after a cursor (keyset pagination, newest first): rows

@@ -1,10 +1,7 @@
 //! Groups: sets of users inside a company that grant permissions to their members.
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Deserialize;
 
 use crate::Fastvue;
@@ -142,15 +139,11 @@ impl Groups<'_> {
             q = q.filter(group::Column::IsActive.eq(active));
         }
         let db = self.fv.db();
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_asc(group::Column::Name)
-            .order_by_asc(group::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        page.fetch(db, q, |q| {
+            q.order_by_asc(group::Column::Name)
+                .order_by_asc(group::Column::Id)
+        })
+        .await
     }
 
     /// The group's active members, by id (`group.read` in its company).

@@ -1,7 +1,5 @@
 //! Roles: per-company (or global template) permission bundles.
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
 use crate::Fastvue;
@@ -155,15 +153,11 @@ impl Roles<'_> {
             q = q.filter(role::Column::IsActive.eq(active));
         }
         let db = self.fv.db();
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_asc(role::Column::Name)
-            .order_by_asc(role::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        page.fetch(db, q, |q| {
+            q.order_by_asc(role::Column::Name)
+                .order_by_asc(role::Column::Id)
+        })
+        .await
     }
 
     /// The role `id` as `actor` may change it with `codename`: [`Error::NotFound`] when

@@ -8,9 +8,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
 use crate::Fastvue;
@@ -274,15 +272,11 @@ impl Companies<'_> {
             q = q.filter(company::Column::Id.is_in(ids.iter().copied()));
         }
         let db = self.fv.db();
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_asc(company::Column::Name)
-            .order_by_asc(company::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        page.fetch(db, q, |q| {
+            q.order_by_asc(company::Column::Name)
+                .order_by_asc(company::Column::Id)
+        })
+        .await
     }
 
     /// The companies where the actor holds `company.read`, as a forest by name: a

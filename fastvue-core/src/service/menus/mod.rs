@@ -15,7 +15,7 @@ mod tree;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
+    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, TryIntoModel,
 };
 use serde::Deserialize;
 use validator::Validate;
@@ -264,16 +264,12 @@ impl Menus<'_> {
             ));
         }
         let db = fv.db();
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_asc(menu::Column::CompanyId)
-            .order_by_asc(menu::Column::SortOrder)
-            .order_by_asc(menu::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        page.fetch(db, q, |q| {
+            q.order_by_asc(menu::Column::CompanyId)
+                .order_by_asc(menu::Column::SortOrder)
+                .order_by_asc(menu::Column::Id)
+        })
+        .await
     }
 
     /// Applies a patch. Rules: `menu.update` in the entry's company; global entries:

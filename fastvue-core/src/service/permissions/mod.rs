@@ -1,9 +1,6 @@
 //! Permissions: the `resource.action` catalogue.
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
 use std::collections::BTreeMap;
@@ -206,14 +203,8 @@ impl Permissions<'_> {
             q = q.filter(permission::Column::IsActive.eq(active));
         }
         let db = self.fv.db();
-        let total = q.clone().count(db).await?;
-        let items = q
-            .order_by_asc(permission::Column::Codename)
-            .offset(page.offset())
-            .limit(page.page_size())
-            .all(db)
-            .await?;
-        Ok(Page::new(items, total, page))
+        page.fetch(db, q, |q| q.order_by_asc(permission::Column::Codename))
+            .await
     }
 
     /// Applies a patch (superusers only). (De)activation changes the sets of everyone who
