@@ -1,7 +1,6 @@
 //! The linking rules: which fastvue user a provider identity signs in, and the links and
 //! sign-ups they write.
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
@@ -115,13 +114,9 @@ pub(super) async fn resolve(
     if !is_active(&found) {
         return Err(fail(SignInError::AccountInactive, "the user is inactive"));
     }
-    let now = Utc::now();
-    user::Entity::update_many()
-        .col_expr(user::Column::LastLoginAt, Expr::value(now))
-        .filter(user::Column::Id.eq(found.id))
-        .exec(&txn)
+    let user = users::record_sign_in(&txn, &found, None)
         .await
-        .map_err(|e| core(e.into()))?;
+        .map_err(core)?;
     let changes: Vec<Change> = company_id
         .map(|company_id| Change::Key {
             user_id: found.id,
@@ -130,10 +125,6 @@ pub(super) async fn resolve(
         .into_iter()
         .collect();
     fv.commit_changes(txn, &changes).await.map_err(core)?;
-    let user = user::Model {
-        last_login_at: Some(now),
-        ..found
-    };
     Ok((user, outcome))
 }
 

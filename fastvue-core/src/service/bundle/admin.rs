@@ -20,6 +20,7 @@ use crate::service::audit::{self, Entry};
 use crate::service::lookup;
 use crate::service::permissions::resolve_codenames;
 use crate::validation::normalised;
+use validator::Validate;
 
 /// A bundle table whose writes the escalation guard watches.
 pub(crate) trait Administered: BundleTable {
@@ -134,6 +135,7 @@ pub(crate) async fn update<E: Administered>(
     id: i64,
     patch: BundlePatch,
 ) -> Result<(E::Model, Vec<permission::Model>)> {
+    patch.validate()?;
     let txn = fv.begin_write().await?;
     let old = find::<E, _>(&txn, id).await?;
     let fields = BundleFields::patched::<E>(&old, patch)?;

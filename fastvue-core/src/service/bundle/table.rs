@@ -51,9 +51,8 @@ impl BundleFields {
         }
     }
 
-    /// The fields of `old` with `patch` applied, after checking the patch.
+    /// The fields of `old` with `patch` applied (a patch that passed `validate()`).
     pub(crate) fn patched<E: BundleTable>(old: &E::Model, patch: BundlePatch) -> Result<Self> {
-        patch.validate()?;
         let name = match patch.name.as_deref() {
             Some(n) => normalised("name", Name::parse(n, 100))?.into_inner(),
             None => string_of(old.get(E::NAME)).unwrap_or_default(),

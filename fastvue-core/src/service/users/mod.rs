@@ -1,9 +1,5 @@
 //! Users: create, read, list, update, deactivate, passwords and sign-in verification.
-use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use validator::Validate;
 
@@ -23,7 +19,7 @@ mod update;
 mod write;
 
 pub(crate) use new::{NewUserAudit, PreparedUser, ensure_company_exists, write_new};
-pub(crate) use write::{UserChanges, deactivated_at, write_update};
+pub(crate) use write::{UserChanges, deactivated_at, record_sign_in, write_update};
 
 const UNIQUE: &[(&str, &[&str])] = &[
     ("email", &["uq_users_email", "users.email"]),
@@ -432,14 +428,13 @@ impl Users<'_> {
             Some(u) if ok && u.is_active => u,
             _ => return Err(Error::InvalidCredentials),
         };
-        let mut am = user.clone().into_active_model();
-        if phc.is_some_and(|h| self.fv.hasher().needs_rehash(&h)) {
-            am.password_hash = Set(Some(
-                self.fv.hasher().hash_async(password.to_owned()).await?,
-            ));
-        }
-        am.last_login_at = Set(Some(Utc::now()));
-        Ok(am.update(self.fv.db()).await?)
+        let rehash = match phc {
+            Some(h) if self.fv.hasher().needs_rehash(&h) => {
+                Some(self.fv.hasher().hash_async(password.to_owned()).await?)
+            }
+            _ => None,
+        };
+        record_sign_in(self.fv.db(), &user, rehash).await
     }
 }
 

@@ -1,6 +1,7 @@
-//! The one place an existing user row changes: the API's updates and deactivations and
-//! `data load` all go through [`write_update`], so the rules of the row itself hold
-//! whoever writes.
+//! The one place an existing user row changes: the API's updates and deactivations,
+//! password changes and resets, and `data load` all go through [`write_update`], so the
+//! rules of the row itself hold whoever writes; sign-ins are recorded by
+//! [`record_sign_in`].
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
@@ -130,6 +131,22 @@ pub(crate) async fn write_update<C: ConnectionTrait>(
         unlinked,
         signs_out,
     })
+}
+
+/// Records a sign-in on the row of `user`: `last_login_at`, and `rehash` when the stored
+/// hash was made with outdated parameters. The one writer of `last_login_at`, whatever
+/// the way in (password or provider); it leaves `updated_at` alone.
+pub(crate) async fn record_sign_in<C: ConnectionTrait>(
+    db: &C,
+    user: &user::Model,
+    rehash: Option<String>,
+) -> Result<user::Model> {
+    let mut am = user.clone().into_active_model();
+    if let Some(hash) = rehash {
+        am.password_hash = Set(Some(hash));
+    }
+    am.last_login_at = Set(Some(Utc::now()));
+    Ok(am.update(db).await?)
 }
 
 /// Removes every provider link of `user_id` (audited, one row per link); returns how many.
