@@ -227,6 +227,9 @@ impl Users<'_> {
         }
         let prepared = self.prepare(input).await?;
         let txn = fv.begin_write().await?;
+        if let Some(company_id) = prepared.current_company_id {
+            ensure_company_exists(&txn, company_id).await?;
+        }
         let (model, assigned, changes) = write_new(
             &txn,
             actor,

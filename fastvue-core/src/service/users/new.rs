@@ -47,7 +47,8 @@ pub(crate) enum NewUserAudit {
 }
 
 /// Writes a prepared user, its audit row and its first assignment inside `txn`: the one
-/// place users are inserted. The actor's rights were checked by the caller; the
+/// place users are inserted. A `current_company_id` from a client is checked by the
+/// caller ([`ensure_company_exists`]); the other callers name companies they just read. The actor's rights were checked by the caller; the
 /// escalation guard is checked here. Returns the cache changes to publish at commit.
 pub(crate) async fn write_new<C: ConnectionTrait>(
     txn: &C,
@@ -57,9 +58,6 @@ pub(crate) async fn write_new<C: ConnectionTrait>(
     assignment: Option<&NewAssignment>,
     audit_as: NewUserAudit,
 ) -> Result<(user::Model, Option<user_company_role::Model>, Vec<Change>)> {
-    if let Some(company_id) = input.current_company_id {
-        ensure_company_exists(txn, company_id).await?;
-    }
     let current_company_id = input
         .current_company_id
         .or(assignment.map(|a| a.company_id));
