@@ -935,3 +935,37 @@ async fn a_remembered_users_total_follows_writes_made_outside_the_services() {
     .await;
     assert_eq!(total(&t.fv, &members).await, before.2);
 }
+
+#[tokio::test]
+async fn an_account_created_inactive_is_stamped_as_deactivated_and_reactivation_clears_the_stamp() {
+    let t = TestDb::new().await;
+    let created =
+        t.fv.users()
+            .create(
+                &sys(),
+                NewUser {
+                    email: "ina@example.com".into(),
+                    username: "ina".into(),
+                    is_active: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    assert!(!created.is_active);
+    assert!(created.deleted_at.is_some(), "created inactive, so stamped");
+    let back =
+        t.fv.users()
+            .update(
+                &sys(),
+                created.id,
+                UserPatch {
+                    is_active: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    assert!(back.is_active);
+    assert_eq!(back.deleted_at, None);
+}
