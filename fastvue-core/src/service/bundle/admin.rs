@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use chrono::Utc;
-use sea_orm::{ColumnTrait, ConnectionTrait, ModelTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter};
 
 use super::table::{BundleTable, find};
 use super::{BundleFields, BundlePatch, codenames_json, id_of, insert_row, key_of, update_row};
@@ -156,7 +156,7 @@ pub(crate) async fn update<E: Administered>(
     .await?;
     guard.check(&txn).await?;
     let perms = E::KIND.permissions_of(&txn, id).await?;
-    let changes = if old.get(E::IS_ACTIVE) == new.get(E::IS_ACTIVE) {
+    let changes = if E::fields(&old).is_active == E::fields(&new).is_active {
         Vec::new()
     } else {
         vec![E::KIND.change(id)]

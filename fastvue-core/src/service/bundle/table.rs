@@ -1,7 +1,6 @@
 //! The columns roles and groups share, and the one place a row of either is written.
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Value, ValueType};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, ModelTrait,
     QueryFilter,
@@ -53,25 +52,19 @@ impl BundleFields {
 
     /// The fields of `old` with `patch` applied (a patch that passed `validate()`).
     pub(crate) fn patched<E: BundleTable>(old: &E::Model, patch: BundlePatch) -> Result<Self> {
+        let held = E::fields(old);
         let name = match patch.name.as_deref() {
             Some(n) => normalised("name", Name::parse(n, 100))?.into_inner(),
-            None => string_of(old.get(E::NAME)).unwrap_or_default(),
+            None => held.name,
         };
-        let description = match patch.description {
-            Some(d) => Some(d),
-            None => string_of(old.get(E::DESCRIPTION)),
-        };
-        let is_active = patch.is_active.unwrap_or_else(|| {
-            <bool as ValueType>::try_from(old.get(E::IS_ACTIVE)).unwrap_or(true)
-        });
+        let description = patch.description.or(held.description);
+        let is_active = patch.is_active.unwrap_or(held.is_active);
         Ok(Self::new(name, description, is_active))
     }
 
     /// Whether the row `model` already holds these fields.
     pub(crate) fn held_by<E: BundleTable>(&self, model: &E::Model) -> bool {
-        model.get(E::NAME) == Value::from(self.name.as_str())
-            && model.get(E::DESCRIPTION) == Value::from(self.description.clone())
-            && model.get(E::IS_ACTIVE) == Value::from(self.is_active)
+        E::fields(model) == *self
     }
 
     fn write<A: ActiveModelTrait>(
@@ -84,12 +77,6 @@ impl BundleFields {
         am.set(description, self.description.clone().into());
         am.set(is_active, self.is_active.into());
     }
-}
-
-fn string_of(value: Value) -> Option<String> {
-    <Option<String> as ValueType>::try_from(value)
-        .ok()
-        .flatten()
 }
 
 /// A table of bundles (`roles` or `groups`), through the columns the two share.
@@ -122,6 +109,12 @@ pub(crate) trait BundleTable:
     const CREATED_AT: Self::Column;
     /// `updated_at`.
     const UPDATED_AT: Self::Column;
+    /// The row's id.
+    fn id(model: &Self::Row) -> i64;
+    /// The row's natural key: (company, codename).
+    fn key(model: &Self::Row) -> (Option<i64>, String);
+    /// The row's own fields.
+    fn fields(model: &Self::Row) -> BundleFields;
 }
 
 /// Implements [`BundleTable`] for the entity module `$m`, whose columns carry the
@@ -142,6 +135,19 @@ macro_rules! bundle_table {
             const IS_ACTIVE: $m::Column = $m::Column::IsActive;
             const CREATED_AT: $m::Column = $m::Column::CreatedAt;
             const UPDATED_AT: $m::Column = $m::Column::UpdatedAt;
+            fn id(model: &$m::Model) -> i64 {
+                model.id
+            }
+            fn key(model: &$m::Model) -> (Option<i64>, String) {
+                (Option::from(model.company_id), model.codename.clone())
+            }
+            fn fields(model: &$m::Model) -> BundleFields {
+                BundleFields {
+                    name: model.name.clone(),
+                    description: model.description.clone(),
+                    is_active: model.is_active,
+                }
+            }
         }
     };
 }
@@ -174,18 +180,12 @@ bundle_table!(
 
 /// A bundle row's natural key: (company, codename).
 pub(crate) fn key_of<E: BundleTable>(model: &E::Model) -> (Option<i64>, String) {
-    let company = <Option<i64> as ValueType>::try_from(model.get(E::COMPANY_ID))
-        .ok()
-        .flatten();
-    (
-        company,
-        string_of(model.get(E::CODENAME)).unwrap_or_default(),
-    )
+    E::key(model)
 }
 
 /// The id of a bundle row.
 pub(crate) fn id_of<E: BundleTable>(model: &E::Model) -> i64 {
-    <i64 as ValueType>::try_from(model.get(E::ID)).unwrap_or_default()
+    E::id(model)
 }
 
 /// Inserts a role or group row (a role is never a system role here): the one place
